@@ -1,0 +1,117 @@
+"""Shipped reference data: offence categories, source taxonomies and harm weight tables.
+
+All of it is data under ``data/`` (CSV with provenance columns), loaded into every new warehouse, so an
+agency changes a weight or a code mapping by editing a file, not code.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+from ilp import paths
+
+
+class ReferenceDataError(Exception):
+    pass
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row for row in csv.DictReader(handle) if any(value.strip() for value in row.values())]
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("true", "1", "yes", "y")
+
+
+def load_all(con: duckdb.DuckDBPyConnection) -> None:
+    load_categories(con)
+    for path in sorted(paths.TAXONOMY_DIR.glob("*.csv")):
+        load_taxonomy(con, path.stem, path)
+    load_harm_indices(con)
+
+
+def load_categories(con: duckdb.DuckDBPyConnection) -> None:
+    rows = read_csv_rows(paths.DATA_DIR / "offence_categories.csv")
+    con.execute("DELETE FROM offence_categories")
+    con.executemany(
+        "INSERT INTO offence_categories VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r["category"], r["label"], r["crime_group"], _bool(r["violent"]), _bool(r["property"]),
+             _bool(r["proactive"]), _bool(r["sensitive"]), r["description"])
+            for r in rows
+        ],
+    )
+
+
+def known_categories(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in con.execute("SELECT category FROM offence_categories").fetchall()}
+
+
+def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> int:
+    rows = read_csv_rows(path)
+    categories = known_categories(con)
+    for number, row in enumerate(rows, start=2):
+        if row["category"] not in categories:
+            raise ReferenceDataError(
+                f"{path}, line {number}, field category: {row['category']!r} is not a category in "
+                f"data/offence_categories.csv"
+            )
+    con.execute("DELETE FROM offence_taxonomy WHERE source = ?", [source])
+    con.executemany(
+        "INSERT INTO offence_taxonomy VALUES (?, ?, ?, ?, ?)",
+        [(source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
+         for r in rows],
+    )
+    return len(rows)
+
+
+def load_harm_indices(con: duckdb.DuckDBPyConnection) -> None:
+    for index in read_csv_rows(paths.HARM_DIR / "indices.csv"):
+        load_harm_table(
+            con,
+            name=index["index_name"],
+            version=index["version"],
+            title=index["title"],
+            unit=index["unit"],
+            provenance=index["provenance"],
+            path=paths.HARM_DIR / index["file"],
+            is_default=_bool(index["is_default"]),
+        )
+
+
+def load_harm_table(
+    con: duckdb.DuckDBPyConnection, *, name: str, version: str, title: str, unit: str, provenance: str,
+    path: Path, is_default: bool = False,
+) -> int:
+    """Add (or replace) one harm index version. Every category must get a weight (0 is allowed)."""
+    rows = read_csv_rows(path)
+    categories = known_categories(con)
+    seen = set()
+    for number, row in enumerate(rows, start=2):
+        if row["category"] not in categories:
+            raise ReferenceDataError(f"{path}, line {number}, field category: unknown category {row['category']!r}")
+        try:
+            weight = float(row["weight"])
+        except ValueError:
+            raise ReferenceDataError(f"{path}, line {number}, field weight: {row['weight']!r} is not a number") from None
+        if weight < 0:
+            raise ReferenceDataError(f"{path}, line {number}, field weight: weights cannot be negative")
+        seen.add(row["category"])
+    missing = sorted(categories - seen - {"unmapped"})
+    if missing:
+        raise ReferenceDataError(f"{path}: no weight for categories {', '.join(missing)}")
+    if is_default:
+        con.execute("UPDATE harm_indices SET is_default = false")
+    con.execute("DELETE FROM harm_weights WHERE index_name = ? AND version = ?", [name, version])
+    con.execute("DELETE FROM harm_indices WHERE index_name = ? AND version = ?", [name, version])
+    con.execute("INSERT INTO harm_indices VALUES (?, ?, ?, ?, ?, ?)", [name, version, title, unit, provenance, is_default])
+    con.executemany(
+        "INSERT INTO harm_weights VALUES (?, ?, ?, ?, ?)",
+        [(name, version, r["category"], float(r["weight"]), r.get("provenance")) for r in rows]
+        + ([(name, version, "unmapped", 0.0, "unmapped codes carry no weight until mapped")] if "unmapped" not in seen else []),
+    )
+    return len(rows)

@@ -1,0 +1,286 @@
+"""Warehouse snapshots: the only way anything reads or writes the DuckDB warehouse.
+
+A warehouse is a folder. Each write builds a *new* snapshot file in it and then atomically replaces
+``CURRENT`` (a one-line text file naming the current snapshot file). Readers open the file CURRENT names,
+read-only, so they never see a half-written batch and never meet DuckDB's cross-process write lock. A
+failed write deletes its unfinished file and leaves CURRENT untouched. See ../shared/DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from ilp import paths
+
+SCHEMA_VERSION = "1"
+CURRENT_FILE = "CURRENT"
+SNAPSHOT_PATTERN = re.compile(r"^s(\d{5})-(\d{8}T\d{6}Z)\.duckdb$")
+KEEP_SNAPSHOTS = 3
+
+
+class WarehouseError(Exception):
+    """A problem a user can act on (no warehouse yet, mixing demo and real data, ...)."""
+
+
+def default_directory() -> Path:
+    return Path(os.environ.get("ILP_WAREHOUSE", paths.DATA_DIR / "warehouse"))
+
+
+class Warehouse:
+    """A folder of snapshot files plus the CURRENT pointer."""
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self.directory = Path(directory) if directory is not None else default_directory()
+
+    # ----------------------------------------------------------------------------- reading
+    @property
+    def pointer(self) -> Path:
+        return self.directory / CURRENT_FILE
+
+    def current_path(self) -> Path | None:
+        """The current snapshot file, or None when the warehouse has never been written."""
+        try:
+            name = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        if not SNAPSHOT_PATTERN.match(name):
+            raise WarehouseError(f"{self.pointer}: does not name a snapshot file (found {name!r})")
+        path = self.directory / name
+        if not path.exists():
+            raise WarehouseError(f"{self.pointer} names {name}, which does not exist")
+        return path
+
+    def current_version(self) -> str | None:
+        path = self.current_path()
+        return path.stem if path else None
+
+    def require_current(self) -> Path:
+        path = self.current_path()
+        if path is None:
+            raise WarehouseError(
+                f"No warehouse in {self.directory}: build one with `ilp demo` or load exports with `ilp ingest`."
+            )
+        return path
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the current snapshot. Use one cursor per thread (``con.cursor()``)."""
+        return connect_read_only(self.require_current())
+
+    def meta(self) -> dict[str, str]:
+        with contextlib.closing(self.connect()) as con:
+            return read_meta(con)
+
+    def kind(self) -> str | None:
+        """'demo', 'real' or None (no warehouse yet)."""
+        if self.current_path() is None:
+            return None
+        return self.meta().get("kind")
+
+    def snapshots(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        return sorted(p for p in self.directory.iterdir() if SNAPSHOT_PATTERN.match(p.name))
+
+    # ----------------------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def write(self, *, kind: str, fresh: bool = False, note: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
+        """Build a new snapshot and make it current when the block succeeds.
+
+        ``fresh=True`` starts from an empty warehouse (schema and reference data only); otherwise the
+        new snapshot starts as a copy of the current one. ``kind`` ('demo' or 'real') must match the
+        current snapshot's kind unless ``fresh``: demo and real data never mix.
+        """
+        if kind not in ("demo", "real"):
+            raise ValueError(f"kind must be 'demo' or 'real', not {kind!r}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        parent = None if fresh else self.current_path()
+        if parent is not None:
+            parent_kind = read_meta_file(parent).get("kind")
+            if parent_kind != kind:
+                raise WarehouseError(_mixing_message(self.directory, parent_kind, kind))
+        target = self._next_snapshot_path()
+        partial = target.with_name(target.name + ".partial")
+        try:
+            if parent is not None:
+                shutil.copyfile(parent, partial)
+            con = duckdb.connect(str(partial))
+            try:
+                if parent is None:
+                    initialise(con)
+                con.execute("BEGIN TRANSACTION")
+                yield con
+                write_meta(
+                    con,
+                    {
+                        "version": target.stem,
+                        "created_at": _utcnow().isoformat(timespec="seconds") + "Z",
+                        "kind": kind,
+                        "parent": parent.stem if parent else "",
+                        "schema_version": SCHEMA_VERSION,
+                        "last_write": note,
+                    },
+                )
+                con.execute("COMMIT")
+                con.execute("CHECKPOINT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+            _fsync(partial)
+            os.replace(partial, target)
+            self._point_to(target)
+        except BaseException:
+            for leftover in (partial, target, partial.with_name(partial.name + ".wal")):
+                with contextlib.suppress(FileNotFoundError):
+                    if leftover != self.current_path():
+                        leftover.unlink()
+            raise
+        self.prune()
+
+    def _next_snapshot_path(self) -> Path:
+        numbers = [int(SNAPSHOT_PATTERN.match(p.name).group(1)) for p in self.snapshots()]
+        number = max(numbers, default=0) + 1
+        stamp = _utcnow().strftime("%Y%m%dT%H%M%SZ")
+        return self.directory / f"s{number:05d}-{stamp}.duckdb"
+
+    def _point_to(self, target: Path) -> None:
+        tmp = self.pointer.with_name(f"{CURRENT_FILE}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(target.name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.pointer)
+        _fsync_dir(self.directory)
+
+    def prune(self, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
+        """Delete all but the newest ``keep`` snapshots (never the current one).
+
+        A reader still holding a pruned file keeps working: on POSIX the data stays until it closes.
+        """
+        current = self.current_path()
+        removed = []
+        for old in self.snapshots()[:-keep] if keep else self.snapshots():
+            if old != current:
+                old.unlink(missing_ok=True)
+                removed.append(old)
+        for stale in self.directory.glob("*.partial"):
+            stale.unlink(missing_ok=True)
+        return removed
+
+
+def _mixing_message(directory: Path, existing: str | None, wanted: str) -> str:
+    if existing == "demo":
+        return (
+            f"{directory} holds the synthetic demo city; real exports are never mixed into it. "
+            f"Use another warehouse, e.g. `ilp --warehouse data/agency ingest ...`."
+        )
+    return (
+        f"{directory} holds real data; the synthetic demo city is never mixed into it. "
+        f"Use another warehouse, e.g. `ilp --warehouse data/demo demo`."
+    )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------- connections
+def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), read_only=True)
+
+
+def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT key, value FROM snapshot_meta").fetchall())
+
+
+def read_meta_file(path: Path) -> dict[str, str]:
+    with contextlib.closing(connect_read_only(path)) as con:
+        return read_meta(con)
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, values: Mapping[str, str]) -> None:
+    con.executemany(
+        "INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
+    )
+
+
+# --------------------------------------------------------------------------------- schema
+def initialise(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the schema and load the shipped reference data (categories, taxonomies, harm tables)."""
+    con.execute((paths.PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+    from ilp import reference
+
+    reference.load_all(con)
+
+
+def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log").fetchone()[0]
+
+
+# --------------------------------------------------------------------------------- named queries
+_PARAMETER = re.compile(r"(?<![:$\w])\$([A-Za-z_]\w*)")
+_query_cache: dict[str, tuple[float, str, frozenset[str]]] = {}
+_query_lock = threading.Lock()
+
+
+def query_text(name: str) -> tuple[str, frozenset[str]]:
+    """The SQL of ``queries/<name>.sql`` and the set of ``$parameters`` it uses."""
+    path = paths.QUERIES_DIR / f"{name}.sql"
+    if not path.exists():
+        raise KeyError(f"No named query {name!r} (looked for {path})")
+    mtime = path.stat().st_mtime
+    with _query_lock:
+        cached = _query_cache.get(name)
+        if cached and cached[0] == mtime:
+            return cached[1], cached[2]
+        sql = path.read_text(encoding="utf-8")
+        parameters = frozenset(_PARAMETER.findall(_strip_comments(sql)))
+        _query_cache[name] = (mtime, sql, parameters)
+        return sql, parameters
+
+
+def _strip_comments(sql: str) -> str:
+    sql = re.sub(r"--[^\n]*", "", sql)
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def run_query(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None
+) -> pd.DataFrame:
+    """Run the named query with bound parameters and return a DataFrame.
+
+    Every ``$parameter`` the SQL uses must be given (``None`` means "all" where the SQL says so);
+    extra keys are ignored so pages can pass their whole filter dict.
+    """
+    sql, wanted = query_text(name)
+    params = dict(params or {})
+    missing = sorted(wanted - params.keys())
+    if missing:
+        raise KeyError(f"Query {name!r} needs parameters {missing}")
+    bound = {key: params[key] for key in wanted}
+    return con.execute(sql, bound).df() if bound else con.execute(sql).df()
