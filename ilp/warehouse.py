@@ -41,6 +41,7 @@ class Warehouse:
 
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_directory()
+        self.writing_version: str | None = None
 
     # ----------------------------------------------------------------------------- reading
     @property
@@ -109,6 +110,7 @@ class Warehouse:
             if parent_kind != kind:
                 raise WarehouseError(_mixing_message(self.directory, parent_kind, kind))
         target = self._next_snapshot_path()
+        self.writing_version = target.stem  # lets the writer record which snapshot it is building
         partial = target.with_name(target.name + ".partial")
         try:
             if parent is not None:

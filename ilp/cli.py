@@ -1,0 +1,219 @@
+"""The ``ilp`` command: the only writer of warehouses.
+
+Every command exits non-zero with one clear message and no traceback on a problem the user can fix;
+``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from ilp import status as status_module
+from ilp.warehouse import Warehouse, default_directory
+
+
+class _ProgressBar:
+    """A terminal progress bar (tqdm) fed by the ``progress(step, fraction)`` callbacks of long work."""
+
+    def __init__(self, description: str, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc=description, unit="%", file=sys.stderr, leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar:30}| {postfix}")
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.n = int(round(100 * min(max(fraction, 0.0), 1.0)))
+            self.bar.set_postfix_str(step)
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ilp", description="ILP Command Dashboard: build and load the incident warehouse."
+    )
+    parser.add_argument("--warehouse", type=Path, default=None,
+                        help="warehouse folder (default: $ILP_WAREHOUSE or data/warehouse)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="build the synthetic demo city as a new warehouse")
+    demo.add_argument("--years", type=int, default=3)
+    demo.add_argument("--incidents-per-year", type=int, default=150_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--end", type=dt.date.fromisoformat, default=None,
+                      help="last day of data, YYYY-MM-DD (default: the generator's fixed end date)")
+    demo.add_argument("--if-missing", action="store_true", help="do nothing when the warehouse already exists")
+    demo.add_argument("--json", action="store_true")
+
+    ingest = commands.add_parser("ingest", help="load exports into a new snapshot, by mapping file")
+    ingest.add_argument("--mapping", required=True, help="preset name (chicago, uk_police, lapd) or a .toml path")
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ingest.add_argument("--json", action="store_true")
+
+    status = commands.add_parser("status", help="what the current snapshot holds")
+    status.add_argument("--json", action="store_true")
+
+    rejects = commands.add_parser("rejects", help="list rejected rows with file, line, field and reason")
+    rejects.add_argument("--ingest", type=int, default=None, help="one ingest's rejects (default: all)")
+    rejects.add_argument("--limit", type=int, default=200)
+    rejects.add_argument("--json", action="store_true")
+    rejects.add_argument("--csv", type=Path, default=None, help="write all matching rejects to a CSV file")
+
+    areas = commands.add_parser("areas", help="load area boundaries (GeoJSON) and populations")
+    areas.add_argument("--geojson", type=Path, required=True)
+    areas.add_argument("--level", required=True, help="area level, e.g. beat or district")
+    areas.add_argument("--id-field", required=True, help="feature property holding the area id")
+    areas.add_argument("--name-field", default=None)
+    areas.add_argument("--parent-level", default=None)
+    areas.add_argument("--parent-field", default=None, help="feature property holding the parent area's id")
+    areas.add_argument("--population", type=Path, default=None,
+                       help="CSV with columns area_id,population for this level")
+    areas.add_argument("--json", action="store_true")
+
+    harm = commands.add_parser("harm", help="add an agency's own harm weight table")
+    harm.add_argument("--name", required=True)
+    harm.add_argument("--version", required=True)
+    harm.add_argument("--title", required=True)
+    harm.add_argument("--unit", required=True)
+    harm.add_argument("--provenance", required=True)
+    harm.add_argument("--file", type=Path, required=True, help="CSV with columns category,weight[,provenance]")
+    harm.add_argument("--default", action="store_true", help="make it the default index")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted before or after the command
+    args = _parser().parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
+    warehouse = Warehouse(args.warehouse or default_directory())
+    try:
+        return _run(args, warehouse)
+    except KeyboardInterrupt:
+        print("ilp: interrupted; the current snapshot is unchanged.", file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure is reported in one line unless --debug
+        if args.debug:
+            raise
+        print(f"ilp {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _emit(args, payload, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _run(args, warehouse: Warehouse) -> int:
+    interactive = sys.stderr.isatty() and not getattr(args, "json", False)
+    if args.command == "demo":
+        from ilp import demo
+
+        if args.if_missing and warehouse.current_path() is not None:
+            _emit(args, {"snapshot": warehouse.current_version(), "built": False},
+                  f"Warehouse {warehouse.directory} already holds {warehouse.current_version()}; not rebuilt.")
+            return 0
+        if warehouse.current_path() is not None and warehouse.kind() == "real":
+            from ilp.warehouse import WarehouseError
+
+            raise WarehouseError(
+                f"{warehouse.directory} holds real data; the demo city is never mixed into it. "
+                "Use another --warehouse."
+            )
+        bar = _ProgressBar("Building demo city", interactive)
+        if not args.json:
+            print(f"Building the demo city (seed {args.seed}, {args.years} years, "
+                  f"{args.incidents_per_year:,} incidents a year) in {warehouse.directory} ...", file=sys.stderr)
+        try:
+            kwargs = dict(years=args.years, incidents_per_year=args.incidents_per_year, seed=args.seed, progress=bar)
+            if args.end:
+                kwargs["end_date"] = args.end
+            summary = demo.build_demo_warehouse(warehouse.directory, **kwargs)
+        finally:
+            bar.close()
+        summary = {"snapshot": warehouse.current_version(), **summary}
+        _emit(args, summary, "\n".join(f"{key}: {value}" for key, value in summary.items()))
+        return 0
+
+    if args.command == "ingest":
+        from ilp import ingest
+
+        bar = _ProgressBar("Ingesting", interactive)
+        try:
+            result = ingest.ingest(warehouse, args.mapping, args.files, progress=bar)
+        finally:
+            bar.close()
+        payload = result.as_dict()
+        text = (
+            f"Ingest {result.ingest_id} ({result.source}) -> snapshot {result.snapshot} in {result.seconds:.1f} s\n"
+            f"  rows read  {result.rows_read:>10,}\n"
+            f"  loaded     {result.loaded:>10,}  (new)\n"
+            f"  updated    {result.updated:>10,}  (earlier versions kept in incident_history)\n"
+            f"  unchanged  {result.unchanged:>10,}\n"
+            f"  rejected   {result.rejected:>10,}" + ("  (see `ilp rejects --ingest %d`)" % result.ingest_id if result.rejected else "") + "\n"
+            f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
+            f"{result.unmapped_codes:,}"
+        )
+        _emit(args, payload, text)
+        return 0
+
+    if args.command == "status":
+        report = status_module.status(warehouse)
+        _emit(args, report, status_module.format_status(report))
+        return 0
+
+    if args.command == "rejects":
+        frame = status_module.rejects(warehouse, ingest_id=args.ingest, limit=None if args.csv else args.limit)
+        if args.csv:
+            from ilp.export import write_csv
+
+            write_csv(frame, args.csv)
+            print(f"Wrote {len(frame):,} rejected rows to {args.csv}")
+            return 0
+        if args.json:
+            print(frame.to_json(orient="records", indent=2))
+        else:
+            print(status_module.format_rejects(frame))
+        return 0
+
+    if args.command == "areas":
+        from ilp import areas
+
+        result = areas.load_areas(
+            warehouse, geojson=args.geojson, level=args.level, id_field=args.id_field, name_field=args.name_field,
+            parent_level=args.parent_level, parent_field=args.parent_field, population_csv=args.population,
+        )
+        _emit(args, result, "\n".join(f"{key}: {value}" for key, value in result.items()))
+        return 0
+
+    if args.command == "harm":
+        from ilp import reference
+
+        kind = warehouse.kind()
+        if kind is None:
+            warehouse.require_current()
+        with warehouse.write(kind=kind, note=f"harm table {args.name} {args.version}") as con:
+            count = reference.load_harm_table(
+                con, name=args.name, version=args.version, title=args.title, unit=args.unit,
+                provenance=args.provenance, path=args.file, is_default=args.default,
+            )
+        print(f"Harm index {args.name} {args.version}: {count} weights -> snapshot {warehouse.current_version()}")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

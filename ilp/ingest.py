@@ -1,0 +1,637 @@
+"""Ingest source exports into a new warehouse snapshot, by mapping file.
+
+The whole batch is read, validated and normalised in DuckDB SQL (no Python loops over rows), so a
+city's yearly export loads at close to DuckDB's own CSV speed (benchmarks/ingest.py measures it).
+
+Accounting rule, checked on every run: loaded + updated + unchanged + rejected = rows read.
+- loaded: an id the warehouse did not have;
+- updated: an id it had, with different content (the earlier version goes to incident_history);
+- unchanged: an id it had, identical;
+- rejected: kept in ``rejects`` with file, line, field, reason and the raw row.
+A file that cannot be used at all (unreadable, empty, missing a mapped column) fails the whole batch
+with one message naming the file, and no snapshot is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from ilp import mapping as mapping_module
+from ilp.mapping import Mapping
+from ilp.warehouse import Warehouse, next_ingest_id
+
+Progress = Callable[[str, float], None]
+
+MAX_LINE_BYTES = 16 * 1024 * 1024  # let long fields reach validation, which rejects them by name
+
+
+class IngestError(Exception):
+    """The batch cannot be used at all; nothing was written."""
+
+
+@dataclass
+class IngestResult:
+    ingest_id: int
+    source: str
+    mapping: str
+    files: list[str]
+    rows_read: int
+    loaded: int
+    updated: int
+    unchanged: int
+    rejected: int
+    unmapped_codes: int
+    missing_location: int
+    snapshot: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sql_string(text: str) -> str:
+    """Quote a literal for the few places DuckDB takes no parameter (read_csv options, strptime formats).
+
+    Values come from the mapping file the operator chose, never from a dashboard user; quoting still
+    doubles single quotes so no value can end the literal.
+    """
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _clean(column: str) -> str:
+    """A source text column, trimmed, empty as NULL."""
+    return f"nullif(trim({_ident(column)}), '')"
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _read_csv_sql(m: Mapping, path: Path, index: int) -> str:
+    """read_csv of one file, all VARCHAR, with each data row's ordinal; CSV-level failures are stored in
+    csv_rejects_<index> (line, column, error type, raw line) instead of stopping the batch."""
+    options = ", ".join(
+        [
+            f"delim = {_sql_string(m.delimiter)}",
+            f"quote = {_sql_string(m.quote)}",
+            f"escape = {_sql_string(m.quote)}",
+            f"header = {str(m.header).lower()}",
+            f"skip = {int(m.skip_rows)}",
+            f"encoding = {_sql_string(m.encoding)}",
+            "all_varchar = true",
+            "null_padding = false",
+            "store_rejects = true",
+            f"rejects_table = {_sql_string(f'csv_rejects_{index}')}",
+            f"rejects_scan = {_sql_string(f'csv_scans_{index}')}",
+            f"max_line_size = {MAX_LINE_BYTES}",
+        ]
+    )
+    return f"read_csv({_sql_string(str(path))}, {options})"
+
+
+def _check_file(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int) -> list[str]:
+    """Fail the batch, naming the file, when it cannot be used at all; return its column names."""
+    if not path.exists():
+        raise IngestError(f"{path}: file not found.")
+    if not os.access(path, os.R_OK):
+        raise IngestError(f"{path}: cannot be read (permission denied).")
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty (0 bytes): there is no header row to map.")
+    columns = _header(m, path)
+    missing = [column for column in m.columns_used() if column not in columns]
+    if missing:
+        hint = ""
+        if len(columns) == 1:
+            hint = (
+                f" The file read as a single column {columns[0][:80]!r}: is the delimiter right? "
+                f"The mapping says {m.delimiter!r}."
+            )
+        raise IngestError(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(c) for c in missing)} (mapping {m.path.name}).{hint} "
+            f"Columns found: {', '.join(columns[:40])}."
+        )
+    return columns
+
+
+def _header(m: Mapping, path: Path) -> list[str]:
+    """The file's column names as DuckDB's read_csv will name them (a repeated name gets _1, _2 ...)."""
+    import csv
+    import gzip
+    import io
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[m.encoding]
+    try:
+        with opener(path, "rb") as raw:
+            text = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+            for _ in range(m.skip_rows):
+                text.readline()
+            first = text.readline()
+    except (OSError, EOFError) as error:
+        raise IngestError(f"{path}: cannot be read ({error}).") from None
+    if not first.strip():
+        raise IngestError(f"{path}: no header row (the file is empty or starts with a blank line).")
+    row = next(csv.reader([first], delimiter=m.delimiter, quotechar=m.quote))
+    if not m.header:
+        return [f"column{i}" for i in range(len(row))]
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for name in (cell.strip() for cell in row):
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:300]
+
+
+# ------------------------------------------------------------------------------------------ normalising
+def _timestamp_expression(columns: Sequence[str], formats: Sequence[str]) -> tuple[str, str]:
+    """(raw text expression, parsed timestamp expression) for one or two (date, time) columns."""
+    raw = (
+        _clean(columns[0])
+        if len(columns) == 1
+        else f"nullif(trim(concat_ws(' ', {_clean(columns[0])}, {_clean(columns[1])})), '')"
+    )
+    format_list = "[" + ", ".join(_sql_string(f) for f in formats) + "]"
+    return raw, f"try_strptime({raw}, {format_list})"
+
+
+def _flag(m: Mapping, column: str | None) -> str:
+    if not column:
+        return "NULL::BOOLEAN"
+    value = f"lower(trim({_ident(column)}))"
+    trues = ", ".join(_sql_string(v) for v in m.true_values)
+    falses = ", ".join(_sql_string(v) for v in m.false_values)
+    return f"CASE WHEN {value} IN ({trues}) THEN true WHEN {value} IN ({falses}) THEN false END"
+
+
+def _in_list(expression: str, values: Sequence[str]) -> str:
+    if not values:
+        return "false"
+    return f"{expression} IN ({', '.join(_sql_string(v) for v in values)})"
+
+
+def _parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> str:
+    """One SELECT turning raw text rows into typed values plus a reject field and reason (NULL if valid).
+
+    The raw row (as JSON of the mapped columns) is built only for rejected rows, which is what keeps
+    ingest near read_csv speed."""
+    occurred_raw, occurred = _timestamp_expression(m.occurred_columns, m.occurred_formats)
+    if m.time_column:
+        time_raw = _clean(m.time_column)
+        padded = f"lpad({time_raw}, {len(dt.time(0, 0).strftime(m.time_format))}, '0')"
+        time_value = f"try_strptime({padded}, {_sql_string(m.time_format)})"
+        # strptime of a time alone gives 1900-01-01 hh:mm; its offset from that midnight is the time of day.
+        occurred = f"(date_trunc('day', {occurred}) + ({time_value} - TIMESTAMP '1900-01-01'))"
+        occurred_raw = f"concat_ws(' ', {occurred_raw}, {time_raw})"
+    if m.precision == "month":
+        occurred = f"date_trunc('month', {occurred})"
+    elif m.precision == "day":
+        occurred = f"date_trunc('day', {occurred})"
+    if m.reported_columns:
+        _, reported = _timestamp_expression(m.reported_columns, m.reported_formats)
+    else:
+        reported = "NULL::TIMESTAMP"
+
+    id_parts = [_clean(c) for c in m.id_columns]
+    id_any_missing = " OR ".join(f"{p} IS NULL" for p in id_parts)
+    source_id = f"CASE WHEN {id_any_missing} THEN NULL ELSE concat_ws({_sql_string(m.id_separator)}, {', '.join(id_parts)}) END"
+
+    code = _clean(m.offense_code)
+    if m.code_width:
+        code = f"CASE WHEN length({code}) < {m.code_width} THEN lpad({code}, {m.code_width}, '0') ELSE {code} END"
+    description = (
+        f"nullif(concat_ws(' - ', {', '.join(_clean(c) for c in m.offense_description)}), '')"
+        if m.offense_description else "NULL"
+    )
+
+    if m.latitude:
+        lat_raw, lon_raw = _clean(m.latitude), _clean(m.longitude)
+        lat = f"try_cast(replace({lat_raw}, ',', '') AS DOUBLE)"
+        lon = f"try_cast(replace({lon_raw}, ',', '') AS DOUBLE)"
+    elif m.x:
+        # Projected coordinates are reprojected to WGS84 after this SELECT (pyproj, vectorised).
+        lat_raw, lon_raw = _clean(m.y), _clean(m.x)
+        lat = f"try_cast(replace({lat_raw}, ',', '') AS DOUBLE)"
+        lon = f"try_cast(replace({lon_raw}, ',', '') AS DOUBLE)"
+    else:
+        lat_raw = lon_raw = lat = lon = "NULL"
+
+    outcome = _clean(m.outcome) if m.outcome else "NULL"
+    arrest = _flag(m, m.arrest)
+    clearance = (
+        "CASE "
+        f"WHEN {_in_list(outcome, m.cleared_arrest)} THEN 'cleared_arrest' "
+        f"WHEN {_in_list(outcome, m.cleared_other)} THEN 'cleared_other' "
+        + (f"WHEN {arrest} THEN 'cleared_arrest' " if m.arrest_means_cleared else "")
+        + f"WHEN {_in_list(outcome, m.open_values)} THEN 'open' "
+        + ("WHEN " + arrest + " = false THEN 'open' " if m.arrest_means_cleared else "")
+        + "ELSE 'unknown' END"
+    )
+    other_areas = (
+        "MAP {" + ", ".join(f"{_sql_string(level)}: {_clean(column)}" for level, column in m.other_areas.items()) + "}"
+        if m.other_areas else "NULL::MAP(VARCHAR, VARCHAR)"
+    )
+    used = m.columns_used()
+    too_long = " ".join(
+        f"WHEN length({_ident(c)}) > {m.max_field_length} THEN {_sql_string(c)}" for c in used
+    )
+    raw_row = "to_json(struct_pack(" + ", ".join(f"{_ident(c)} := {_ident(c)}" for c in used) + "))::VARCHAR"
+    kept_raw = "to_json(struct_pack(" + ", ".join(f"{_ident(c)} := {_ident('raw:' + c)}" for c in used) + "))::VARCHAR"
+    max_date = today + dt.timedelta(days=1) if m.max_date == "today" else dt.date.fromisoformat(m.max_date) + dt.timedelta(days=1)
+    min_date = dt.date.fromisoformat(m.min_date)
+    first_date_column = m.occurred_columns[0]
+
+    return f"""
+    WITH parsed AS (
+        SELECT _row, {file_index} AS _file,
+            {source_id} AS source_id,
+            {occurred_raw} AS occurred_raw,
+            {occurred} AS occurred_at,
+            {reported} AS reported_at,
+            {code} AS offense_code,
+            {description} AS offense_description,
+            {lat_raw} AS lat_raw, {lon_raw} AS lon_raw,
+            {lat} AS lat_value, {lon} AS lon_value,
+            {_clean(m.location_text) if m.location_text else 'NULL'} AS location_text,
+            {_clean(m.district) if m.district else 'NULL'} AS district,
+            {_clean(m.beat) if m.beat else 'NULL'} AS beat,
+            {other_areas} AS other_areas,
+            {_clean(m.premise_type) if m.premise_type else 'NULL'} AS premise_type,
+            {_flag(m, m.domestic)} AS domestic,
+            {arrest} AS arrest,
+            {clearance} AS clearance_status,
+            {outcome} AS outcome_description,
+            CASE {too_long} ELSE NULL END AS too_long_field,
+            CASE WHEN {source_id} IS NULL THEN md5({raw_row}) END AS content_key,
+            {", ".join(f"{_ident(c)} AS {_ident('raw:' + c)}" for c in used)}
+        FROM {relation}
+    ), checked AS (
+    SELECT *,
+        CASE
+            WHEN too_long_field IS NOT NULL THEN too_long_field
+            WHEN source_id IS NULL AND {_sql_string(m.id_when_missing)} = 'reject' THEN {_sql_string(', '.join(m.id_columns))}
+            WHEN occurred_raw IS NULL OR occurred_at IS NULL OR occurred_at < DATE '{min_date}' OR occurred_at >= DATE '{max_date}'
+                THEN {_sql_string(first_date_column)}
+            WHEN offense_code IS NULL THEN {_sql_string(m.offense_code)}
+        END AS reject_field,
+        CASE
+            WHEN too_long_field IS NOT NULL THEN 'field is over the limit of {m.max_field_length} characters ([validity] max_field_length)'
+            WHEN source_id IS NULL AND {_sql_string(m.id_when_missing)} = 'reject' THEN 'required id is empty'
+            WHEN occurred_raw IS NULL THEN 'required date is empty'
+            WHEN occurred_at IS NULL THEN 'unparseable date ' || left(occurred_raw, 60) || ' (expected {" or ".join(m.occurred_formats).replace("'", "''")})'
+            WHEN occurred_at < DATE '{min_date}' OR occurred_at >= DATE '{max_date}'
+                THEN 'date ' || occurred_at || ' outside the valid range {min_date} .. {m.max_date}'
+            WHEN offense_code IS NULL THEN 'required offence code is empty'
+        END AS reject_reason
+    FROM parsed
+    )
+    SELECT _row, _file, source_id, content_key, occurred_at, reported_at, offense_code, offense_description,
+        lat_raw, lon_raw, lat_value, lon_value, location_text, district, beat, other_areas, premise_type,
+        domestic, arrest, clearance_status, outcome_description, reject_field, reject_reason,
+        CASE WHEN reject_reason IS NOT NULL THEN {kept_raw} END AS raw_row
+    FROM checked
+    """
+
+
+def _reproject(con: duckdb.DuckDBPyConnection, m: Mapping, table: str) -> None:
+    """Turn projected x/y (mapping [location] epsg) into WGS84 lat/lon in place."""
+    import pyproj
+
+    frame = con.execute(f"SELECT _file, _row, lon_value AS x, lat_value AS y FROM {table} WHERE lon_value IS NOT NULL AND lat_value IS NOT NULL").df()
+    if frame.empty:
+        return
+    transformer = pyproj.Transformer.from_crs(m.epsg, 4326, always_xy=True)
+    lon, lat = transformer.transform(frame["x"].to_numpy(), frame["y"].to_numpy())
+    frame["lon"], frame["lat"] = np.asarray(lon), np.asarray(lat)
+    zero = (frame["x"] == 0) & (frame["y"] == 0)
+    frame.loc[zero, ["lon", "lat"]] = 0.0  # keep "0,0" recognisable as a placeholder
+    con.register("reprojected", frame[["_file", "_row", "lon", "lat"]])
+    con.execute(
+        f"UPDATE {table} SET lon_value = r.lon, lat_value = r.lat FROM reprojected r "
+        f"WHERE {table}._file = r._file AND {table}._row = r._row"
+    )
+    con.unregister("reprojected")
+
+
+# ------------------------------------------------------------------------------------------ lines
+def _line_numbers(rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_line: int) -> np.ndarray:
+    """File line of each accepted row ordinal, given the lines the CSV reader rejected.
+
+    Assumes one physical line per record (true of every shipped preset's source; a quoted field with an
+    embedded newline shifts the numbers after it).
+    """
+    lines = rows.astype(np.int64) - 1 + first_data_line
+    for rejected in np.sort(np.unique(csv_reject_lines)):
+        lines[lines >= rejected] += 1
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ the batch
+def _final_sql(m: Mapping, relation: str) -> str:
+    """Parsed rows -> warehouse rows: location status, common category, content hash."""
+    bbox = m.bbox
+    out_of_box = (
+        f"lat_value < {bbox[1]} OR lat_value > {bbox[3]} OR lon_value < {bbox[0]} OR lon_value > {bbox[2]}"
+        if bbox else "lat_value < -90 OR lat_value > 90 OR lon_value < -180 OR lon_value > 180"
+    )
+    return f"""
+    WITH located AS (
+        SELECT *,
+            CASE
+                WHEN lat_raw IS NULL OR lon_raw IS NULL THEN 'missing'
+                WHEN lat_value IS NULL OR lon_value IS NULL OR isnan(lat_value) OR isinf(lat_value)
+                     OR isnan(lon_value) OR isinf(lon_value) THEN 'unparseable'
+                WHEN lat_value = 0 AND lon_value = 0 THEN 'zero'
+                WHEN {out_of_box} THEN 'out_of_bounds'
+                ELSE 'ok'
+            END AS location_status
+        FROM {relation}
+    )
+    SELECT l._file, l._row, l.source_id, l.content_key, l.occurred_at, l.reported_at, l.offense_code,
+        l.offense_description,
+        CASE WHEN l.reject_reason IS NULL THEN coalesce(t.category, 'unmapped') END AS offense_category,
+        CASE WHEN l.location_status = 'ok' THEN l.lat_value END AS latitude,
+        CASE WHEN l.location_status = 'ok' THEN l.lon_value END AS longitude,
+        l.location_status, l.location_text, l.district, l.beat, l.other_areas, l.premise_type,
+        l.domestic, l.arrest, l.clearance_status, l.outcome_description,
+        CASE WHEN l.reject_reason IS NULL THEN
+            md5(concat_ws('|', l.occurred_at, l.reported_at, l.offense_code, l.offense_description,
+                coalesce(t.category, 'unmapped'), l.lat_value, l.lon_value, l.location_status, l.location_text,
+                l.district, l.beat, l.other_areas::VARCHAR, l.premise_type, l.domestic, l.arrest,
+                l.clearance_status, l.outcome_description))
+        END AS row_hash,
+        l.reject_field, l.reject_reason, l.raw_row
+    FROM located l
+    LEFT JOIN offence_taxonomy t ON t.source = {_sql_string(m.taxonomy)} AND t.offense_code = l.offense_code
+    """
+
+
+INCIDENT_COLUMNS = (
+    "source_id", "occurred_at", "reported_at", "offense_code", "offense_description", "offense_category",
+    "latitude", "longitude", "location_status", "location_text", "district", "beat", "other_areas",
+    "premise_type", "domestic", "arrest", "clearance_status", "outcome_description", "row_hash",
+)
+
+
+def ingest(
+    warehouse: Warehouse,
+    mapping: str | Path | Mapping,
+    files: Sequence[str | Path],
+    *,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+) -> IngestResult:
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    m = mapping if isinstance(mapping, Mapping) else mapping_module.load(mapping)
+    if not files:
+        raise IngestError("No files given to ingest.")
+    paths_ = [Path(f) for f in files]
+    today = today or dt.date.today()
+    step = progress or (lambda _name, _fraction: None)
+    file_records = [_file_record(p) for p in paths_]
+
+    with warehouse.write(kind="real", note=f"ingest {m.name}: {', '.join(p.name for p in paths_)}") as con:
+        ingest_id = next_ingest_id(con)
+        for index, path in enumerate(paths_):
+            _check_file(con, m, path, index)
+        rows_read = 0
+        for index, path in enumerate(paths_):
+            step(f"reading {path.name}", 0.8 * index / len(paths_))
+            relation = f"(SELECT row_number() OVER () AS _row, * FROM {_read_csv_sql(m, path, index)})"
+            parsed = _parsed_sql(m, relation, index, today)
+            try:
+                if m.x:  # projected coordinates: stage, reproject to WGS84, then finish
+                    con.execute(f"CREATE OR REPLACE TEMP TABLE parsed_rows AS {parsed}")
+                    _reproject(con, m, "parsed_rows")
+                    parsed = "SELECT * FROM parsed_rows"
+                statement = _final_sql(m, f"({parsed})")
+                if index == 0:
+                    con.execute(f"CREATE TEMP TABLE batch AS {statement}")
+                else:
+                    con.execute(f"INSERT INTO batch {statement}")
+            except duckdb.Error as error:
+                raise IngestError(f"{path}: cannot be read as CSV with this mapping ({_first_line(error)}).") from None
+            rows_read += con.execute("SELECT count(*) FROM batch WHERE _file = ?", [index]).fetchone()[0]
+            rows_read += _collect_csv_rejects(con, m, path, index)
+
+        step("validating", 0.8)
+        _assign_content_ids(con, m)
+        _reject_duplicate_ids(con)
+        _collect_validation_rejects(con, paths_, m)
+
+        step("merging", 0.85)
+        counts = _merge(con, m, ingest_id, started)
+        rejected = con.execute("SELECT count(*) FROM batch_rejects").fetchone()[0]
+        con.execute(
+            "INSERT INTO rejects SELECT ?, file, line_number, field, reason, raw_row FROM batch_rejects "
+            "ORDER BY file, line_number",
+            [ingest_id],
+        )
+        if counts["loaded"] + counts["updated"] + counts["unchanged"] + rejected != rows_read:
+            raise AssertionError(f"ingest accounting broken: {counts} + rejected {rejected} != rows read {rows_read}")
+        unmapped, missing_location = con.execute(
+            "SELECT count(*) FILTER (WHERE offense_category = 'unmapped'), count(*) FILTER (WHERE location_status <> 'ok') "
+            "FROM batch WHERE reject_reason IS NULL"
+        ).fetchone()
+        finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        con.execute(
+            "INSERT INTO ingest_log VALUES (?, 'ingest', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ingest_id, m.name, str(m.path), m.sha256, json.dumps(file_records), started, finished, rows_read,
+             counts["loaded"], counts["updated"], counts["unchanged"], rejected, warehouse.writing_version],
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)",
+            [f"source.{m.name}.timezone", m.timezone or "unspecified (local wall time)"],
+        )
+        step("writing snapshot", 0.95)
+    step("done", 1.0)
+    return IngestResult(
+        ingest_id=ingest_id, source=m.name, mapping=str(m.path), files=[str(p) for p in paths_],
+        rows_read=rows_read, rejected=rejected, unmapped_codes=unmapped, missing_location=missing_location,
+        snapshot=warehouse.current_version(), seconds=(dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds(),
+        **counts,
+    )
+
+
+def _file_record(path: Path) -> dict:
+    if not path.exists():
+        raise IngestError(f"{path}: file not found.")
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise IngestError(f"{path}: cannot be read ({error.strerror}).") from None
+    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
+
+
+def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int) -> int:
+    """Move the CSV reader's rejected lines into batch_rejects; return how many lines it rejected."""
+    hint = {
+        "INVALID ENCODING": f"bytes that are not valid {m.encoding} (set [file] encoding if the file uses another)",
+        "MISSING COLUMNS": "too few fields (a truncated or broken line?)",
+        "TOO MANY COLUMNS": "too many fields (an unquoted delimiter inside a value?)",
+        "UNQUOTED VALUE": "a quote character inside an unquoted value",
+        "LINE SIZE OVER MAXIMUM": "line longer than the reader's maximum",
+    }
+    con.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS batch_rejects (file VARCHAR, line_number BIGINT, field VARCHAR,"
+        " reason VARCHAR, raw_row VARCHAR)"
+    )
+    frame = con.execute(
+        f"SELECT line, any_value(column_name) AS field, any_value(error_type) AS error_type, "
+        f"any_value(error_message) AS message, any_value(csv_line) AS raw FROM csv_rejects_{index} "
+        f"GROUP BY line ORDER BY line"
+    ).df()
+    for row in frame.itertuples():
+        reason = hint.get(str(row.error_type), str(row.message).splitlines()[0])
+        field_name = row.field if isinstance(row.field, str) else None
+        con.execute(
+            "INSERT INTO batch_rejects VALUES (?, ?, ?, ?, ?)",
+            [str(path), int(row.line), field_name, f"unreadable line: {reason}", row.raw],
+        )
+    # Remember the CSV-rejected lines so accepted rows get their true line numbers.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE csv_lines_{index} AS SELECT DISTINCT line FROM csv_rejects_{index}")
+    con.execute(f"DROP TABLE csv_rejects_{index}")
+    con.execute(f"DROP TABLE csv_scans_{index}")
+    return len(frame)
+
+
+def _assign_content_ids(con: duckdb.DuckDBPyConnection, m: Mapping) -> None:
+    """[id] when_missing = 'content_hash': rows with no id get 'h:<md5 of the raw row>#<n>'.
+
+    n counts identical raw rows within the batch, so re-ingesting the same file gives the same ids.
+    """
+    if m.id_when_missing != "content_hash":
+        return
+    con.execute(
+        """
+        UPDATE batch SET source_id = ids.new_id FROM (
+            SELECT _file, _row, 'h:' || content_key || '#' ||
+                   row_number() OVER (PARTITION BY content_key ORDER BY _file, _row) AS new_id
+            FROM batch WHERE source_id IS NULL
+        ) ids
+        WHERE batch._file = ids._file AND batch._row = ids._row
+        """
+    )
+
+
+def _reject_duplicate_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Within one batch the last row of an id wins; earlier rows are rejected (the reason names the winner)."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE duplicate_winners AS
+        SELECT _file, _row, win_file, win_row FROM (
+            SELECT _file, _row,
+                   last_value(_file) OVER w AS win_file, last_value(_row) OVER w AS win_row
+            FROM batch WHERE source_id IS NOT NULL AND reject_reason IS NULL
+            WINDOW w AS (PARTITION BY source_id ORDER BY _file, _row
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        ) WHERE (_file, _row) <> (win_file, win_row)
+        """
+    )
+    con.execute(
+        """
+        UPDATE batch SET reject_field = 'id', reject_reason = 'duplicate id ' || batch.source_id || ' in this batch'
+        FROM duplicate_winners d WHERE batch._file = d._file AND batch._row = d._row
+        """
+    )
+
+
+def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping) -> None:
+    frame = con.execute(
+        "SELECT _file, _row, reject_field, reject_reason, raw_row FROM batch WHERE reject_reason IS NOT NULL "
+        "ORDER BY _file, _row"
+    ).df()
+    if frame.empty:
+        return
+    winners = con.execute("SELECT _file, _row, win_file, win_row FROM duplicate_winners").df()
+    first_data_line = 1 + m.skip_rows + (1 if m.header else 0)
+    line_of: dict[int, np.ndarray] = {}
+    frame["line_number"] = 0
+    for file_index in frame["_file"].unique():
+        csv_lines = con.execute(f"SELECT line FROM csv_lines_{int(file_index)}").df()["line"].to_numpy()
+        line_of[int(file_index)] = csv_lines
+        selector = frame["_file"] == file_index
+        frame.loc[selector, "line_number"] = _line_numbers(frame.loc[selector, "_row"].to_numpy(), csv_lines, first_data_line)
+    if not winners.empty:
+        winners = winners.set_index(["_file", "_row"])
+        for position, row in frame.iterrows():
+            key = (row["_file"], row["_row"])
+            if key in winners.index:
+                win_file, win_row = winners.loc[key, ["win_file", "win_row"]]
+                win_csv = line_of.get(int(win_file))
+                if win_csv is None:
+                    win_csv = con.execute(f"SELECT line FROM csv_lines_{int(win_file)}").df()["line"].to_numpy()
+                win_line = int(_line_numbers(np.array([win_row]), win_csv, first_data_line)[0])
+                frame.at[position, "reject_reason"] = (
+                    f"{row['reject_reason']}: superseded by {paths_[int(win_file)].name} line {win_line}"
+                )
+    frame["file"] = [str(paths_[int(i)]) for i in frame["_file"]]
+    con.register("validation_rejects", frame[["file", "line_number", "reject_field", "reject_reason", "raw_row"]])
+    con.execute("INSERT INTO batch_rejects SELECT file, line_number, reject_field, reject_reason, raw_row FROM validation_rejects")
+    con.unregister("validation_rejects")
+
+
+def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.datetime) -> dict[str, int]:
+    """Classify valid rows as loaded / updated / unchanged against the warehouse, and apply them."""
+    con.execute(
+        """
+        CREATE TEMP TABLE classified AS
+        SELECT b._file, b._row, CASE WHEN i.source_id IS NULL THEN 'loaded'
+                                     WHEN i.row_hash = b.row_hash THEN 'unchanged' ELSE 'updated' END AS outcome
+        FROM batch b LEFT JOIN incidents i ON i.source = ? AND i.source_id = b.source_id
+        WHERE b.reject_reason IS NULL
+        """,
+        [m.name],
+    )
+    counts = dict(con.execute("SELECT outcome, count(*) FROM classified GROUP BY outcome").fetchall())
+    chosen = "SELECT b.* FROM batch b JOIN classified k USING (_file, _row) WHERE k.outcome = '{}'"
+    if counts.get("updated"):
+        con.execute(
+            f"""
+            INSERT INTO incident_history
+            SELECT i.source, i.source_id, ?, ?, i.offense_code, i.offense_description, i.offense_category,
+                   i.clearance_status, i.arrest, to_json(i)
+            FROM incidents i JOIN ({chosen.format('updated')}) u ON i.source = ? AND i.source_id = u.source_id
+            """,
+            [ingest_id, now, m.name],
+        )
+        assignments = ", ".join(f"{c} = u.{c}" for c in INCIDENT_COLUMNS if c != "source_id")
+        con.execute(
+            f"""
+            UPDATE incidents SET {assignments}, last_ingest_id = ?
+            FROM ({chosen.format('updated')}) u
+            WHERE incidents.source = ? AND incidents.source_id = u.source_id
+            """,
+            [ingest_id, m.name],
+        )
+    if counts.get("loaded"):
+        columns = ", ".join(INCIDENT_COLUMNS)
+        con.execute(
+            f"""
+            INSERT INTO incidents (source, occurred_precision, {columns}, first_ingest_id, last_ingest_id)
+            SELECT ?, ?, {columns}, ?, ?
+            FROM ({chosen.format("loaded")})
+            """,
+            [m.name, m.precision, ingest_id, ingest_id],
+        )
+    return {"loaded": counts.get("loaded", 0), "updated": counts.get("updated", 0), "unchanged": counts.get("unchanged", 0)}
