@@ -61,6 +61,8 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> in
                 f"data/offence_categories.csv"
             )
     con.execute("DELETE FROM offence_taxonomy WHERE source = ?", [source])
+    if not rows:
+        return 0
     con.executemany(
         "INSERT INTO offence_taxonomy VALUES (?, ?, ?, ?, ?)",
         [(source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
