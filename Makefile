@@ -1,0 +1,56 @@
+# Two commands (README): `make run` serves the dashboard on the demo city; `make test` runs every test.
+# Both work from a fresh clone on a machine with python3, pip and apt-get, and are safe to repeat.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 8501
+BIN    := $(VENV)/bin
+# The demo warehouse lives here unless ILP_WAREHOUSE says otherwise.
+export ILP_WAREHOUSE ?= data/warehouse
+
+.PHONY: run test install install-test warehouse browser clean
+
+run: install warehouse
+	@echo "==> Starting the dashboard on http://localhost:$(PORT) (demo city; Ctrl-C stops it)"
+	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+
+test: install-test browser
+	@echo "==> Running the test suite"
+	$(BIN)/python -m pytest
+
+# --- environment -----------------------------------------------------------------------------------
+$(BIN)/python:
+	@echo "==> Creating the virtual environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "==> python3-venv is missing; installing it with apt-get"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "==> Installing the project and its dependencies"
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	@echo "==> Installing the test extras"
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# --- data ------------------------------------------------------------------------------------------
+warehouse: install
+	@$(BIN)/ilp demo --if-missing
+
+# --- browser for end-to-end tests (Debian's chromium; Playwright drives it, downloads nothing) -------
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then \
+	  echo "==> Chromium and poppler-utils present: $$(command -v chromium)"; \
+	else \
+	  echo "==> Installing Debian's chromium and poppler-utils with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) data/warehouse data/state.sqlite* .pytest_cache

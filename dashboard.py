@@ -1,0 +1,172 @@
+"""ILP Command Dashboard: entry point. Resolves the session's role, draws the shared filters, builds the
+page list for that role and runs the chosen page inside a common frame (banner, footer).
+
+Run with `make run`, or `streamlit run dashboard.py` (demo city), or on a single-user workstation over a
+real warehouse `streamlit run dashboard.py -- --role analyst`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+
+import streamlit as st
+
+from ilp import access
+from ilp.ui import context as ui
+
+st.set_page_config(page_title="ILP Command Dashboard", page_icon=":material/shield:", layout="wide")
+
+
+def server_role() -> str | None:
+    """`--role` after `--` on the streamlit command line, or ILP_ROLE: a single-user workstation's role."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--role", choices=list(access.ROLES), default=None)
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    role = known.role or os.environ.get("ILP_ROLE") or None
+    return role if role in access.ROLES else None
+
+
+def no_warehouse() -> None:
+    st.title("ILP Command Dashboard")
+    st.error(
+        f"No warehouse found in `{ui.warehouse().directory}`. Build the demo city with `ilp demo` "
+        "(or `make run`), or load your exports with `ilp --warehouse DIR ingest --mapping ...`.",
+        icon=":material/database:",
+    )
+    st.stop()
+
+
+def resolve_role(demo: bool) -> str | None:
+    params = st.query_params
+    if demo:
+        requested = params.get("role")
+        default = requested if requested in access.ROLES else st.session_state.get("ilp_role", "commander")
+        role = st.sidebar.selectbox(
+            "View as role (demo city only)", list(access.ROLES), index=list(access.ROLES).index(default),
+            format_func=access.ROLES.get, key="ilp_role_picker",
+            help="On the demo city anyone may try each role. A real warehouse requires sign-in.",
+        )
+        params["role"] = role
+        return role
+    return server_role()
+
+
+def sign_in_page() -> None:
+    st.title("Sign in")
+    st.info(
+        "This dashboard is serving a **real** warehouse, so a role is required. Single sign-on (OIDC) and "
+        "local accounts arrive with the authentication release; until then a single-user workstation starts "
+        "the server with an explicit role: `streamlit run dashboard.py -- --role analyst` "
+        "(or `ILP_ROLE=analyst`).",
+        icon=":material/lock:",
+    )
+
+
+def week_options(info: dict) -> list[dt.date]:
+    last = info["last"].date() if info["last"] is not None else dt.date.today()
+    first = info["first"].date() if info["first"] is not None else last
+    latest = ui.last_complete_week(last)
+    count = max(1, min(156, (latest - first).days // 7 + 1))
+    return [latest - dt.timedelta(weeks=i) for i in range(count)]
+
+
+def shared_filters(info: dict) -> ui.Filters:
+    params = st.query_params
+    sidebar = st.sidebar
+    sidebar.header("Filters")
+    weeks_available = week_options(info)
+    requested_week = params.get("week")
+    try:
+        default_week = dt.date.fromisoformat(requested_week) if requested_week else weeks_available[0]
+    except ValueError:
+        default_week = weeks_available[0]
+    if default_week not in weeks_available:
+        default_week = weeks_available[0]
+    week = sidebar.selectbox(
+        "Week (Monday to Sunday)", weeks_available, index=weeks_available.index(default_week),
+        format_func=lambda d: f"{d:%d %b %Y} – {d + dt.timedelta(days=6):%d %b %Y}",
+        help="The final week of the period; defaults to the last complete week in the data.",
+    )
+    try:
+        default_span = int(params.get("weeks", 5))
+    except ValueError:
+        default_span = 5
+    weeks = sidebar.slider("Weeks in period", 1, 26, min(max(default_span, 1), 26),
+                           help="Default: the week and the 4 before it.")
+
+    districts = info["districts"]
+    district_ids = [ui.ALL, *districts["area_id"].tolist()]
+    names = dict(zip(districts["area_id"], districts["name"]))
+    requested = params.get("district", ui.ALL)
+    district = sidebar.selectbox(
+        "District", district_ids, index=district_ids.index(requested) if requested in district_ids else 0,
+        format_func=lambda d: "All districts" if d == ui.ALL else (names.get(d) if names.get(d) == d else f"{names.get(d)} ({d})"),
+    )
+
+    categories = info["categories"]
+    category_ids = [ui.ALL, *categories["category"].tolist()]
+    labels = dict(zip(categories["category"], categories["label"]))
+    requested = params.get("category", ui.ALL)
+    category = sidebar.selectbox(
+        "Offence category", category_ids, index=category_ids.index(requested) if requested in category_ids else 0,
+        format_func=lambda c: "All categories" if c == ui.ALL else labels.get(c, c),
+    )
+
+    harm = info["harm"]
+    harm_keys = [f"{r.index_name}:{r.version}" for r in harm.itertuples()]
+    requested = params.get("harm", harm_keys[0] if harm_keys else "")
+    harm_key = sidebar.selectbox(
+        "Harm index", harm_keys, index=harm_keys.index(requested) if requested in harm_keys else 0,
+        format_func=lambda k: next((f"{r.title} ({r.version})" for r in harm.itertuples()
+                                    if f"{r.index_name}:{r.version}" == k), k),
+        help="Which published weighting turns offences into harm. Indices rank places differently; see Data and governance.",
+    )
+    harm_index, harm_version = harm_key.split(":", 1)
+
+    params.update({"week": week.isoformat(), "weeks": str(weeks), "district": district, "category": category,
+                   "harm": harm_key})
+    return ui.Filters(
+        week=week, weeks=weeks, district=None if district == ui.ALL else district,
+        category=None if category == ui.ALL else category, harm_index=harm_index, harm_version=harm_version,
+    )
+
+
+def main() -> None:
+    snapshot = ui.current_snapshot()
+    if snapshot is None:
+        no_warehouse()
+    version = snapshot.stem
+    info = ui._meta(str(snapshot))
+    demo = info["meta"].get("kind") == "demo"
+    ui.banner(info)
+    role = resolve_role(demo)
+    st.session_state["ilp_role"] = role
+
+    if role is None:
+        st.session_state.pop("ilp_context", None)
+        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon=":material/lock:")],
+                      position="top").run()
+        return
+
+    filters = shared_filters(info)
+    st.session_state["ilp_context"] = dict(
+        role=role, user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
+        snapshot=snapshot, version=version, filters=filters, info=info,
+    )
+
+    sections: dict[str, list] = {}
+    for page in access.pages_for(role):
+        sections.setdefault(page.section, []).append(
+            st.Page(f"pages/{page.key}.py", title=page.title, icon=page.icon, url_path=page.key)
+        )
+    current = st.navigation(sections, position="top")
+    current.run()
+
+    page_key = current.url_path or access.pages_for(role)[0].key
+    ui.footer(ui.PageContext(key=page_key, **st.session_state["ilp_context"]))
+
+
+main()
