@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     harm.add_argument("--provenance", required=True)
     harm.add_argument("--file", type=Path, required=True, help="CSV with columns category,weight[,provenance]")
     harm.add_argument("--default", action="store_true", help="make it the default index")
+
+    threats_parser = commands.add_parser(
+        "threats", help="rank the top threats (offence x beat or district) with reasons and significance")
+    threats_parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
+                                help="last day of the 28-day window, YYYY-MM-DD "
+                                     "(default: the last complete week's Sunday in the data)")
+    threats_parser.add_argument("--top", type=int, default=10, help="how many threats to list (0 = all)")
+    threats_parser.add_argument("--level", choices=("beat", "district"), default="beat")
+    threats_parser.add_argument("--harm", default=None, metavar="INDEX:VERSION",
+                                help="harm index, e.g. cchi:2016 (default: the snapshot's default index)")
+    threats_parser.add_argument("--json", action="store_true")
     return parser
 
 
@@ -211,6 +222,22 @@ def _run(args, warehouse: Warehouse) -> int:
                 provenance=args.provenance, path=args.file, is_default=args.default,
             )
         print(f"Harm index {args.name} {args.version}: {count} weights -> snapshot {warehouse.current_version()}")
+        return 0
+
+    if args.command == "threats":
+        from ilp.analytics import threats as threat_ranking
+
+        harm_index, harm_version = threat_ranking.parse_harm(args.harm) if args.harm else (None, None)
+        con = warehouse.connect()
+        try:
+            frame = threat_ranking.rank_threats(con, as_of=args.as_of, level=args.level, harm_index=harm_index,
+                                                harm_version=harm_version, top=args.top or None)
+        finally:
+            con.close()
+        if args.json:
+            print(json.dumps(threat_ranking.to_records(frame), indent=2, default=str))
+        else:
+            print(threat_ranking.format_table(frame))
         return 0
     raise AssertionError(args.command)
 

@@ -31,7 +31,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    return neutralise_formulas(frame).to_csv(index=False).encode("utf-8")
+    # CRLF line ends (RFC 4180) make the writer quote any value holding a bare carriage return; with "\n"
+    # it does not, and a spreadsheet would split "x\r=cmd" into a new row whose first cell runs "=cmd".
+    return neutralise_formulas(frame).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

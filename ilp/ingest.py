@@ -77,11 +77,18 @@ def _clean(column: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ reading
-def _read_csv_sql(m: Mapping, path: Path, index: int) -> str:
+def _read_csv_sql(m: Mapping, path: Path, index: int | str, columns: Sequence[str]) -> str:
     """read_csv of one file, all VARCHAR, with each data row's ordinal; CSV-level failures are stored in
-    csv_rejects_<index> (line, column, error type, raw line) instead of stopping the batch."""
+    csv_rejects_<index> (line, column, error type, raw line) instead of stopping the batch.
+
+    The dialect is the mapping's and the column names are the header's (``_header``), so DuckDB's sniffer
+    is switched off: it would otherwise fail the whole file on one broken line (an unterminated quote in
+    a truncated last row) instead of rejecting that line."""
+    column_types = "{" + ", ".join(f"{_sql_string(c)}: 'VARCHAR'" for c in columns) + "}"
     options = ", ".join(
         [
+            "auto_detect = false",
+            f"columns = {column_types}",
             f"delim = {_sql_string(m.delimiter)}",
             f"quote = {_sql_string(m.quote)}",
             f"escape = {_sql_string(m.quote)}",
@@ -147,7 +154,9 @@ def _header(m: Mapping, path: Path) -> list[str]:
         return [f"column{i}" for i in range(len(row))]
     names: list[str] = []
     seen: dict[str, int] = {}
-    for name in (cell.strip() for cell in row):
+    for position, name in enumerate(cell.strip() for cell in row):
+        if not name:
+            name = f"column{position}"  # DuckDB's name for an unnamed column
         if name in seen:
             seen[name] += 1
             name = f"{name}_{seen[name]}"
@@ -409,12 +418,11 @@ def ingest(
 
     with warehouse.write(kind="real", note=f"ingest {m.name}: {', '.join(p.name for p in paths_)}") as con:
         ingest_id = next_ingest_id(con)
-        for index, path in enumerate(paths_):
-            _check_file(con, m, path, index)
+        columns = [_check_file(con, m, path, index) for index, path in enumerate(paths_)]
         rows_read = 0
         for index, path in enumerate(paths_):
             step(f"reading {path.name}", 0.8 * index / len(paths_))
-            relation = f"(SELECT row_number() OVER () AS _row, * FROM {_read_csv_sql(m, path, index)})"
+            relation = f"(SELECT row_number() OVER () AS _row, * FROM {_read_csv_sql(m, path, index, columns[index])})"
             parsed = _parsed_sql(m, relation, index, today)
             try:
                 if m.x:  # projected coordinates: stage, reproject to WGS84, then finish
@@ -433,7 +441,8 @@ def ingest(
 
         step("validating", 0.8)
         _assign_content_ids(con, m)
-        _reject_duplicate_ids(con)
+        _reject_duplicate_ids(con, m)
+        _fill_raw_rows(con, m, paths_, columns)
         _collect_validation_rejects(con, paths_, m)
 
         step("merging", 0.85)
@@ -489,7 +498,7 @@ def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path,
         "INVALID ENCODING": f"bytes that are not valid {m.encoding} (set [file] encoding if the file uses another)",
         "MISSING COLUMNS": "too few fields (a truncated or broken line?)",
         "TOO MANY COLUMNS": "too many fields (an unquoted delimiter inside a value?)",
-        "UNQUOTED VALUE": "a quote character inside an unquoted value",
+        "UNQUOTED VALUE": "a quote that is never closed (a truncated line?) or a quote inside an unquoted value",
         "LINE SIZE OVER MAXIMUM": "line longer than the reader's maximum",
     }
     con.execute(
@@ -534,7 +543,7 @@ def _assign_content_ids(con: duckdb.DuckDBPyConnection, m: Mapping) -> None:
     )
 
 
-def _reject_duplicate_ids(con: duckdb.DuckDBPyConnection) -> None:
+def _reject_duplicate_ids(con: duckdb.DuckDBPyConnection, m: Mapping) -> None:
     """Within one batch the last row of an id wins; earlier rows are rejected (the reason names the winner)."""
     con.execute(
         """
@@ -550,10 +559,37 @@ def _reject_duplicate_ids(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         """
-        UPDATE batch SET reject_field = 'id', reject_reason = 'duplicate id ' || batch.source_id || ' in this batch'
+        UPDATE batch SET reject_field = ?, reject_reason = 'duplicate id ' || batch.source_id || ' in this batch'
         FROM duplicate_winners d WHERE batch._file = d._file AND batch._row = d._row
-        """
+        """,
+        [", ".join(m.id_columns)],
     )
+
+
+def _fill_raw_rows(
+    con: duckdb.DuckDBPyConnection, m: Mapping, paths_: Sequence[Path], columns: Sequence[Sequence[str]]
+) -> None:
+    """Rows rejected after parsing (duplicate ids) have no raw row yet: read their files again for it.
+
+    Only files with such rows are read again, so a clean batch pays nothing."""
+    files = con.execute(
+        "SELECT DISTINCT _file FROM batch WHERE reject_reason IS NOT NULL AND raw_row IS NULL ORDER BY _file"
+    ).fetchall()
+    used = m.columns_used()
+    raw_row = "to_json(struct_pack(" + ", ".join(f"{_ident(c)} := {_ident(c)}" for c in used) + "))::VARCHAR"
+    for (index,) in files:
+        tag = f"again_{int(index)}"
+        relation = f"(SELECT row_number() OVER () AS _row, * FROM {_read_csv_sql(m, paths_[index], tag, columns[index])})"
+        con.execute(
+            f"""
+            UPDATE batch SET raw_row = r.raw_row
+            FROM (SELECT _row, {raw_row} AS raw_row FROM {relation}) r
+            WHERE batch._file = ? AND batch._row = r._row AND batch.reject_reason IS NOT NULL AND batch.raw_row IS NULL
+            """,
+            [index],
+        )
+        con.execute(f"DROP TABLE IF EXISTS csv_rejects_{tag}")
+        con.execute(f"DROP TABLE IF EXISTS csv_scans_{tag}")
 
 
 def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping) -> None:

@@ -115,8 +115,10 @@ def format_rejects(frame: pd.DataFrame) -> str:
     lines = []
     for row in frame.itertuples():
         raw = str(row.raw_row)
+        # a whole-line CSV error has no field: NULL, which pandas hands over as None or NaN
+        field_name = row.field if isinstance(row.field, str) and row.field else "(whole line)"
         lines.append(
-            f"ingest {row.ingest_id}  {row.file}:{row.line_number}  field {row.field!s}: {row.reason}\n"
+            f"ingest {row.ingest_id}  {row.file}:{row.line_number}  field {field_name}: {row.reason}\n"
             f"    raw: {raw[:300]}{'...' if len(raw) > 300 else ''}"
         )
     return "\n".join(lines)
