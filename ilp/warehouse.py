@@ -104,6 +104,23 @@ class Warehouse:
         if kind not in ("demo", "real"):
             raise ValueError(f"kind must be 'demo' or 'real', not {kind!r}")
         self.directory.mkdir(parents=True, exist_ok=True)
+        with self._writer_lock():
+            yield from self._write_locked(kind=kind, fresh=fresh, note=note)
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """One writer at a time per warehouse folder; a second ``ilp`` write waits for the first and then
+        builds on its snapshot. Readers never take it."""
+        import fcntl
+
+        with open(self.directory / ".write.lock", "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _write_locked(self, *, kind: str, fresh: bool, note: str) -> Iterator[duckdb.DuckDBPyConnection]:
         parent = None if fresh else self.current_path()
         if parent is not None:
             parent_kind = read_meta_file(parent).get("kind")

@@ -142,7 +142,8 @@ def test_old_snapshots_are_pruned_to_three(real_warehouse, tmp_path):
     snapshots = [name for name in files if SNAPSHOT_PATTERN.match(name)]
     assert len(snapshots) == KEEP_SNAPSHOTS == 3
     assert snapshots == [f"{r.snapshot}.duckdb" for r in results[-3:]]
-    assert files == sorted([*snapshots, "CURRENT"])  # no .partial, .wal or pointer temp files left
+    # no .partial, .wal or pointer temp files left; the writers' lock file stays (it is empty)
+    assert files == sorted([*snapshots, "CURRENT", ".write.lock"])
     assert (real_warehouse.directory / "CURRENT").read_text() == f"{results[-1].snapshot}.duckdb\n"
     with contextlib.closing(real_warehouse.connect()) as con:
         assert count(con, "SELECT count(*) FROM ingest_log") == 5  # history travels with the snapshots
@@ -225,3 +226,43 @@ def test_reclassification_updates_and_keeps_history(real_warehouse, tmp_path):
     assert (again.updated, again.unchanged) == (0, 3)
     with contextlib.closing(real_warehouse.connect()) as con:
         assert count(con, "SELECT count(*) FROM incident_history") == 1
+
+
+def test_concurrent_writers_are_serialised(tmp_path):
+    """Two writes at once: the second waits for the first and builds on its snapshot; neither is lost."""
+    import threading
+
+    from ilp.warehouse import Warehouse
+
+    warehouse = Warehouse(tmp_path / "wh")
+    with warehouse.write(kind="real", fresh=True) as con:
+        con.execute("INSERT INTO snapshot_meta VALUES ('marker', '0')")
+    first_inside, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        with Warehouse(tmp_path / "wh").write(kind="real") as con:
+            con.execute("INSERT INTO harm_indices VALUES ('a', '1', 'A', 'u', 'p', false)")
+            first_inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert first_inside.wait(10)
+    second_done = threading.Event()
+
+    def second_writer():
+        with Warehouse(tmp_path / "wh").write(kind="real") as con:
+            con.execute("INSERT INTO harm_indices VALUES ('b', '1', 'B', 'u', 'p', false)")
+        second_done.set()
+
+    other = threading.Thread(target=second_writer)
+    other.start()
+    assert not second_done.wait(1.0), "the second writer must wait for the first"
+    release.set()
+    thread.join(10)
+    other.join(10)
+    import contextlib
+
+    with contextlib.closing(warehouse.connect()) as con:
+        names = {row[0] for row in con.execute("SELECT index_name FROM harm_indices").fetchall()}
+    assert {"a", "b"} <= names
