@@ -17,7 +17,7 @@ import streamlit as st
 from ilp import access
 from ilp.ui import context as ui
 
-st.set_page_config(page_title="ILP Command Dashboard", page_icon=":material/shield:", layout="wide")
+st.set_page_config(page_title="ILP Command Dashboard", page_icon="🛡️", layout="wide")
 
 
 def server_role() -> str | None:
@@ -147,7 +147,7 @@ def main() -> None:
 
     if role is None:
         st.session_state.pop("ilp_context", None)
-        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon=":material/lock:")],
+        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon="🔒")],
                       position="top").run()
         return
 

@@ -16,26 +16,27 @@ ROLES = {
 class PageSpec:
     key: str          # also the URL path
     title: str
-    icon: str
+    icon: str         # an emoji: Streamlit turns a page's :material/...: icon into a favicon fetched from
+                      # Google's font CDN, which an air-gapped site must never request
     section: str
     roles: frozenset[str]
     purpose: str
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("brief", "Command brief", ":material/flag:", "Weekly meeting",
+    PageSpec("brief", "Command brief", "🚩", "Weekly meeting",
              frozenset({"commander", "analyst"}), "What does the most harm this week, and what changed."),
-    PageSpec("trends", "Trends and forecasts", ":material/trending_up:", "Weekly meeting",
+    PageSpec("trends", "Trends and forecasts", "📈", "Weekly meeting",
              frozenset({"commander", "analyst", "city_leader"}), "Weekly counts and harm with an 8-week forecast."),
-    PageSpec("deployment", "Deployment map", ":material/map:", "Weekly meeting",
+    PageSpec("deployment", "Deployment map", "🗺️", "Weekly meeting",
              frozenset({"commander", "analyst"}), "Where and when harm concentrates, by shift."),
-    PageSpec("taskings", "Taskings", ":material/assignment:", "Weekly meeting",
+    PageSpec("taskings", "Taskings", "📋", "Weekly meeting",
              frozenset({"commander", "analyst"}), "Who owns the response to each threat, and what came of it."),
-    PageSpec("outcomes", "Outcomes", ":material/monitoring:", "Results",
+    PageSpec("outcomes", "Outcomes", "📊", "Results",
              frozenset({"commander", "analyst", "city_leader", "admin"}), "Harm-reduction metrics instead of arrest counts."),
-    PageSpec("workbench", "Analyst workbench", ":material/terminal:", "Analysis",
+    PageSpec("workbench", "Analyst workbench", "🧮", "Analysis",
              frozenset({"analyst"}), "Read-only SQL over the current snapshot."),
-    PageSpec("governance", "Data and governance", ":material/policy:", "Governance",
+    PageSpec("governance", "Data and governance", "🛡️", "Governance",
              frozenset({"analyst", "admin"}), "Freshness, quality, rejects, harm tables, and who sees what."),
 )
 PAGE_BY_KEY = {page.key: page for page in PAGES}
