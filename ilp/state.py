@@ -40,6 +40,10 @@ CREATE TRIGGER IF NOT EXISTS audit_log_append_only_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_append_only_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+-- INSERT OR REPLACE with an existing id deletes the old row without firing the DELETE trigger.
+CREATE TRIGGER IF NOT EXISTS audit_log_append_only_replace BEFORE INSERT ON audit_log
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
 CREATE TABLE IF NOT EXISTS taskings (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,6 +71,14 @@ CREATE TABLE IF NOT EXISTS tasking_history (
     old_value TEXT,
     new_value TEXT
 );
+
+CREATE TRIGGER IF NOT EXISTS tasking_history_append_only_update BEFORE UPDATE ON tasking_history
+BEGIN SELECT RAISE(ABORT, 'tasking history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tasking_history_append_only_delete BEFORE DELETE ON tasking_history
+BEGIN SELECT RAISE(ABORT, 'tasking history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS tasking_history_append_only_replace BEFORE INSERT ON tasking_history
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM tasking_history WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'tasking history is append-only'); END;
 
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
@@ -131,7 +143,7 @@ class State:
     # ------------------------------------------------------------------------------ taskings
     def create_tasking(self, *, by: str, offense_category: str, area_level: str, area_id: str, owner: str,
                        action: str, due_date: dt.date, status: str = "open", result_note: str = "",
-                       data_version: str | None = None) -> int:
+                       data_version: str | None = None, role: str | None = None) -> int:
         values = _validated_tasking(dict(offense_category=offense_category, area_level=area_level, area_id=area_id,
                                          owner=owner, action=action, due_date=due_date, status=status,
                                          result_note=result_note))
@@ -148,11 +160,12 @@ class State:
                 "INSERT INTO tasking_history (tasking_id, at, by, field, old_value, new_value) VALUES (?, ?, ?, 'created', NULL, ?)",
                 (tasking_id, now, by, json.dumps(values, default=str)),
             )
-        self.record(user=by, role=None, action="tasking_create", page="taskings",
+        self.record(user=by, role=role, action="tasking_create", page="taskings",
                     parameters={"tasking_id": tasking_id, **values}, data_version=data_version)
         return tasking_id
 
-    def update_tasking(self, tasking_id: int, *, by: str, data_version: str | None = None, **changes) -> list[str]:
+    def update_tasking(self, tasking_id: int, *, by: str, data_version: str | None = None, role: str | None = None,
+                       **changes) -> list[str]:
         unknown = set(changes) - set(TASKING_FIELDS)
         if unknown:
             raise TaskingError(f"unknown tasking fields: {', '.join(sorted(unknown))}")
@@ -175,7 +188,7 @@ class State:
                 "INSERT INTO tasking_history (tasking_id, at, by, field, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
                 [(tasking_id, now, by, f, str(current[f]), str(merged[f])) for f in changed],
             )
-        self.record(user=by, role=None, action="tasking_update", page="taskings",
+        self.record(user=by, role=role, action="tasking_update", page="taskings",
                     parameters={"tasking_id": tasking_id, **{f: merged[f] for f in changed}}, data_version=data_version)
         return changed
 
@@ -231,6 +244,8 @@ def _validated_tasking(values: dict) -> dict:
             raise TaskingError(f"{key.replace('_', ' ')} is required")
         values[key] = text
     due = values["due_date"]
+    if isinstance(due, dt.datetime):
+        due = due.date()
     if isinstance(due, str):
         try:
             due = dt.date.fromisoformat(due)
