@@ -1,0 +1,162 @@
+"""Outcome metric functions against hand-computed values on tiny synthetic frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ilp.analytics import outcomes
+
+
+def window(month_from, month_to, data_start=dt.date(2020, 1, 1)):
+    return outcomes.ReportingWindow(month_from=month_from, month_to=month_to, data_start=data_start)
+
+
+# ------------------------------------------------------------------------------------------ intervals
+def test_wilson_interval_matches_published_values():
+    # Wilson 95% for 5/10 is 0.2366-0.7634; for 0/10 it is 0-0.2775 (e.g. Newcombe 1998, Table I).
+    lo, hi = outcomes.proportion_interval([5, 0, 0], [10, 10, 0])
+    assert lo[:2] == pytest.approx([0.2366, 0.0], abs=1e-4)
+    assert hi[:2] == pytest.approx([0.7634, 0.2775], abs=1e-4)
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+
+
+def test_exact_poisson_interval():
+    # Garwood intervals: 0 -> (0, 3.689); 10 -> (4.795, 18.390).
+    lo, hi = outcomes.poisson_interval([0, 10])
+    assert lo == pytest.approx([0.0, 4.795], abs=1e-3)
+    assert hi == pytest.approx([3.689, 18.390], abs=1e-3)
+
+
+def test_quantile_interval_uses_order_statistics():
+    # For n = 100 the distribution-free 95% interval for the median is (x_(40), x_(61)).
+    values = np.arange(1, 101)
+    assert outcomes.quantile_interval(values, 0.5) == (40.0, 61.0)
+    lo, hi = outcomes.quantile_interval(np.arange(1, 4), 0.9)   # too few values for an upper bound
+    assert np.isnan(hi)
+
+
+def test_change_is_noise():
+    assert outcomes.change_is_noise(0.50, 0.45, 0.55, 0.52, 0.47, 0.57) is True
+    assert outcomes.change_is_noise(0.50, 0.48, 0.52, 0.40, 0.38, 0.42) is False
+    assert outcomes.change_is_noise(0.5, 0.4, 0.6, float("nan"), 0.1, 0.2) is None
+
+
+# ------------------------------------------------------------------------------------------ window
+def test_reporting_window_uses_complete_months_only():
+    w = outcomes.reporting_window(dt.date(2026, 11, 16), dt.date(2023, 11, 20), dt.date(2026, 11, 15))
+    assert (w.month_from, w.month_to, w.data_start) == (dt.date(2024, 11, 1), dt.date(2026, 11, 1), dt.date(2023, 12, 1))
+    assert w.params()["window_from"] == dt.date(2023, 12, 1)
+    # Data that end on a month's last day make that month complete; a short history starts the window later.
+    w = outcomes.reporting_window(dt.date(2019, 1, 7), dt.date(2018, 3, 1), dt.date(2018, 12, 31))
+    assert (w.month_from, w.month_to) == (dt.date(2018, 3, 1), dt.date(2019, 1, 1))
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_repeat_victimisation_by_hand():
+    frame = pd.DataFrame({
+        "person_key": ["A", "A", "B", "C", "D"],
+        "month": pd.to_datetime(["2024-01-01", "2024-12-01", "2025-01-01", "2023-12-01", "2024-06-01"]),
+        "incidents": [1, 1, 2, 1, 1],
+    })
+    result = outcomes.repeat_victimisation(frame, window(dt.date(2024, 12, 1), dt.date(2025, 2, 1),
+                                                         data_start=dt.date(2024, 1, 1)))
+    # Dec 2024 window = Jan-Dec 2024: A (2 incidents), D (1) -> 1 repeat of 2 victims. C (Dec 2023) is outside.
+    # Jan 2025 window = Feb 2024-Jan 2025: A (1, Dec), B (2), D (1) -> 1 repeat of 3 victims.
+    assert result["victims"].tolist() == [2, 3]
+    assert result["repeat_victims"].tolist() == [1, 1]
+    assert result["rate"].tolist() == pytest.approx([0.5, 1 / 3])
+    assert result["complete_window"].tolist() == [True, True]
+    lo, hi = outcomes.proportion_interval([1, 1], [2, 3])
+    assert result["rate_lo"].tolist() == pytest.approx(lo.tolist())
+    later_start = outcomes.repeat_victimisation(frame, window(dt.date(2024, 12, 1), dt.date(2025, 2, 1),
+                                                              data_start=dt.date(2024, 3, 1)))
+    assert later_start["complete_window"].tolist() == [False, False]
+
+
+def test_repeat_victimisation_with_no_victims():
+    empty = pd.DataFrame({"person_key": [], "month": pd.to_datetime([]), "incidents": []})
+    result = outcomes.repeat_victimisation(empty, window(dt.date(2024, 1, 1), dt.date(2024, 3, 1)))
+    assert result["victims"].tolist() == [0, 0] and result["rate"].isna().all()
+
+
+def test_response_time_percentiles_by_hand():
+    minutes = [float(m) for m in range(1, 11)] + [None, -3.0]
+    calls = pd.DataFrame({"month": pd.to_datetime(["2025-01-01"] * 12 + ["2025-02-01"]),
+                          "response_minutes": minutes + [7.0]})
+    result = outcomes.response_times(calls, window(dt.date(2025, 1, 1), dt.date(2025, 4, 1)))
+    jan, feb, mar = result.to_dict("records")
+    assert (jan["calls"], jan["timed"], jan["no_arrival"], jan["negative"]) == (12, 10, 1, 1)
+    assert jan["median"] == pytest.approx(5.5)       # (5 + 6) / 2
+    assert jan["p90"] == pytest.approx(9.1)          # 9 + 0.1 x (10 - 9), linear interpolation
+    assert feb["median"] == 7.0 and feb["timed"] == 1
+    assert mar["calls"] == 0 and np.isnan(mar["median"])
+
+
+def test_clearance_rate_and_settling():
+    monthly = pd.DataFrame({"month": pd.to_datetime(["2025-01-01", "2025-03-01"]), "incidents": [10, 8],
+                            "cleared": [4, 0]})
+    result = outcomes.clearance_rate(monthly, window(dt.date(2025, 1, 1), dt.date(2025, 4, 1)),
+                                     last_data_day=dt.date(2025, 5, 15))
+    assert result["incidents"].tolist() == [10, 0, 8]
+    assert result["rate"].tolist()[0] == pytest.approx(0.4) and np.isnan(result["rate"].iloc[1])
+    assert result["rate"].iloc[2] == 0.0
+    # 90 days before 15 May 2025 is 14 Feb: January is settled, February and March are not.
+    assert result["settled"].tolist() == [True, False, False]
+    assert result["rate_hi"].iloc[0] == pytest.approx(outcomes.proportion_interval([4], [10])[1][0])
+
+
+def test_use_of_force_rate_per_thousand():
+    monthly = pd.DataFrame({"month": pd.to_datetime(["2025-01-01"]), "events": [5], "arrests": [1000]})
+    result = outcomes.rate_per_thousand(monthly, window(dt.date(2025, 1, 1), dt.date(2025, 3, 1)),
+                                        "events", "arrests")
+    assert result["rate"].iloc[0] == pytest.approx(5.0)
+    assert (result["rate_lo"].iloc[0], result["rate_hi"].iloc[0]) == pytest.approx((1.623, 11.668), abs=1e-3)
+    assert np.isnan(result["rate"].iloc[1])     # no arrests in February: no rate, not zero
+    pooled = outcomes.pooled_rate(result, "events", "arrests")
+    assert (pooled["events"], pooled["base"], pooled["rate"]) == (5, 1000, pytest.approx(5.0))
+
+
+def test_harm_rate_per_thousand_residents():
+    monthly = pd.DataFrame({"month": pd.to_datetime(["2025-01-01"]), "incidents": [3], "harm": [100.0],
+                            "harm_variance": [2500.0]})
+    result = outcomes.harm_rate(monthly, 10_000, window(dt.date(2025, 1, 1), dt.date(2025, 2, 1)))
+    assert result["rate"].iloc[0] == pytest.approx(10.0)
+    half = 1.959964 * 50 / 10
+    assert (result["rate_lo"].iloc[0], result["rate_hi"].iloc[0]) == pytest.approx((10 - half, 10 + half), abs=1e-4)
+    no_population = outcomes.harm_rate(monthly, None, window(dt.date(2025, 1, 1), dt.date(2025, 2, 1)))
+    assert np.isnan(no_population["rate"].iloc[0]) and no_population["harm"].iloc[0] == 100.0
+
+
+def test_survey_share_pools_by_respondents():
+    survey = pd.DataFrame({"area_id": ["1", "2"], "name": ["North", "South"],
+                           "period_start": pd.to_datetime(["2025-07-01"] * 2), "period_label": ["2025-Q3"] * 2,
+                           "value": [0.5, 0.8], "respondents": [100, 300]})
+    shares = outcomes.survey_share(survey)
+    pooled = shares[shares["area_id"].isna()].iloc[0]
+    assert pooled["value"] == pytest.approx((50 + 240) / 400)
+    north = shares[shares["area_id"] == "1"].iloc[0]
+    lo, hi = outcomes.proportion_interval([50], [100])
+    assert (north["lo"], north["hi"]) == pytest.approx((lo[0], hi[0]))
+
+
+def test_headline_and_year_earlier():
+    frame = pd.DataFrame({"month": pd.date_range("2024-01-01", periods=14, freq="MS"),
+                          "rate": np.arange(14, dtype=float), "rate_lo": np.arange(14) - 0.5,
+                          "rate_hi": np.arange(14) + 0.5})
+    head = outcomes.headline(frame)
+    assert head.period == pd.Timestamp("2025-02-01") and head.value == 13.0
+    assert head.earlier_period == pd.Timestamp("2024-02-01") and head.earlier == 1.0
+    assert head.within_noise is False
+    usable = frame["month"] < pd.Timestamp("2025-01-01")
+    assert outcomes.headline(frame, usable=usable).period == pd.Timestamp("2024-12-01")
+
+
+def test_suppression_for_aggregate_roles():
+    frame = pd.DataFrame({"events": [5, 12, 0], "rate": [1.0, 2.0, 0.0]})
+    shown = outcomes.suppress_for_aggregate_role(frame, ["events"], {"events": ["rate"]})
+    assert shown["events"].tolist() == ["<10", "12", "0"]
+    assert np.isnan(shown["rate"].iloc[0]) and shown["rate"].iloc[1] == 2.0

@@ -1,0 +1,210 @@
+"""Outcomes page (AppTest): each metric's current value matches an independent duckdb computation on the
+demo city; city leaders see "<10" for small counts and no person-level or location columns; a real warehouse
+without calls, force or survey data says "not available" instead of showing zero."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ilp.warehouse import Warehouse
+
+DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+LOCATION_OR_PERSON_COLUMNS = {"latitude", "longitude", "beat", "location_text", "cell", "person_key", "source_id",
+                              "centre_lat", "centre_lon"}
+
+
+def open_page(role: str | None, **query) -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=60)
+    if role:
+        at.query_params["role"] = role
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    at.switch_page("pages/outcomes.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def query(warehouse: Path, sql: str, *params):
+    with contextlib.closing(Warehouse(warehouse).connect()) as con:
+        return con.execute(sql, list(params)).fetchone()
+
+
+def month_of(label: str) -> tuple[dt.date, dt.date]:
+    """The first 'Mon YYYY' in a label (e.g. 'Median, Oct 2026') -> (first of month, first of next month)."""
+    words = label.replace(",", " ").split()
+    for first_word, second_word in zip(words, words[1:]):
+        with contextlib.suppress(ValueError):
+            first = dt.datetime.strptime(f"{first_word} {second_word}", "%b %Y").date()
+            return first, (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    raise AssertionError(f"no month in {label!r}")
+
+
+def plotly_values(values) -> list[float]:
+    """A trace's data array: plotly 6+ sends numpy arrays as {'dtype', 'bdata' (base64)}."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
+    return list(values)
+
+
+def metric(at: AppTest, label_start: str):
+    matches = [m for m in at.metric if m.label.startswith(label_start)]
+    assert len(matches) == 1, [m.label for m in at.metric]
+    return matches[0]
+
+
+def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse):
+    at = open_page("analyst")
+    assert [s.value for s in at.subheader] == [
+        "Harm per 1,000 residents", "Repeat victimisation", "Emergency response time",
+        "Violent crime clearance rate", "Use of force per 1,000 arrests", "Community trust in the police",
+    ]
+    metrics = at.metric
+    assert len(metrics) == 7
+
+    # 1. Harm per 1,000 residents, latest complete month.
+    harm_metric = metrics[0]
+    first, following = month_of(harm_metric.label)
+    assert (first, following) == (dt.date(2026, 10, 1), dt.date(2026, 11, 1))   # data end 15 Nov 2026
+    harm, = query(demo_warehouse, """
+        SELECT sum(w.weight) FROM incidents i
+        JOIN offence_categories c ON c.category = i.offense_category AND NOT c.proactive
+        JOIN harm_weights w ON w.index_name = 'cchi' AND w.version = '2016' AND w.category = i.offense_category
+        WHERE i.occurred_at >= ? AND i.occurred_at < ?""", first, following)
+    population, = query(demo_warehouse, "SELECT sum(population) FROM areas WHERE level = 'district'")
+    assert harm_metric.value == f"{harm / population * 1000:,.1f}"
+
+    # 2. Repeat victimisation: victims in the 12 months to the month's end with 2+ distinct incidents.
+    victims, repeats = query(demo_warehouse, """
+        WITH v AS (
+            SELECT p.person_key, count(DISTINCT i.source_id) AS n FROM incident_persons p
+            JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id
+            WHERE p.role = 'victim' AND i.occurred_at >= ? AND i.occurred_at < ?
+            GROUP BY 1)
+        SELECT count(*), count(*) FILTER (WHERE n >= 2) FROM v""", dt.date(2025, 11, 1), following)
+    assert metrics[1].value == f"{repeats / victims:.1%}"
+
+    # 3. Priority-1 response time, median and 90th percentile (linear interpolation), arrived calls only.
+    median, p90 = query(demo_warehouse, """
+        SELECT quantile_cont(m, 0.5), quantile_cont(m, 0.9) FROM (
+            SELECT date_diff('second', received_at, arrived_at) / 60.0 AS m FROM calls_for_service
+            WHERE priority = 1 AND received_at >= ? AND received_at < ? AND arrived_at IS NOT NULL)
+        WHERE m >= 0""", first, following)
+    assert metric(at, "Median").value == f"{median:.1f} min"
+    assert metric(at, "90th percentile").value == f"{p90:.1f} min"
+
+    # 4. Violent clearance: the latest month at least 90 days old by the end of the data.
+    clearance = metrics[4]
+    settled_first, settled_next = month_of(clearance.label)
+    assert "latest settled month" in clearance.label
+    last_day, = query(demo_warehouse, "SELECT max(occurred_at)::DATE FROM incidents")
+    assert settled_next - dt.timedelta(days=1) <= last_day - dt.timedelta(days=90) < settled_next + dt.timedelta(days=31)
+    total, cleared = query(demo_warehouse, """
+        SELECT count(*), count(*) FILTER (WHERE clearance_status IN ('cleared_arrest', 'cleared_other'))
+        FROM incidents i JOIN offence_categories c ON c.category = i.offense_category AND c.violent
+        WHERE occurred_at >= ? AND occurred_at < ?""", settled_first, settled_next)
+    assert clearance.value == f"{cleared / total:.1%}"
+    assert "not yet settled" in " ".join(c.value for c in at.caption).lower()
+
+    # 5. Use of force per 1,000 arrests.
+    events, = query(demo_warehouse, "SELECT count(*) FROM use_of_force WHERE occurred_at >= ? AND occurred_at < ?",
+                    first, following)
+    arrests, = query(demo_warehouse, "SELECT count(*) FROM incidents WHERE arrest AND occurred_at >= ? "
+                                     "AND occurred_at < ?", first, following)
+    assert metrics[5].value == f"{1000 * events / arrests:.1f}"
+
+    # 6. Trust: latest quarter, all districts pooled by respondents.
+    quarter, share, respondents = query(demo_warehouse, """
+        SELECT period_label, sum(value * respondents) / sum(respondents), sum(respondents) FROM community_survey
+        WHERE measure = 'trust_police' AND area_level = 'district'
+        GROUP BY period_label ORDER BY period_label DESC LIMIT 1""")
+    assert metrics[6].label == f"All districts, {quarter}"
+    assert metrics[6].value == f"{share:.0%}"
+    assert f"{respondents:,} respondents" in " ".join(c.value for c in at.caption)
+    trust_table = at.dataframe[-1].value
+    assert len(trust_table) == 7 and trust_table["period_label"].eq(quarter).all()
+
+    # Every metric has a trend chart; the harm chart's last point is the headline value.
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6
+    harm_spec = json.loads(charts[0].proto.spec)
+    line = next(trace for trace in harm_spec["data"] if trace.get("mode") == "lines+markers")
+    assert len(line["x"]) == 24
+    assert plotly_values(line["y"])[-1] == pytest.approx(harm / population * 1000)
+
+
+def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo_warehouse):
+    at = open_page("city_leader", district="1")     # one district: monthly use-of-force counts are small
+    assert not at.get("deck_gl_json_chart")
+    for frame in at.dataframe:
+        assert not LOCATION_OR_PERSON_COLUMNS & set(frame.value.columns)
+
+    # Use-of-force months with 1-9 events in the 24 reported months show "<10", and their rates are withheld.
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        small = {row[0] for row in con.execute("""
+            SELECT date_trunc('month', occurred_at)::DATE AS m FROM use_of_force
+            WHERE occurred_at >= DATE '2024-11-01' AND occurred_at < DATE '2026-11-01' AND district = '1'
+            GROUP BY 1 HAVING count(*) < 10""").fetchall()}
+    assert small, "district 1 should have months with fewer than 10 use-of-force events"
+    force = next(frame.value for frame in at.dataframe if "events" in frame.value.columns)
+    suppressed = force[force["events"] == "<10"]
+    assert {pd.Timestamp(m).date() for m in suppressed["month"]} == small
+    assert suppressed["rate"].isna().all()
+    assert not force.loc[force["events"] != "<10", "rate"].isna().any()
+    # Counts of 10 or more stay visible (the harm table's monthly incident counts).
+    harm_table = next(frame.value for frame in at.dataframe if "harm" in frame.value.columns)
+    assert not harm_table["incidents"].eq("<10").any() and harm_table["incidents"].str.replace(",", "").astype(int).min() >= 10
+    assert "counts under 10 are shown as \"<10\"" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("role", ["commander", "admin"])
+def test_other_roles_see_the_page(app_env, role):
+    at = open_page(role)
+    assert len(at.metric) == 7 and not at.error
+
+
+# --------------------------------------------------------------------------------- a real warehouse, little data
+@pytest.fixture(scope="module")
+def bare_real_warehouse(tmp_path_factory) -> Path:
+    """A 'real' warehouse with incidents only: no areas (population), calls, use of force, victims or survey."""
+    directory = tmp_path_factory.mktemp("bare_real_outcomes")
+    days = pd.date_range("2024-01-01 08:00", "2025-03-30 08:00", freq="12h")
+    n = len(days)
+    incidents = pd.DataFrame({
+        "source": "bare", "source_id": [f"r{i}" for i in range(n)], "occurred_at": days,
+        "occurred_precision": "exact",
+        "offense_category": (["robbery", "shoplifting", "violence_with_injury"] * n)[:n],
+        "location_status": "missing", "district": (["001", "002"] * n)[:n],
+        "arrest": ([True, False, False, False] * n)[:n],
+        "clearance_status": (["cleared_arrest", "open", "open", "open"] * n)[:n], "row_hash": "x",
+    })
+    with Warehouse(directory).write(kind="real", fresh=True) as con:
+        con.register("new_rows", incidents)
+        con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
+    return directory
+
+
+def test_real_warehouse_metrics_say_not_available(app_env, bare_real_warehouse, monkeypatch):
+    monkeypatch.setenv("ILP_WAREHOUSE", str(bare_real_warehouse))
+    monkeypatch.setenv("ILP_ROLE", "analyst")
+    at = open_page(None)
+    notes = [info.value for info in at.info]
+    assert "Not available: no calls-for-service data loaded." in notes
+    assert "Not available: no use-of-force data loaded." in notes
+    assert any(note.startswith("Not available: no community survey data loaded") for note in notes)
+    assert any(note.startswith("Not available: no victim data loaded") for note in notes)
+    assert any("No per-capita rates: no population loaded" in w.value for w in at.warning)
+    # Harm and clearance still show, from the incidents; clearance says it counts arrests only.
+    labels = [m.label for m in at.metric]
+    assert labels[0].startswith("Total harm, ") and "latest settled month" in labels[1]
+    assert "clearance only by arrest" in " ".join(c.value for c in at.caption)
