@@ -1,0 +1,270 @@
+"""ilp.analytics.threats against the demo city's planted truth, and `ilp threats`.
+
+Two kinds of demo city, each built once for this module in a temporary folder:
+
+* ``series_city`` — one year at the demo's default size (150,000 incidents a year, seed 7): the planted
+  street-robbery series in beat 3D runs at 4x a baseline of about 2.5 robberies a week, which is what a
+  commander opening the shipped demo sees. At the test suite's smaller sizes the series adds only a
+  handful of robberies (6 in 42 days at 40,000 a year), below what any honest test can see.
+* ``small_cities`` — three two-year cities of 35,000 incidents a year (seeds 11-13) for the false
+  discovery check, where almost every candidate is a true null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import duckdb
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from ilp.analytics import threats
+from ilp.demo import build_demo_warehouse
+from ilp.warehouse import Warehouse
+
+SERIES_CITY = dict(years=1, incidents_per_year=150_000, seed=7)
+SMALL_CITIES = [dict(years=2, incidents_per_year=35_000, seed=seed) for seed in (11, 12, 13)]
+FDR = 0.10
+
+
+@pytest.fixture(scope="module")
+def series_city(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("threats_series_city")
+    build_demo_warehouse(directory, **SERIES_CITY)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def small_cities(tmp_path_factory):
+    directories = []
+    for spec in SMALL_CITIES:
+        directory = tmp_path_factory.mktemp(f"threats_city_{spec['seed']}")
+        build_demo_warehouse(directory, **spec)
+        directories.append(directory)
+    return directories
+
+
+def connect(directory) -> duckdb.DuckDBPyConnection:
+    return Warehouse(directory).connect()
+
+
+def series_truth(con) -> dict:
+    row = con.execute(
+        "SELECT area_id, offense_category, start_date, end_date FROM demo_truth WHERE kind = 'emerging_series'"
+    ).fetchone()
+    return dict(zip(("beat", "category", "start", "end"), row, strict=True))
+
+
+def row_of(frame, area, category):
+    rows = frame[(frame["area"] == area) & (frame["offense_category"] == category)]
+    assert len(rows) == 1, (area, category)
+    return rows.iloc[0]
+
+
+# ------------------------------------------------------------------------------------- planted truth
+def test_emerging_series_is_a_top_three_threat_at_its_end_date(series_city):
+    with connect(series_city) as con:
+        truth = series_truth(con)
+        frame = threats.rank_threats(con, as_of=truth["end"], level="beat")
+    series = row_of(frame, truth["beat"], truth["category"])
+    assert series["rank"] <= 3, frame.head(5)[["rank", "area", "offense_category", "score"]]
+    assert series["count"] > 2 * series["baseline"]
+    assert series["explanation"].startswith(f"Robbery in beat {truth['beat']}")
+    assert "under 18" in series["explanation"]  # the series' victims are mostly children (demo_city.toml)
+    assert series["components"]["momentum"]["z"] == pytest.approx(series["z"])
+
+
+def test_emerging_series_not_flagged_before_it_starts(series_city, small_cities):
+    for directory in [series_city, *small_cities]:
+        with connect(directory) as con:
+            truth = series_truth(con)
+            frame = threats.rank_threats(con, as_of=truth["start"] - dt.timedelta(days=1), level="beat")
+        series = row_of(frame, truth["beat"], truth["category"])
+        assert not series["significant"], (directory, series["explanation"])
+
+
+def test_unplanted_false_discoveries_stay_within_the_fdr(series_city, small_cities):
+    """Share of un-planted candidates flagged significant, over 4 cities x 2 levels x 2 dates.
+
+    Un-planted: the candidate's area is not a beat named in any demo_truth row (at district level: not
+    a district containing one) and its category is not named in any demo_truth row. The dates are the
+    series' end date and the day before it starts; both lie in the demo's seasonal decline (season
+    peaks in July), so un-planted candidates are null or falling and the one-sided test for a rise
+    applies to them as a true null.
+
+    Bound. BH at level q rejects a null only if its p-value is at most q R / m (R rejections among m
+    tests); with r planted discoveries and V false ones, R = r + V, so each of the m0 nulls is flagged
+    with probability about q (r + 1) / m and E[V] is at most about q (r + 1) m0 / m per ranking. We
+    assert that the pooled V is within the 99% Poisson quantile of the pooled bound, and, literally,
+    that the share of un-planted candidates flagged is below q. For contrast, testing each candidate
+    at p <= q without the FDR correction must flag at least ten times as many.
+    """
+    false_flags = naive_flags = unplanted = 0
+    bound = 0.0
+    for directory in [series_city, *small_cities]:
+        with connect(directory) as con:
+            truth = con.execute("SELECT area_id, offense_category FROM demo_truth").df()
+            planted_beats = set(truth["area_id"].dropna())
+            planted_categories = set(truth["offense_category"].dropna())
+            planted_districts = set(con.execute(
+                "SELECT DISTINCT parent_id FROM areas WHERE level = 'beat' AND area_id IN "
+                "(SELECT area_id FROM demo_truth WHERE area_id IS NOT NULL)").df()["parent_id"])
+            series = series_truth(con)
+            for as_of in (series["end"], series["start"] - dt.timedelta(days=1)):
+                for level, planted_areas in (("beat", planted_beats), ("district", planted_districts)):
+                    frame = threats.rank_threats(con, as_of=as_of, level=level)
+                    clean = ~frame["area"].isin(planted_areas) & ~frame["offense_category"].isin(planted_categories)
+                    planted_hits = int((frame["significant"] & ~clean).sum())
+                    m0, m = int(clean.sum()), len(frame)
+                    false_flags += int((frame["significant"] & clean).sum())
+                    naive_flags += int(((frame["p_value"] <= FDR) & clean).sum())
+                    unplanted += m0
+                    bound += FDR * (planted_hits + 1) * m0 / m
+    assert unplanted > 5000
+    assert false_flags <= scipy_stats.poisson.ppf(0.99, bound), (false_flags, bound)
+    assert false_flags / unplanted < FDR
+    assert naive_flags >= 10 * max(false_flags, 1), (naive_flags, false_flags)
+
+
+# ------------------------------------------------------------------------------------- the numbers
+def test_counts_and_harm_match_an_independent_query(series_city):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        frame = threats.rank_threats(con, as_of=as_of, level="beat", harm_index="cchi", harm_version="2016")
+        for _, row in frame.head(5).iterrows():
+            recent, baseline = con.execute(
+                """
+                SELECT count(*) FILTER (WHERE occurred_at >= $recent_start),
+                       count(*) FILTER (WHERE occurred_at < $recent_start)
+                FROM incidents
+                WHERE beat = $beat AND offense_category = $category
+                  AND occurred_at >= $baseline_start AND occurred_at < $end
+                """,
+                {"beat": row["area"], "category": row["offense_category"],
+                 "end": as_of + dt.timedelta(days=1), "recent_start": as_of - dt.timedelta(days=27),
+                 "baseline_start": as_of - dt.timedelta(days=27 + 84)},
+            ).fetchone()
+            weight = con.execute(
+                "SELECT weight FROM harm_weights WHERE index_name = 'cchi' AND version = '2016' AND category = ?",
+                [row["offense_category"]]).fetchone()[0]
+            assert row["count"] == recent
+            assert row["baseline_count"] == baseline
+            assert row["baseline"] == pytest.approx(baseline * 28 / 84)
+            assert row["harm"] == pytest.approx(recent * weight)
+
+
+def test_ranking_shape_and_json_records(series_city):
+    with connect(series_city) as con:
+        frame = threats.rank_threats(con, level="district", top=8)
+    assert len(frame) == 8
+    assert frame["rank"].tolist() == list(range(1, 9))
+    assert frame["score"].is_monotonic_decreasing
+    assert (frame["as_of"] == dt.date(2026, 11, 15)).all()  # the demo's data ends on a Sunday
+    records = threats.to_records(frame)
+    text = json.dumps(records)  # JSON-able as is
+    required = {"rank", "area", "level", "offense_category", "score", "components", "harm", "count", "baseline",
+                "z", "significant", "explanation", "p_value", "q_value", "category_label", "area_name"}
+    for record in records:
+        assert required <= record.keys()
+        assert set(record["components"]) == set(threats.COMPONENTS)
+        assert sum(c["contribution"] for c in record["components"].values()) == pytest.approx(record["score"], abs=1e-3)
+        assert 0 <= record["confidence"] <= 1 and record["confidence_label"] in ("high", "medium", "low")
+        assert record["level"] == "district"
+    # never a person: no pseudonymous keys (64 hex characters) anywhere in the output
+    assert not re.search(r"[0-9a-f]{64}", text)
+
+
+def test_district_filter_narrows_the_candidates_and_the_test_family(series_city):
+    with connect(series_city) as con:
+        beats = set(con.execute("SELECT area_id FROM areas WHERE level = 'beat' AND parent_id = '3'").df()["area_id"])
+        everything = threats.rank_threats(con, level="beat")
+        district = threats.rank_threats(con, level="beat", district="3")
+    assert set(district["area"]) <= beats
+    assert len(district) < len(everything)
+    assert (district["candidates"] == len(district)).all()
+
+
+def test_sensitive_categories_never_show_a_location(series_city):
+    with connect(series_city) as con:
+        frame = threats.rank_threats(con, level="beat")
+    sensitive = frame[frame["sensitive"]]
+    assert len(sensitive) > 0
+    assert sensitive["top_location"].isna().all()
+    assert not sensitive["explanation"].str.contains("BLOCK OF").any()
+    assert frame.loc[~frame["sensitive"], "top_location"].notna().any()
+
+
+def test_proactive_categories_are_left_out_unless_the_matrix_says_so(series_city):
+    proactive = {"drug_possession", "drug_trafficking", "weapons_possession", "vehicle_offences"}
+    matrix = threats.load_matrix()
+    with connect(series_city) as con:
+        default = threats.rank_threats(con, level="district", matrix=matrix)
+        matrix["significance"]["exclude_proactive"] = False
+        included = threats.rank_threats(con, level="district", matrix=matrix)
+    assert not set(default["offense_category"]) & proactive
+    assert not default["proactive"].any()
+    assert set(included["offense_category"]) & proactive
+    assert included.loc[included["offense_category"].isin(proactive), "proactive"].all()
+    assert len(included) > len(default)
+
+
+def test_matrix_weights_drive_the_score(series_city):
+    matrix = threats.load_matrix()
+    for name in threats.COMPONENTS:
+        matrix["components"][name] = 1.0 if name == "momentum" else 0.0
+    with connect(series_city) as con:
+        frame = threats.rank_threats(con, level="beat", matrix=matrix)
+    # momentum alone: the score is min(1, -log10(p) / cap), so the ranking follows the E-test p-value
+    cap = matrix["scaling"]["momentum_log10p_cap"]
+    expected = np.minimum(1.0, -np.log10(frame["p_value"].to_numpy()) / cap)
+    assert frame["score"].to_numpy() == pytest.approx(expected)
+    assert frame["score"].is_monotonic_decreasing
+
+
+def test_bad_requests_say_what_is_wrong(series_city):
+    with connect(series_city) as con:
+        with pytest.raises(threats.ThreatError, match="level"):
+            threats.rank_threats(con, level="ward")
+        with pytest.raises(threats.ThreatError, match="no harm index nope:1"):
+            threats.rank_threats(con, harm_index="nope", harm_version="1")
+    with pytest.raises(threats.ThreatError, match="INDEX:VERSION"):
+        threats.parse_harm("cchi")
+    assert threats.parse_harm("csi:2009") == ("csi", "2009")
+
+
+def test_last_complete_sunday():
+    assert threats.last_complete_sunday(dt.date(2026, 11, 15)) == dt.date(2026, 11, 15)  # a Sunday
+    assert threats.last_complete_sunday(dt.date(2018, 11, 12)) == dt.date(2018, 11, 11)  # a Monday
+    assert threats.last_complete_sunday(dt.date(2017, 8, 5)) == dt.date(2017, 7, 30)     # a Saturday
+
+
+def test_shipped_matrix_has_the_documented_settings():
+    matrix = threats.load_matrix()
+    assert matrix["version"]
+    assert matrix["windows"] == {"recent_days": 28, "baseline_weeks": 12}
+    assert matrix["significance"]["false_discovery_rate"] == 0.10
+    assert matrix["significance"]["min_baseline_for_percent"] == 10
+    assert matrix["significance"]["exclude_proactive"] is True
+    assert set(matrix["components"]) == set(threats.COMPONENTS)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def test_cli_threats_text_and_json(series_city, run_cli):
+    code, out, err = run_cli("threats", "--top", "3", "--level", "beat", warehouse=series_city)
+    assert code == 0, err
+    assert "Top threats as of 2026-11-15 by beat" in out
+    assert "Robbery in beat 3D" in out
+
+    code, out, err = run_cli("threats", "--json", "--top", "5", "--level", "district", "--harm", "csi:2009",
+                             "--as-of", "2026-11-08", warehouse=series_city)
+    assert code == 0, err
+    records = json.loads(out)
+    assert len(records) == 5
+    assert {r["harm_index"] for r in records} == {"csi"}
+    assert {r["as_of"] for r in records} == {"2026-11-08"}
+
+    code, out, err = run_cli("threats", "--harm", "cchi", warehouse=series_city)
+    assert code == 1 and "INDEX:VERSION" in err and "Traceback" not in err
