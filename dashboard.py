@@ -157,15 +157,21 @@ def main() -> None:
         snapshot=snapshot, version=version, filters=filters, info=info,
     )
 
-    sections: dict[str, list] = {}
-    for page in access.pages_for(role):
+    pages = access.pages_for(role)
+    first_page = f"pages/{pages[0].key}.py"
+    # st.navigation serves its default page at "/" whatever its url_path; a hidden landing page takes "/"
+    # and forwards to the role's first page, so every real page keeps its own /<key> for links.
+    sections: dict[str, list] = {pages[0].section: [
+        st.Page(lambda: st.switch_page(first_page), title="Home", url_path="home", default=True, visibility="hidden")
+    ]}
+    for page in pages:
         sections.setdefault(page.section, []).append(
             st.Page(f"pages/{page.key}.py", title=page.title, icon=page.icon, url_path=page.key)
         )
     current = st.navigation(sections, position="top")
     current.run()
 
-    page_key = current.url_path or access.pages_for(role)[0].key
+    page_key = current.url_path or pages[0].key
     ui.footer(ui.PageContext(key=page_key, **st.session_state["ilp_context"]))
 
 

@@ -177,9 +177,12 @@ def gate(page_key: str) -> PageContext:
     if not access.allowed(page_key, role) or context is None:
         page = access.PAGE_BY_KEY.get(page_key)
         title = page.title if page else page_key
+        # When the entry point has not run for this session (a bookmark on a freshly started server),
+        # the way in is the home page, which resolves the role first.
+        home = " [Open the dashboard home page](/)." if context is None else ""
         st.error(
             f"Access refused: **{title}** is not available to this session. "
-            "Open the dashboard's home page and sign in with a role that may see it.",
+            f"Open the dashboard's home page and sign in with a role that may see it.{home}",
             icon=":material/block:",
         )
         st.stop()

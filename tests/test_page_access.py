@@ -1,0 +1,215 @@
+"""Every page x every role, with AppTest: who may see what, and what a refused session sees.
+
+The matrix comes from ilp.access (PAGES, ROLES), never from a list written here, so a page or role added
+there is tested without touching this file. Over the demo city (the `app_env` fixture):
+
+- an allowed page renders through dashboard.py without an exception, has a title naming the page
+  (ilp.access's title, e.g. "Deployment map: where does harm concentrate?"), shows the demo banner
+  and ends with the footer naming the snapshot version (read from the warehouse's CURRENT file here)
+  and the harm index (read from the warehouse's harm_indices table here);
+- a forbidden page is not registered in the role's navigation, so it cannot be switched to;
+- a page file run on its own (what a fresh server does for `/<page>` before any session has run the
+  entry point) or with a session whose role may not see it shows the "Access refused" error and
+  nothing else: no data element, no sidebar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1 import app_test as app_test_module
+
+from ilp import access
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY_POINT = REPO / "dashboard.py"
+TIMEOUT = 120
+
+ROLE_PAGES = [(role, page.key) for role in access.ROLES for page in access.PAGES]
+ALLOWED = [(role, key) for role, key in ROLE_PAGES if role in access.PAGE_BY_KEY[key].roles]
+FORBIDDEN = [(role, key) for role, key in ROLE_PAGES if role not in access.PAGE_BY_KEY[key].roles]
+PAGE_KEYS = [page.key for page in access.PAGES]
+
+# Element types that carry data; a refused page shows none of them.
+DATA_ELEMENTS = ("dataframe", "table", "metric", "plotly_chart", "deck_gl_json_chart", "vega_lite_chart",
+                 "arrow_vega_lite_chart", "map", "json", "code", "download_button", "data_editor")
+DEMO_BANNER = "Demo city — synthetic data"
+
+
+def _ids(pairs):
+    return [f"{role}-{key}" for role, key in pairs]
+
+
+def page_file(key: str) -> Path:
+    return REPO / "pages" / f"{key}.py"
+
+
+# ---------------------------------------------------------------------------------------- helpers
+class _EntryPointHasRun(PagesManager):
+    """A PagesManager for a server on which some session has already run dashboard.py.
+
+    Streamlit starts every server (and AppTest starts every run) in the old multipage mode when a
+    `pages/` folder sits next to the entry point: a request for a page runs that page's file directly,
+    outside dashboard.py. The first st.navigation call switches the server to the new mode for good,
+    after which every request runs dashboard.py, which runs the page inside the frame (banner, filters,
+    footer). AppTest resets that switch before each run, so without this class `switch_page()` would
+    run the bare page file with the previous run's session state, never the frame.
+    The fresh-server case is tested separately (page files run on their own, below).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def entry_point_has_run(monkeypatch):
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
+    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
+
+
+def dashboard_as(role: str) -> AppTest:
+    """The entry point run once as ``role`` (demo mode takes the role from the URL)."""
+    at = AppTest.from_file(str(ENTRY_POINT), default_timeout=TIMEOUT)
+    at.query_params["role"] = role
+    at.run()
+    assert not at.exception, f"dashboard.py as {role}: {[e.message for e in at.exception]}"
+    return at
+
+
+_FIRST_RUNS: dict[str, AppTest] = {}
+
+
+def first_run_as(role: str) -> AppTest:
+    """dashboard.py run once as ``role``, shared by the tests that only read what it registered
+    (navigation, session context) over the one session-wide demo warehouse."""
+    if role not in _FIRST_RUNS:
+        _FIRST_RUNS[role] = dashboard_as(role)
+    return _FIRST_RUNS[role]
+
+
+def registered_pages(at: AppTest) -> set[str]:
+    """Page keys (file stems) that dashboard.py registered with st.navigation in the last run."""
+    # AppTest keeps the registry st.navigation sent; switch_page() matches against it.
+    return {Path(str(info["script_path"])).stem for info in at._registered_pages.values() if info.get("script_path")}
+
+
+def open_page(role: str, key: str) -> AppTest:
+    at = dashboard_as(role)
+    at.switch_page(str(page_file(key)))
+    at.run()
+    return at
+
+
+def children(block) -> list:
+    return [block.children[i] for i in sorted(block.children)]
+
+
+def elements(node) -> list:
+    """Every element under ``node``, depth first, blocks flattened."""
+    found = []
+    for child in children(node) if hasattr(node, "children") else []:
+        found.append(child)
+        found.extend(elements(child))
+    return found
+
+
+def data_elements(at: AppTest) -> list:
+    return [(name, len(at.get(name))) for name in DATA_ELEMENTS if len(at.get(name))]
+
+
+def assert_refused_only(at: AppTest, key: str) -> None:
+    """The run shows one thing, in the main area: the "Access refused" error naming the page."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert data_elements(at) == [], f"{key}: a refused page drew data elements {data_elements(at)}"
+    main = elements(at.main)
+    assert len(main) == 1, f"{key}: a refused page drew {len(main)} elements: {main}"
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert message.startswith("Access refused"), message
+    assert access.PAGE_BY_KEY[key].title in message
+    assert elements(at.sidebar) == [], f"{key}: a refused page drew in the sidebar: {elements(at.sidebar)}"
+
+
+@pytest.fixture(scope="module")
+def warehouse_facts(demo_warehouse) -> dict:
+    """What the frame must show, read straight from the demo warehouse (not through ilp.ui)."""
+    snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
+    con = duckdb.connect(str(demo_warehouse / snapshot), read_only=True)
+    try:
+        title, index_name, version = con.execute(
+            "SELECT title, index_name, version FROM harm_indices WHERE is_default ORDER BY index_name, version LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    return {"version": Path(snapshot).stem, "harm_title": title, "harm_index": index_name, "harm_version": version}
+
+
+# ---------------------------------------------------------------------------------------- allowed
+@pytest.mark.parametrize(("role", "key"), ALLOWED, ids=_ids(ALLOWED))
+def test_allowed_page_renders_in_the_frame(app_env, warehouse_facts, role, key):
+    at = open_page(role, key)
+
+    assert not at.exception, f"{key} as {role}: " + "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
+    refused = [e.value for e in at.error if e.value.startswith("Access refused")]
+    assert not refused, f"{key} as {role} was refused: {refused}"
+    titles = [t.value.strip() for t in at.title]
+    title = access.PAGE_BY_KEY[key].title
+    assert titles and title.lower() in titles[0].lower(), f"{key} as {role}: title {titles} does not name {title!r}"
+
+    main = children(at.main)
+    assert main[0].type == "warning" and DEMO_BANNER in main[0].value, f"{key}: first element is not the demo banner"
+
+    footer = main[-1]
+    assert footer.type == "caption", f"{key} as {role}: the page does not end with the footer ({footer})"
+    assert warehouse_facts["version"] in footer.value, footer.value
+    assert warehouse_facts["harm_title"] in footer.value, footer.value
+    assert f"{warehouse_facts['harm_index'].upper()} {warehouse_facts['harm_version']}" in footer.value, footer.value
+    assert access.ROLES[role] in footer.value, footer.value
+
+
+# ---------------------------------------------------------------------------------------- navigation
+@pytest.mark.parametrize("role", list(access.ROLES))
+def test_navigation_registers_exactly_the_roles_pages(app_env, role):
+    at = first_run_as(role)
+    expected = {page.key for page in access.PAGES if role in page.roles}
+    assert registered_pages(at) == expected
+
+
+@pytest.mark.parametrize(("role", "key"), FORBIDDEN, ids=_ids(FORBIDDEN))
+def test_forbidden_page_is_not_reachable_through_navigation(app_env, role, key):
+    at = first_run_as(role)
+    assert key not in registered_pages(at)
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(str(page_file(key)))
+
+
+# ---------------------------------------------------------------------------------------- refused
+@pytest.mark.parametrize("key", PAGE_KEYS)
+def test_page_file_run_without_a_role_shows_only_the_refusal(app_env, key):
+    """What a fresh server runs for `/<key>` before any session has run dashboard.py."""
+    at = AppTest.from_file(str(page_file(key)), default_timeout=TIMEOUT)
+    at.run()
+    assert_refused_only(at, key)
+
+
+@pytest.mark.parametrize(("role", "key"), FORBIDDEN, ids=_ids(FORBIDDEN))
+def test_page_file_run_for_a_forbidden_role_shows_only_the_refusal(app_env, role, key):
+    """A session that has a role and a full page context, but a role that may not see this page."""
+    context = first_run_as(role).session_state["ilp_context"]
+    at = AppTest.from_file(str(page_file(key)), default_timeout=TIMEOUT)
+    at.session_state["ilp_role"] = role
+    at.session_state["ilp_context"] = context
+    at.run()
+    assert_refused_only(at, key)
+
+
+def test_matrix_covers_every_page_and_role():
+    """Guards the parametrisation itself: every page has someone who may see it and the matrix is full."""
+    assert len(ALLOWED) + len(FORBIDDEN) == len(access.PAGES) * len(access.ROLES)
+    assert {key for _, key in ALLOWED} == set(PAGE_KEYS)
+    assert all(page_file(key).exists() for key in PAGE_KEYS), "a page in ilp.access has no file in pages/"
