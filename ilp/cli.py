@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     threats_parser.add_argument("--harm", default=None, metavar="INDEX:VERSION",
                                 help="harm index, e.g. cchi:2016 (default: the snapshot's default index)")
     threats_parser.add_argument("--json", action="store_true")
+
+    brief = commands.add_parser("brief", help="write the command brief for the weekly meeting (.html or .pdf)")
+    brief.add_argument("--week", type=dt.date.fromisoformat, default=None,
+                       help="any day of the brief's week, YYYY-MM-DD (default: the last complete week in the data)")
+    brief.add_argument("--out", type=Path, required=True, help="FILE.html (self-contained) or FILE.pdf")
+    brief.add_argument("--district", default=None)
+    brief.add_argument("--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)")
+    brief.add_argument("--top", type=int, default=10)
+    brief.add_argument("--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)")
     return parser
 
 
@@ -238,6 +247,20 @@ def _run(args, warehouse: Warehouse) -> int:
             print(json.dumps(threat_ranking.to_records(frame), indent=2, default=str))
         else:
             print(threat_ranking.format_table(frame))
+        return 0
+    if args.command == "brief":
+        import getpass
+
+        from ilp import brief_report
+        from ilp.state import State
+
+        harm_index, harm_version = args.harm.split(":", 1) if args.harm else (None, None)
+        result = brief_report.generate(
+            warehouse, args.out, user=f"{getpass.getuser()} (cli)", state=State(args.state) if args.state else None,
+            week=args.week, district=args.district, harm_index=harm_index, harm_version=harm_version, top=args.top,
+        )
+        print(f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
+              f"{len(result.changes)} significant changes, {len(result.taskings_due)} taskings due.\n{result.stamp}")
         return 0
     raise AssertionError(args.command)
 

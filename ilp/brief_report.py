@@ -1,0 +1,291 @@
+"""The printable command brief for the weekly tasking meeting: self-contained HTML, and PDF from it.
+
+Self-contained means one file with its chart drawn as inline SVG and its styles inline: no scripts, no
+web fonts, no external requests, so it opens on an air-gapped laptop and prints the same everywhere.
+The PDF is the same HTML printed by headless Chromium (Debian's package, installed by `make test`).
+
+Every brief is stamped with what produced it (snapshot, harm index and version, threat-matrix version,
+parameters, generation time) and its generation is written to the audit log, so any number in it can
+be reproduced later from the same snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ilp.analytics import changes as change_analysis
+from ilp.analytics import threats as threat_ranking
+from ilp.state import State
+from ilp.warehouse import Warehouse, read_meta, run_query
+
+
+class BriefError(Exception):
+    pass
+
+
+@dataclass
+class Brief:
+    week: dt.date                 # Monday of the brief's week
+    as_of: dt.date                # Sunday ending it
+    district: str | None
+    harm_index: str
+    harm_version: str
+    harm_title: str
+    harm_unit: str
+    snapshot: str
+    snapshot_created: str
+    demo: bool
+    matrix_version: str
+    generated_at: str
+    threats: pd.DataFrame
+    changes: pd.DataFrame
+    taskings_due: pd.DataFrame
+    weekly: pd.DataFrame
+    fdr: float
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def stamp(self) -> str:
+        return (
+            f"Snapshot {self.snapshot} (created {self.snapshot_created}) · harm index {self.harm_index.upper()} "
+            f"{self.harm_version} · threat matrix {self.matrix_version} · generated {self.generated_at}"
+        )
+
+
+def build_brief(
+    warehouse: Warehouse, *, week: dt.date | None = None, district: str | None = None,
+    harm_index: str | None = None, harm_version: str | None = None, top: int = 10,
+    state: State | None = None,
+) -> Brief:
+    """Gather everything the brief shows, from one snapshot."""
+    snapshot = warehouse.require_current()
+    with contextlib.closing(warehouse.connect()) as con:
+        meta = read_meta(con)
+        if week is None:
+            as_of = threat_ranking.default_as_of(con)
+        else:
+            as_of = week - dt.timedelta(days=week.weekday()) + dt.timedelta(days=6)
+        week = as_of - dt.timedelta(days=6)
+        harm = con.execute(
+            "SELECT index_name, version, title, unit FROM harm_indices "
+            "WHERE ($name IS NULL AND is_default) OR (index_name = $name AND ($version IS NULL OR version = $version)) "
+            "ORDER BY version DESC LIMIT 1",
+            {"name": harm_index, "version": harm_version},
+        ).fetchone()
+        if harm is None:
+            raise BriefError(f"No harm index {harm_index}:{harm_version} in snapshot {snapshot.stem}.")
+        harm_index, harm_version, harm_title, harm_unit = harm
+        matrix = threat_ranking.load_matrix()
+        threats = threat_ranking.rank_threats(con, as_of=as_of, level="beat", harm_index=harm_index,
+                                              harm_version=harm_version, top=top, matrix=matrix, district=district)
+        found = change_analysis.changes(con, as_of=as_of, level="district", harm_index=harm_index,
+                                        harm_version=harm_version, district=district)
+        weekly = run_query(con, "report_weekly_harm", {"week": week, "district": district,
+                                                       "harm_index": harm_index, "harm_version": harm_version})
+    significant = change_analysis.significant_changes(found)
+    taskings = (state or State()).taskings()
+    threats = attach_taskings(threats, taskings)
+    open_taskings = taskings[taskings["status"].isin(["open", "in_progress"])].copy()
+    open_taskings["due_date"] = pd.to_datetime(open_taskings["due_date"]).dt.date
+    due = open_taskings[open_taskings["due_date"] <= as_of + dt.timedelta(days=7)].sort_values("due_date")
+    due = due.assign(overdue=due["due_date"] < as_of)
+    return Brief(
+        week=week, as_of=as_of, district=district, harm_index=harm_index, harm_version=harm_version,
+        harm_title=harm_title, harm_unit=harm_unit, snapshot=snapshot.stem,
+        snapshot_created=meta.get("created_at", "?"), demo=meta.get("kind") == "demo",
+        matrix_version=str(matrix.get("version", "?")),
+        generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        threats=threats, changes=significant, taskings_due=due, weekly=weekly,
+        fdr=float(found["fdr"].iloc[0]) if len(found) else change_analysis.DEFAULT_FDR,
+        parameters={"week": week.isoformat(), "as_of": as_of.isoformat(), "district": district,
+                    "harm": f"{harm_index}:{harm_version}", "top": top, "level": "beat"},
+    )
+
+
+def attach_taskings(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
+    """Each threat's latest live tasking (owner, status, due date), if one targets the same offence and area."""
+    out = threats.copy()
+    for column in ("tasking_id", "tasking_owner", "tasking_status", "tasking_due"):
+        out[column] = None
+    if taskings.empty or out.empty:
+        return out
+    live = taskings[taskings["status"] != "cancelled"].sort_values("id")
+    latest = live.groupby(["offense_category", "area_level", "area_id"]).tail(1)
+    keyed = latest.set_index(["offense_category", "area_level", "area_id"])
+    for position, row in out.iterrows():
+        key = (row["offense_category"], row["level"], str(row["area"]))
+        if key in keyed.index:
+            tasking = keyed.loc[key]
+            out.at[position, "tasking_id"] = int(tasking["id"])
+            out.at[position, "tasking_owner"] = tasking["owner"]
+            out.at[position, "tasking_status"] = tasking["status"]
+            out.at[position, "tasking_due"] = tasking["due_date"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ HTML
+def _e(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return html.escape(str(value))
+
+
+def weekly_chart_svg(weekly: pd.DataFrame, *, unit: str, highlight: dt.date, width: int = 860, height: int = 260) -> str:
+    """A 52-week line chart of harm as inline SVG, with labelled axes and the brief's week marked."""
+    left, right, top, bottom = 70, 20, 36, 48
+    values = weekly["harm"].astype(float).tolist()
+    weeks = [pd.Timestamp(w).date() for w in weekly["week"]]
+    if not values:
+        return "<p>No weeks to chart.</p>"
+    peak = max(values) or 1.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / max(len(values) - 1, 1))
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * v / (peak * 1.1)
+
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="Weekly harm, 52 weeks">',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">Weekly harm, 52 weeks to {highlight:%d %b %Y}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#444"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>',
+    ]
+    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
+        value = peak * 1.1 * fraction
+        parts.append(f'<line x1="{left - 4}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" stroke="#ddd"/>')
+        parts.append(f'<text x="{left - 8}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:,.0f}</text>')
+    for i, week in enumerate(weeks):
+        if (i % 8 == 0 and i <= len(weeks) - 5) or i == len(weeks) - 1:
+            parts.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle">{week:%d %b %y}</text>')
+    parts.append(f'<polyline fill="none" stroke="#1f3a5f" stroke-width="2" points="{points}"/>')
+    if highlight in weeks:
+        i = weeks.index(highlight)
+        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(values[i]):.1f}" r="5" fill="#D55E00"/>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="12" text-anchor="middle">Week starting (Monday)</text>')
+    parts.append(f'<text transform="translate(16,{top + plot_h / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
+                 f'Harm ({_e(unit.split(" (")[0])})</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+STYLE = """
+body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #14171a; margin: 24px; font-size: 12px; }
+h1 { font-size: 22px; margin: 0 0 4px 0; } h2 { font-size: 16px; margin: 22px 0 6px 0; border-bottom: 2px solid #1f3a5f; }
+.stamp { font-size: 11px; color: #333; background: #eef1f5; padding: 6px 8px; }
+.demo { background: #fff3cd; border: 1px solid #e0b84c; padding: 6px 8px; margin: 8px 0; font-weight: bold; }
+table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid #ccc; padding: 4px 6px; text-align: left; vertical-align: top; }
+th { background: #eef1f5; } td.num { text-align: right; white-space: nowrap; } .sig { font-weight: bold; color: #8a1c00; }
+.overdue { color: #8a1c00; font-weight: bold; } p.note { font-size: 11px; color: #444; }
+@page { size: A4 landscape; margin: 12mm; }
+"""
+
+
+def render_html(brief: Brief) -> str:
+    threats_rows = "".join(
+        f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.category_label)}</td><td>{_e(r.area_name or r.area)} "
+        f"({_e(r.level)} {_e(r.area)})</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
+        f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
+        f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
+        f"<td>{_e(r.explanation)}</td><td>{_e(r.tasking_owner) or 'no tasking'}"
+        f"{' (' + _e(r.tasking_status) + ')' if r.tasking_status else ''}</td></tr>"
+        for _, r in brief.threats.iterrows()
+    ) or "<tr><td colspan='10'>No candidate threats in this window.</td></tr>"
+    change_rows = "".join(
+        f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
+        f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
+        f"<td class='num'>{c.q_value:.3f}</td><td>{_e(c.change_text)}</td></tr>"
+        for _, c in brief.changes.assign(window_label=brief.changes["window"].map(change_analysis.WINDOW_LABELS)).iterrows()
+    ) or f"<tr><td colspan='8'>No change is significant at a false discovery rate of {brief.fdr:.0%}.</td></tr>"
+    due_rows = "".join(
+        f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.offense_category)}</td><td>{_e(t.area_level)} {_e(t.area_id)}</td>"
+        f"<td>{_e(t.owner)}</td><td>{_e(t.action)}</td><td class='{'overdue' if t.overdue else ''}'>{_e(t.due_date)}"
+        f"{' (overdue)' if t.overdue else ''}</td><td>{_e(t.status)}</td></tr>"
+        for _, t in brief.taskings_due.iterrows()
+    ) or "<tr><td colspan='7'>No tasking is due or overdue.</td></tr>"
+    scope = f"district {_e(brief.district)}" if brief.district else "citywide"
+    demo = "<div class='demo'>Demo city — synthetic data. No real person or place is shown.</div>" if brief.demo else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Command brief, week of {brief.week:%d %b %Y}</title>
+<style>{STYLE}</style></head><body>
+<h1>Command brief: week {brief.week:%d %b %Y} – {brief.as_of:%d %b %Y} ({scope})</h1>
+<div class="stamp">{_e(brief.stamp)}<br>Parameters: {_e(", ".join(f"{k}={v}" for k, v in brief.parameters.items()))}</div>
+{demo}
+<h2>1. Top threats (offence x beat), ranked with reasons</h2>
+<p class="note">Score: weighted harm, momentum, expected harm, vulnerability and concentration (threat matrix
+{_e(brief.matrix_version)}). Harm: {_e(brief.harm_title)} ({_e(brief.harm_unit)}), last 28 days; proactively detected
+offences excluded. z: Poisson change against the 12-week baseline; * significant after Benjamini-Hochberg at a false
+discovery rate of {brief.fdr:.0%}.</p>
+<table><tr><th>#</th><th>Offence</th><th>Area</th><th>Score</th><th>Harm</th><th>Count</th><th>Expected</th><th>z</th>
+<th>Why</th><th>Tasking</th></tr>{threats_rows}</table>
+<h2>2. What changed, for real (significant at FDR {brief.fdr:.0%})</h2>
+<table><tr><th>Window</th><th>Offence</th><th>District</th><th>Count</th><th>Expected</th><th>z</th><th>q</th><th>Change</th></tr>
+{change_rows}</table>
+<h2>3. Taskings due or overdue</h2>
+<table><tr><th>#</th><th>Offence</th><th>Area</th><th>Owner</th><th>Action</th><th>Due</th><th>Status</th></tr>{due_rows}</table>
+<h2>4. Headline harm trend</h2>
+{weekly_chart_svg(brief.weekly, unit=brief.harm_unit, highlight=brief.week)}
+<p class="note">{_e(brief.stamp)}</p>
+</body></html>
+"""
+
+
+# ------------------------------------------------------------------------------------------ PDF
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise BriefError("PDF needs Debian's chromium (apt-get install chromium); HTML output needs nothing.")
+
+
+def html_to_pdf(document: str, out: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "brief.html"
+        source.write_text(document, encoding="utf-8")
+        command = [
+            chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+            f"--user-data-dir={Path(scratch) / 'profile'}", "--no-pdf-header-footer",
+            f"--print-to-pdf={Path(out).resolve()}", source.as_uri(),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": scratch})
+        if result.returncode != 0 or not Path(out).exists() or Path(out).stat().st_size == 0:
+            raise BriefError(f"Chromium could not print the PDF: {result.stderr.strip()[-500:]}")
+
+
+def write_brief(brief: Brief, out: Path) -> Path:
+    out = Path(out)
+    document = render_html(brief)
+    if out.suffix.lower() in (".html", ".htm"):
+        out.write_text(document, encoding="utf-8")
+    elif out.suffix.lower() == ".pdf":
+        html_to_pdf(document, out)
+    else:
+        raise BriefError(f"{out}: the brief is written as .html or .pdf")
+    return out
+
+
+def generate(warehouse: Warehouse, out: Path, *, user: str, role: str | None = None, state: State | None = None,
+             **options) -> Brief:
+    """Build, write and audit one brief."""
+    state = state or State()
+    brief = build_brief(warehouse, state=state, **options)
+    write_brief(brief, out)
+    state.record(user=user, role=role, action="brief_generated", page="brief",
+                 parameters={**brief.parameters, "out": str(out), "matrix_version": brief.matrix_version},
+                 data_version=brief.snapshot)
+    return brief

@@ -1,0 +1,76 @@
+"""The printable command brief: self-contained HTML and a PDF printed by Chromium, stamped and audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from ilp import brief_report
+from ilp.cli import main
+from ilp.state import State
+from ilp.warehouse import Warehouse
+
+
+@pytest.fixture
+def state(tmp_path):
+    return State(tmp_path / "state.sqlite")
+
+
+def test_html_brief_is_self_contained_and_stamped(demo_warehouse, state, tmp_path):
+    warehouse = Warehouse(demo_warehouse)
+    out = tmp_path / "brief.html"
+    brief = brief_report.generate(warehouse, out, user="tester", role="commander", state=state)
+    text = out.read_text(encoding="utf-8")
+    assert brief.snapshot == warehouse.current_version()
+    assert f"Snapshot {brief.snapshot}" in text and "harm index CCHI 2016" in text
+    assert f"threat matrix {brief.matrix_version}" in text
+    # nothing to fetch: no scripts, no external references of any kind (the SVG namespace is not a request)
+    assert "<script" not in text.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", text, re.I)
+    assert "@import" not in text and "url(" not in text
+    # the brief's week is the last complete week of the data, and the chart covers 52 weeks
+    assert brief.as_of - brief.week == dt.timedelta(days=6) and brief.week.weekday() == 0
+    assert len(brief.weekly) == 52 and brief.weekly["week"].iloc[-1].date() == brief.week
+    assert len(brief.threats) == 10 and list(brief.threats["rank"]) == list(range(1, 11))
+    for explanation in brief.threats["explanation"]:
+        assert explanation and explanation in text.replace("&#x27;", "'").replace("&amp;", "&")
+    audit = state.audit_log(action="brief_generated")
+    assert len(audit) == 1 and audit.iloc[0]["data_version"] == brief.snapshot and audit.iloc[0]["user"] == "tester"
+
+
+def test_threats_show_their_tasking(demo_warehouse, state, tmp_path):
+    warehouse = Warehouse(demo_warehouse)
+    first = brief_report.build_brief(warehouse, state=state).threats.iloc[0]
+    state.create_tasking(by="cmdr", offense_category=first["offense_category"], area_level=first["level"],
+                         area_id=str(first["area"]), owner="Insp. Okafor", action="Plain-clothes patrols",
+                         due_date=dt.date(2026, 11, 20))
+    brief = brief_report.build_brief(warehouse, state=state)
+    row = brief.threats.iloc[0]
+    assert (row["tasking_owner"], row["tasking_status"]) == ("Insp. Okafor", "open")
+    assert list(brief.taskings_due["owner"]) == ["Insp. Okafor"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftoppm") is None,
+                    reason="needs Debian's chromium and poppler-utils (make test installs them)")
+def test_pdf_brief_has_pages_and_the_stamp(demo_warehouse, tmp_path, capsys):
+    out = tmp_path / "brief.pdf"
+    code = main(["--warehouse", str(demo_warehouse), "brief", "--out", str(out), "--state", str(tmp_path / "s.sqlite")])
+    assert code == 0, capsys.readouterr().err
+    stamp = capsys.readouterr().out.splitlines()[-1]
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 1 and all(p.stat().st_size > 5_000 for p in pages)
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], check=True, capture_output=True, text=True).stdout
+    version = Warehouse(demo_warehouse).current_version()
+    assert f"Snapshot {version}" in stamp and version in text
+    assert "Command brief" in text and "Top threats" in text
+
+
+def test_brief_refuses_unknown_output_type(demo_warehouse, tmp_path, capsys):
+    code = main(["--warehouse", str(demo_warehouse), "brief", "--out", str(tmp_path / "brief.docx"),
+                 "--state", str(tmp_path / "s.sqlite")])
+    assert code == 1 and "written as .html or .pdf" in capsys.readouterr().err
