@@ -1,0 +1,232 @@
+"""The command brief's numbers: this week against its baselines, honestly, and where harm concentrates.
+
+Everything here takes the DataFrames that the ``brief_*`` named queries return and gives back
+DataFrames a page can draw; nothing imports Streamlit, so each step is unit-testable and the next
+issue (threat ranking with reasons, significance and "create tasking") can replace
+:func:`top_harm_combinations` without touching the page's structure.
+
+Honest change (../shared/reference/harm-and-evaluation.md, "Weekly change: signal or noise?"):
+
+* Counts: Poisson z = 2 * (sqrt(current) - sqrt(baseline)) (Wheeler 2023). |z| >= 3 is worth a look;
+  |z| < 2 is ordinary week-to-week noise.
+* Harm is not a count: a week's harm H = sum_c w_c N_c is a compound Poisson sum with variance
+  sum_c w_c^2 N_c, i.e. phi times its mean with phi = sum w^2 N / sum w N (the harm-weighted dispersion).
+  H / phi behaves like a Poisson count, so the same formula applies to it:
+  z = 2 * (sqrt(H / phi) - sqrt(B / phi)), with phi pooled over the week and its baseline period.
+  With every weight 1 this is exactly the count formula.
+* A percent change is given only when the baseline (in effective counts, B / phi for harm) is at least
+  10; below that it is left out rather than shown bare.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ilp.analytics.stats import poisson_z  # z = 2 * (sqrt(current) - sqrt(baseline)); re-exported here
+
+CITYWIDE = "Citywide"
+UNKNOWN_DISTRICT = "No district recorded"
+MIN_BASELINE_FOR_PERCENT = 10
+WORTH_A_LOOK = 3.0
+WATCH = 2.0
+
+# The baselines the brief compares the selected week with: (column prefix, weeks in the baseline
+# period, query column with the incidents in that period).
+BASELINES = {
+    "prior_4wk": (4, "prior_4wk_incidents"),
+    "last_year": (1, "last_year_incidents"),
+}
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def harm_z(current_harm, baseline_harm, dispersion):
+    """Poisson z on harm scaled to effective counts: 2 * (sqrt(H/phi) - sqrt(B/phi)); NaN when phi is 0."""
+    dispersion = np.asarray(dispersion, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe = np.where(dispersion > 0, dispersion, np.nan)
+        return poisson_z(np.asarray(current_harm, dtype=float) / safe, np.asarray(baseline_harm, dtype=float) / safe)
+
+
+def percent_change(current, baseline, effective_baseline=None):
+    """(current - baseline) / baseline, or NaN when the baseline (effective count) is under 10."""
+    current = np.asarray(current, dtype=float)
+    baseline = np.asarray(baseline, dtype=float)
+    effective = baseline if effective_baseline is None else np.asarray(effective_baseline, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = (current - baseline) / baseline
+    return np.where(effective >= MIN_BASELINE_FOR_PERCENT, change, np.nan)
+
+
+def reading(z) -> np.ndarray:
+    """A word for each z: what a commander should make of the change."""
+    z = np.asarray(z, dtype=float)
+    return np.select(
+        [~np.isfinite(z), z >= WORTH_A_LOOK, z <= -WORTH_A_LOOK, np.abs(z) >= WATCH],
+        ["no baseline", "up: worth a look", "down: worth a look", "watch"],
+        default="normal variation",
+    )
+
+
+# ------------------------------------------------------------------------------------------ change table
+def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per district plus a citywide row: this week's incidents and harm against each baseline.
+
+    ``rows`` is the ``brief_district_week`` query (one row per district x category with ``weight`` and
+    the incident counts for the week, the 4 weeks before it and the same week last year). Columns::
+
+        area_id, area, incidents, harm,
+        {b}_incidents, {b}_harm            baseline per week (the 4-week mean, or last year's week)
+        {b}_incidents_z, {b}_harm_z        Poisson z (harm: on effective counts, see module docstring)
+        {b}_incidents_pct, {b}_harm_pct    percent change, NaN when the baseline is under 10
+        {b}_incidents_reading, ...         'worth a look' / 'watch' / 'normal variation'
+        harm_dispersion                    phi for the week (days of harm per effective count)
+
+    for b in ``prior_4wk``, ``last_year``. The citywide row comes first and includes incidents with no
+    district; districts follow in natural id order ('2' before '10'), incidents without a district last.
+    """
+    frame = rows.copy()
+    frame["district_key"] = frame["district"].fillna("")
+    frame["district_label"] = frame["district_name"].fillna(UNKNOWN_DISTRICT)
+    weight = frame["weight"].astype(float)
+    sums = {"incidents": frame["current_incidents"], "harm": frame["current_incidents"] * weight,
+            "harm_sq": frame["current_incidents"] * weight**2}
+    for prefix, (_, column) in BASELINES.items():
+        sums[f"{prefix}_total_incidents"] = frame[column]
+        sums[f"{prefix}_total_harm"] = frame[column] * weight
+        sums[f"{prefix}_total_harm_sq"] = frame[column] * weight**2
+    parts = pd.DataFrame(sums).astype(float)
+    parts["area_id"] = frame["district_key"]
+    parts["area"] = frame["district_label"]
+
+    by_district = parts.groupby(["area_id", "area"], as_index=False, sort=True).sum()
+    citywide = parts.drop(columns=["area_id", "area"]).sum().to_frame().T
+    citywide.insert(0, "area", CITYWIDE)
+    citywide.insert(0, "area_id", None)
+    by_district = by_district.iloc[sorted(range(len(by_district)), key=lambda i: _district_order(by_district["area_id"].iloc[i]))]
+    by_district["area_id"] = by_district["area_id"].replace("", None)
+    table = pd.concat([citywide, by_district], ignore_index=True)
+    return _add_change_columns(table)
+
+
+def _district_order(area_id: str) -> tuple:
+    """Districts in natural order ('2' before '10'), the 'no district recorded' row last."""
+    if area_id == "":
+        return (2, 0, "")
+    return (0, int(area_id), area_id) if area_id.isdigit() else (1, 0, area_id)
+
+
+def _add_change_columns(table: pd.DataFrame) -> pd.DataFrame:
+    out = table[["area_id", "area", "incidents", "harm"]].copy()
+    week_phi = _dispersion(table["harm_sq"], table["harm"])
+    out["harm_dispersion"] = week_phi
+    for prefix, (weeks, _) in BASELINES.items():
+        base_incidents = table[f"{prefix}_total_incidents"] / weeks
+        base_harm = table[f"{prefix}_total_harm"] / weeks
+        out[f"{prefix}_incidents"] = base_incidents
+        out[f"{prefix}_incidents_z"] = poisson_z(out["incidents"], base_incidents)
+        out[f"{prefix}_incidents_pct"] = percent_change(out["incidents"], base_incidents)
+        out[f"{prefix}_incidents_reading"] = reading(out[f"{prefix}_incidents_z"])
+        # phi pooled over the week and the whole baseline period (both estimate the same mix of weights)
+        phi = _dispersion(table["harm_sq"] + table[f"{prefix}_total_harm_sq"],
+                          table["harm"] + table[f"{prefix}_total_harm"])
+        out[f"{prefix}_harm"] = base_harm
+        out[f"{prefix}_harm_z"] = harm_z(out["harm"], base_harm, phi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effective = np.where(phi > 0, base_harm / np.where(phi > 0, phi, 1.0), 0.0)
+        out[f"{prefix}_harm_pct"] = percent_change(out["harm"], base_harm, effective)
+        out[f"{prefix}_harm_reading"] = reading(out[f"{prefix}_harm_z"])
+    return out
+
+
+def _dispersion(sum_w2n, sum_wn) -> np.ndarray:
+    sum_w2n = np.asarray(sum_w2n, dtype=float)
+    sum_wn = np.asarray(sum_wn, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sum_wn > 0, sum_w2n / np.where(sum_wn > 0, sum_wn, 1.0), 0.0)
+
+
+def headline(changes: pd.DataFrame, district: str | None) -> pd.Series:
+    """The change-table row for the selected district, or the citywide row."""
+    if district is not None:
+        match = changes[changes["area_id"] == district]
+        if len(match):
+            return match.iloc[0]
+    return changes.iloc[0]
+
+
+def change_text(current: float, baseline: float, z: float, pct: float, unit: str = "", with_z: bool = True) -> str:
+    """'+120 days (+8%), z +1.4' -- the difference, the percent only when allowed, and z beside it."""
+    if not np.isfinite(baseline):
+        return "no baseline"
+    difference = current - baseline
+    text = f"{difference:+,.0f}{(' ' + unit) if unit else ''}"
+    if np.isfinite(pct):
+        text += f" ({pct:+.0%})"
+    return f"{text}, z {z:+.1f}" if with_z else text
+
+
+def measure_table(changes: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Display table for one measure ('incidents' or 'harm'): the week, and for each baseline its value,
+    the change (difference, percent only when the baseline is 10 or more) and z, in adjacent columns."""
+    if measure not in ("incidents", "harm"):
+        raise ValueError("measure must be 'incidents' or 'harm'")
+    out = pd.DataFrame({"area": changes["area"], "current": changes[measure]})
+    for prefix in BASELINES:
+        baseline = changes[f"{prefix}_{measure}"]
+        out[f"{prefix}"] = baseline
+        out[f"{prefix}_change"] = [
+            change_text(c, b, z, p, with_z=False) for c, b, z, p in zip(
+                changes[measure], baseline, changes[f"{prefix}_{measure}_z"], changes[f"{prefix}_{measure}_pct"])
+        ]
+        out[f"{prefix}_z"] = changes[f"{prefix}_{measure}_z"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ top harm
+def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ``brief_top_combinations`` rows ready to show: rank, offence (label), beat, district, harm,
+    incidents, share of the district's harm. This is the seat of the coming threat ranking: it will add
+    reasons, significance and a "create tasking" action per row and keep these columns."""
+    out = pd.DataFrame({
+        "rank": np.arange(1, len(rows) + 1),
+        "offence": rows["category_label"].to_numpy(),
+        "beat": rows["beat"].fillna("No beat recorded").to_numpy(),
+        "district": rows["district_name"].fillna(UNKNOWN_DISTRICT).to_numpy(),
+        "harm": rows["harm"].astype(float).to_numpy(),
+        "incidents": rows["incidents"].astype(int).to_numpy(),
+        "share_of_district_harm": rows["share_of_district_harm"].astype(float).to_numpy(),
+    })
+    return out
+
+
+# ------------------------------------------------------------------------------------------ weekly series
+def weekly_summary(weekly: pd.DataFrame, week) -> dict:
+    """Facts for the weekly-harm chart's title: the selected week's harm, the 52-week median and its rank."""
+    if weekly.empty:
+        return {"weeks": 0}
+    week = pd.Timestamp(week)
+    harm = weekly.set_index(pd.to_datetime(weekly["week"]))["harm"].astype(float)
+    current = float(harm.get(week, np.nan))
+    return {
+        "weeks": len(harm),
+        "current": current,
+        "median": float(harm.median()),
+        "rank": int((harm > current).sum() + 1) if np.isfinite(current) else None,
+        "max_week": harm.idxmax(),
+        "max": float(harm.max()),
+    }
+
+
+def short_harm_unit(unit: str | None) -> str:
+    """'days' for day-based indices (CCHI), 'severity points' for weight-based ones (CSI): for axis labels."""
+    head = (unit or "").split("(")[0].lower()
+    return "days" if "day" in head else "severity points"
+
+
+def ordinal(n: int | None) -> str:
+    """1 -> '1st', 2 -> '2nd', 11 -> '11th', 23 -> '23rd'."""
+    if n is None:
+        return "?"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -1,0 +1,46 @@
+-- Command brief, top harm. One row per (offence category, beat): its harm and incident count in the
+-- 28 days ending with the selected week ($week - 21 days .. $week + 7 days) and its share of its
+-- district's harm over the same days (the district's harm from all categories, whatever the category
+-- filter). Only the 10 highest-harm rows. Harm = sum of the chosen index's weights; proactive
+-- categories weigh 0 (the CCHI excludes them), so they never appear here.
+-- Respects the district and category filters.
+WITH weighted AS (
+    SELECT
+        i.district,
+        i.beat,
+        i.offense_category AS category,
+        CASE WHEN coalesce(c.proactive, false) THEN 0.0 ELSE coalesce(h.weight, 0.0) END AS weight
+    FROM incidents i
+    LEFT JOIN offence_categories c ON c.category = i.offense_category
+    LEFT JOIN harm_weights h
+           ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = i.offense_category
+    WHERE i.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 21 DAY
+      AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY
+      AND ($district IS NULL OR i.district = $district)
+),
+district_harm AS (
+    SELECT district, sum(weight) AS district_harm FROM weighted GROUP BY district
+),
+combinations AS (
+    SELECT district, beat, category, sum(weight) AS harm, count(*) AS incidents
+    FROM weighted
+    WHERE ($category IS NULL OR category = $category)
+    GROUP BY district, beat, category
+)
+SELECT
+    k.category,
+    coalesce(c.label, k.category) AS category_label,
+    k.beat,
+    k.district,
+    coalesce(a.name, k.district) AS district_name,
+    k.harm,
+    k.incidents,
+    d.district_harm,
+    k.harm / nullif(d.district_harm, 0) AS share_of_district_harm
+FROM combinations k
+LEFT JOIN district_harm d ON d.district IS NOT DISTINCT FROM k.district
+LEFT JOIN offence_categories c ON c.category = k.category
+LEFT JOIN areas a ON a.level = 'district' AND a.area_id = k.district
+WHERE k.harm > 0
+ORDER BY k.harm DESC, k.incidents DESC, k.district, k.beat, k.category
+LIMIT 10;
