@@ -67,41 +67,51 @@ def build_brief(
     harm_index: str | None = None, harm_version: str | None = None, top: int = 10,
     state: State | None = None,
 ) -> Brief:
-    """Gather everything the brief shows, from one snapshot."""
+    """Gather everything the brief shows, from the warehouse's current snapshot."""
     snapshot = warehouse.require_current()
     with contextlib.closing(warehouse.connect()) as con:
-        meta = read_meta(con)
-        if week is None:
-            as_of = threat_ranking.default_as_of(con)
-        else:
-            as_of = week - dt.timedelta(days=week.weekday()) + dt.timedelta(days=6)
-        week = as_of - dt.timedelta(days=6)
-        harm = con.execute(
-            "SELECT index_name, version, title, unit FROM harm_indices "
-            "WHERE ($name IS NULL AND is_default) OR (index_name = $name AND ($version IS NULL OR version = $version)) "
-            "ORDER BY version DESC LIMIT 1",
-            {"name": harm_index, "version": harm_version},
-        ).fetchone()
-        if harm is None:
-            raise BriefError(f"No harm index {harm_index}:{harm_version} in snapshot {snapshot.stem}.")
-        harm_index, harm_version, harm_title, harm_unit = harm
-        matrix = threat_ranking.load_matrix()
-        threats = threat_ranking.rank_threats(con, as_of=as_of, level="beat", harm_index=harm_index,
-                                              harm_version=harm_version, top=top, matrix=matrix, district=district)
-        found = change_analysis.changes(con, as_of=as_of, level="district", harm_index=harm_index,
-                                        harm_version=harm_version, district=district)
-        weekly = run_query(con, "report_weekly_harm", {"week": week, "district": district,
-                                                       "harm_index": harm_index, "harm_version": harm_version})
+        return build_brief_from(con, snapshot.stem, week=week, district=district, harm_index=harm_index,
+                                harm_version=harm_version, top=top, state=state)
+
+
+def build_brief_from(
+    con, snapshot: str, *, week: dt.date | None = None, district: str | None = None,
+    harm_index: str | None = None, harm_version: str | None = None, top: int = 10,
+    state: State | None = None, today: dt.date | None = None,
+) -> Brief:
+    """The brief from an open read-only connection (or cursor) on snapshot ``snapshot``: what the CLI
+    and the dashboard's download button share, so both print the same numbers for the same inputs."""
+    meta = read_meta(con)
+    if week is None:
+        as_of = threat_ranking.default_as_of(con)
+    else:
+        as_of = week - dt.timedelta(days=week.weekday()) + dt.timedelta(days=6)
+    week = as_of - dt.timedelta(days=6)
+    harm = con.execute(
+        "SELECT index_name, version, title, unit FROM harm_indices "
+        "WHERE ($name IS NULL AND is_default) OR (index_name = $name AND ($version IS NULL OR version = $version)) "
+        "ORDER BY version DESC LIMIT 1",
+        {"name": harm_index, "version": harm_version},
+    ).fetchone()
+    if harm is None:
+        raise BriefError(f"No harm index {harm_index}:{harm_version} in snapshot {snapshot}.")
+    harm_index, harm_version, harm_title, harm_unit = harm
+    matrix = threat_ranking.load_matrix()
+    threats = threat_ranking.rank_threats(con, as_of=as_of, level="beat", harm_index=harm_index,
+                                          harm_version=harm_version, top=top, matrix=matrix, district=district)
+    found = change_analysis.changes(con, as_of=as_of, level="district", harm_index=harm_index,
+                                    harm_version=harm_version, district=district)
+    weekly = run_query(con, "report_weekly_harm", {"week": week, "district": district,
+                                                   "harm_index": harm_index, "harm_version": harm_version})
     significant = change_analysis.significant_changes(found)
     taskings = (state or State()).taskings()
     threats = attach_taskings(threats, taskings)
-    open_taskings = taskings[taskings["status"].isin(["open", "in_progress"])].copy()
-    open_taskings["due_date"] = pd.to_datetime(open_taskings["due_date"]).dt.date
-    due = open_taskings[open_taskings["due_date"] <= as_of + dt.timedelta(days=7)].sort_values("due_date")
-    due = due.assign(overdue=due["due_date"] < as_of)
+    # Taskings are live app state, not snapshot data: due and overdue are judged on the day the
+    # brief is generated (the meeting), which its stamp records.
+    due = taskings_due(taskings, today or dt.date.today())
     return Brief(
         week=week, as_of=as_of, district=district, harm_index=harm_index, harm_version=harm_version,
-        harm_title=harm_title, harm_unit=harm_unit, snapshot=snapshot.stem,
+        harm_title=harm_title, harm_unit=harm_unit, snapshot=snapshot,
         snapshot_created=meta.get("created_at", "?"), demo=meta.get("kind") == "demo",
         matrix_version=str(matrix.get("version", "?")),
         generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -110,6 +120,16 @@ def build_brief(
         parameters={"week": week.isoformat(), "as_of": as_of.isoformat(), "district": district,
                     "harm": f"{harm_index}:{harm_version}", "top": top, "level": "beat"},
     )
+
+
+def taskings_due(taskings: pd.DataFrame, on: dt.date, days_ahead: int = 7) -> pd.DataFrame:
+    """Open or in-progress taskings due within ``days_ahead`` days after ``on`` or already overdue,
+    soonest first, with an ``overdue`` flag (due before ``on``) and ``days_overdue``."""
+    live = taskings[taskings["status"].isin(["open", "in_progress"])].copy()
+    live["due_date"] = pd.to_datetime(live["due_date"]).dt.date
+    due = live[live["due_date"] <= on + dt.timedelta(days=days_ahead)].sort_values(["due_date", "id"])
+    late = [(on - d).days for d in due["due_date"]]
+    return due.assign(overdue=[days > 0 for days in late], days_overdue=[max(days, 0) for days in late])
 
 
 def attach_taskings(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
@@ -279,13 +299,36 @@ def write_brief(brief: Brief, out: Path) -> Path:
     return out
 
 
+def record_generation(state: State, brief: Brief, *, user: str, role: str | None, out: str) -> None:
+    """Write the brief's generation to the audit log with everything needed to reproduce it."""
+    state.record(user=user, role=role, action="brief_generated", page="brief",
+                 parameters={**brief.parameters, "out": out, "matrix_version": brief.matrix_version},
+                 data_version=brief.snapshot)
+
+
+def render_bytes(con, snapshot: str, fmt: str, *, user: str, role: str | None, state: State, **options) -> bytes:
+    """Build the brief on an open connection, render it as ``fmt`` ('html' or 'pdf') and audit it: what
+    the dashboard's download buttons return (the CLI's ``ilp brief`` writes the same document)."""
+    if fmt not in ("html", "pdf"):
+        raise BriefError(f"the brief is rendered as html or pdf, not {fmt!r}")
+    brief = build_brief_from(con, snapshot, state=state, **options)
+    document = render_html(brief)
+    if fmt == "html":
+        data = document.encode("utf-8")
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / "brief.pdf"
+            html_to_pdf(document, out)
+            data = out.read_bytes()
+    record_generation(state, brief, user=user, role=role, out=f"download.{fmt}")
+    return data
+
+
 def generate(warehouse: Warehouse, out: Path, *, user: str, role: str | None = None, state: State | None = None,
              **options) -> Brief:
     """Build, write and audit one brief."""
     state = state or State()
     brief = build_brief(warehouse, state=state, **options)
     write_brief(brief, out)
-    state.record(user=user, role=role, action="brief_generated", page="brief",
-                 parameters={**brief.parameters, "out": str(out), "matrix_version": brief.matrix_version},
-                 data_version=brief.snapshot)
+    record_generation(state, brief, user=user, role=role, out=str(out))
     return brief

@@ -1,21 +1,32 @@
-"""Command brief: what does the most harm this week, and what changed (commander, analyst).
+"""Command brief: the weekly tasking meeting's page (commander, analyst).
 
-Sections, top to bottom: Top threats (for now the ten highest-harm offence x beat combinations of the
-last 28 days; the threat ranking with reasons, significance and "create tasking" replaces the body of
-that section), this week against the prior 4-week average and the same week last year (Poisson z beside
-every change), and weekly harm over the last 52 weeks.
+Top to bottom, as the meeting takes it: the ranked threats with their reasons and who owns each
+(commanders task a threat from its row), what changed for real (Benjamini-Hochberg at the matrix's
+false discovery rate) with a control chart of any series, taskings due or overdue, and the headline
+harm against its baselines with the 52-week trend. The same brief downloads as HTML or PDF, stamped
+and audited (ilp.brief_report, also `ilp brief`).
 """
 
 import datetime as dt
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ilp import access, brief_report
 from ilp.analytics import brief
-from ilp.ui.context import gate
+from ilp.analytics.threats import load_matrix
+from ilp.state import TaskingError
+from ilp.ui.context import cursor, gate, state
 
 page = gate("brief")
 f = page.filters
+store = state()
+can_task = page.role in access.TASKING_EDITORS
+today = dt.date.today()
+as_of = f.week + dt.timedelta(days=6)
+matrix = load_matrix()
+fdr = float(matrix["significance"]["false_discovery_rate"])
 harm_row = page.info["harm"].query("index_name == @f.harm_index and version == @f.harm_version")
 unit = brief.short_harm_unit(harm_row["unit"].iloc[0] if len(harm_row) else None)
 index_tag = f"{f.harm_index.upper()} {f.harm_version}"
@@ -23,44 +34,291 @@ district_names = dict(zip(page.info["districts"]["area_id"], page.info["district
 category_labels = dict(zip(page.info["categories"]["category"], page.info["categories"]["label"]))
 scope = district_names.get(f.district, f.district) if f.district else "Citywide"
 category_scope = category_labels.get(f.category, f.category) if f.category else "all offence categories"
-week_text = f"{f.week:%d %b %Y} – {f.week + dt.timedelta(days=6):%d %b %Y}"
+week_text = f"{f.week:%d %b %Y} – {as_of:%d %b %Y}"
 PROACTIVE_NOTE = ("Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
                   "vehicle offences): their counts measure police activity, not harm, as in the CCHI.")
 
 st.title("Command brief")
 st.markdown(f"**Week {week_text}** · {scope} · {category_scope}")
 
-# ------------------------------------------------------------------------------------------ Top threats
-# The threat-ranking issue replaces the body of this container (ranking, reasons, significance,
-# "create tasking"); it keeps the key so the section stays first on the page.
+flash = st.session_state.pop("brief_flash", None)
+if flash:
+    st.success(flash, icon=":material/check_circle:")
+
+last_day = pd.Timestamp(page.info["last"]).date() if page.info["last"] is not None else None
+if last_day is not None and (last_day - as_of).days < 14 and not page.demo:
+    st.info(
+        f"This week ends {(last_day - as_of).days} days before the last incident in the snapshot ({last_day:%d %b %Y}). "
+        "Crimes reported late are not in it yet, so the latest counts may still rise; each threat's confidence "
+        "shows the share reported within a week.", icon=":material/schedule:")
+
+
+# ------------------------------------------------------------------------------------------ downloads
+def download(fmt: str):
+    """Deferred: built only when the button is clicked (on Streamlit's download thread), then audited."""
+    snapshot, user, role = page.snapshot, page.user, page.role
+    options = {"week": f.week, "district": f.district, "harm_index": f.harm_index, "harm_version": f.harm_version}
+
+    def build() -> bytes:
+        con = cursor(snapshot)
+        try:
+            return brief_report.render_bytes(con, snapshot.stem, fmt, user=user, role=role, state=store, **options)
+        finally:
+            con.close()
+
+    return build
+
+
+downloads = st.container(horizontal=True)
+downloads.download_button(
+    "Download brief (HTML)", data=download("html"), file_name=f"command-brief-{f.week}.html", mime="text/html",
+    icon=":material/download:", on_click="ignore", key="brief_html",
+    help="Self-contained: opens offline, charts embedded. Stamped with snapshot, harm index and threat matrix; audited.")
+downloads.download_button(
+    "Download brief (PDF)", data=download("pdf"), file_name=f"command-brief-{f.week}.pdf", mime="application/pdf",
+    icon=":material/picture_as_pdf:", on_click="ignore", key="brief_pdf",
+    help="The same brief printed by headless Chromium (takes a few seconds). Audited.")
+
+# ------------------------------------------------------------------------------------------ 1. top threats
 with st.container(border=True, key="top_threats"):
     st.header("Top threats", anchor="top-threats")
-    st.caption(
-        "Threat ranking (reasons, significance, *create tasking*) is not built yet. Until it is, this is the "
-        "ten highest-harm offence × beat combinations over the 28 days ending with the selected week."
-    )
-    top = brief.top_harm_combinations(page.query("brief_top_combinations"))
-    if top.empty:
-        st.info(f"No harm recorded in the 28 days to {f.week + dt.timedelta(days=6):%d %b %Y} for this selection.")
-    else:
-        st.dataframe(
-            top.round({"harm": 0}), width="stretch", hide_index=True,
-            column_config={
-                "rank": st.column_config.NumberColumn("Rank", width="small"),
-                "offence": st.column_config.TextColumn("Offence"),
-                "beat": st.column_config.TextColumn("Beat"),
-                "district": st.column_config.TextColumn("District"),
-                "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
-                "incidents": st.column_config.NumberColumn("Incidents, 28 days", format="localized"),
-                "share_of_district_harm": st.column_config.ProgressColumn(
-                    "Share of the district's harm", format="percent", min_value=0.0, max_value=1.0,
-                    help="This offence in this beat as a share of all harm in its district over the same 28 days."),
-            },
+    level = st.segmented_control(
+        "Threats by", ["beat", "district"], default="beat", key="threat_level", format_func=str.capitalize,
+        help="A threat is an offence category in one area a commander can task: a beat or a whole district.",
+    ) or "beat"
+    ranked = page.analysis("threats", as_of=as_of, level=level, harm_index=f.harm_index,
+                           harm_version=f.harm_version, district=f.district)
+    candidates = int(ranked["candidates"].iloc[0]) if len(ranked) else 0
+    if f.category:
+        ranked = ranked[ranked["offense_category"] == f.category]
+    top = brief_report.attach_taskings(ranked.head(10), store.taskings()).reset_index(drop=True)
+    ranked_tab, harm_tab = st.tabs(["Ranked threats, with reasons", "Highest harm alone"])
+    with ranked_tab:
+        if top.empty:
+            st.info(f"No candidate threats in the 28 days to {as_of:%d %b %Y} for this selection.")
+            picked = None
+        else:
+            st.dataframe(
+                brief.threat_table(top).round({"harm": 0}), width="stretch", hide_index=True, key="threat_table",
+                column_order=["rank", "offence", "area", "score", "significance", "tasking", "why", "harm", "count",
+                              "baseline", "z", "confidence"],
+                column_config={
+                    "rank": st.column_config.NumberColumn("Rank", width="small"),
+                    "offence": "Offence", "area": "Area",
+                    "score": st.column_config.ProgressColumn(
+                        "Score", format="%.2f", min_value=0.0, max_value=1.0,
+                        help="Weighted sum of the matrix components, each 0..1 (threat matrix "
+                             f"{matrix['version']}, data/threat_matrix.toml)."),
+                    "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
+                    "count": st.column_config.NumberColumn("Incidents, 28 days", format="%d"),
+                    "baseline": st.column_config.NumberColumn(
+                        "Expected", format="%.1f", help="Incidents expected in 28 days from the 12 weeks before."),
+                    "z": st.column_config.NumberColumn("z", format="%+.1f", help="Poisson z = 2(√count − √expected)."),
+                    "significance": st.column_config.TextColumn(
+                        "Rise", help=f"One-sided Poisson E-test, Benjamini-Hochberg across all {candidates:,} "
+                                     f"candidates at a false discovery rate of {fdr:.0%}."),
+                    "confidence": st.column_config.TextColumn(
+                        "Confidence", help="Data behind the threat: volume, geocoding, time precision, timeliness."),
+                    "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
+                    "why": st.column_config.TextColumn("Why it ranks here", width="large",
+                                                       help="Hover or widen to read it all; the full text is below for the picked threat."),
+                },
+            )
+            labels = [f"#{int(t['rank'])} {t['category_label']}, "
+                      f"{brief.threat_place(t['level'], t['area'], t['area_name'])}" for _, t in top.iterrows()]
+            chosen_threat = st.selectbox(
+                "Threat to look into" + (" or task" if can_task else ""), range(len(top)),
+                format_func=labels.__getitem__, key=f"threat_pick_{level}")
+            picked = top.iloc[chosen_threat]
+        st.caption(
+            f"{candidates:,} offence × {level} candidates scored on harm, momentum, expected harm, vulnerability "
+            f"and concentration (threat matrix {matrix['version']}); confidence is shown beside the score, not in it. "
+            + ("Filtered to " + category_scope + "; ranks are among all offences. " if f.category else "")
+            + f"Pick a threat above for its score breakdown{' and to task it' if can_task else ''}. {PROACTIVE_NOTE}"
         )
-    st.caption(f"{PROACTIVE_NOTE} {page.source_note()}")
+    with harm_tab:
+        combinations = brief.top_harm_combinations(page.query("brief_top_combinations"))
+        if combinations.empty:
+            st.info(f"No harm recorded in the 28 days to {as_of:%d %b %Y} for this selection.")
+        else:
+            st.dataframe(
+                combinations.round({"harm": 0}), width="stretch", hide_index=True,
+                column_config={
+                    "rank": st.column_config.NumberColumn("Rank", width="small"),
+                    "offence": "Offence", "beat": "Beat", "district": "District",
+                    "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
+                    "incidents": st.column_config.NumberColumn("Incidents, 28 days", format="localized"),
+                    "share_of_district_harm": st.column_config.ProgressColumn(
+                        "Share of the district's harm", format="percent", min_value=0.0, max_value=1.0,
+                        help="This offence in this beat as a share of all harm in its district over the same 28 days."),
+                },
+            )
+        st.caption("The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
+                   "vulnerability or confidence. A cross-check on the ranking.")
 
-# ------------------------------------------------------------------------------------------ this week
-st.header("This week against its baselines")
+    if picked is not None:
+        place = brief.threat_place(picked["level"], picked["area"], picked["area_name"])
+        st.subheader(f"#{int(picked['rank'])} {picked['category_label']} in {place}")
+        st.markdown(picked["explanation"])
+        breakdown, task_column = st.columns([3, 2])
+        with breakdown:
+            parts = brief.component_table(picked["components"])
+            figure = go.Figure(go.Bar(
+                x=parts["contribution"], y=parts["component"], orientation="h",
+                text=[f"{s:.2f} × {w:.2f}" for s, w in zip(parts["score"], parts["weight"])], textposition="auto",
+                hovertemplate="%{y}<br>contribution %{x:.3f}<extra></extra>",
+            ))
+            figure.update_layout(
+                title=f"Score {picked['score']:.2f} = Σ component score × weight",
+                xaxis_title="Contribution to the score", yaxis_title=None,
+                yaxis={"autorange": "reversed"}, height=300, margin={"t": 50, "l": 10},
+            )
+            st.plotly_chart(figure, width="stretch", theme="streamlit", key="threat_breakdown")
+            st.caption(f"Confidence: {picked['confidence_label']} ({picked['confidence']:.2f}). "
+                       + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None))
+        with task_column:
+            if isinstance(picked["tasking_owner"], str):
+                st.markdown(
+                    f"**Tasked:** No. {int(picked['tasking_id'])} to {picked['tasking_owner']}, "
+                    f"{brief.STATUS_LABELS.get(picked['tasking_status'], picked['tasking_status'])}, due {picked['tasking_due']}.")
+                st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
+            elif can_task:
+                with st.form(f"task_{picked['level']}_{picked['area']}_{picked['offense_category']}"):
+                    st.markdown("**Create tasking** for this threat")
+                    owner = st.text_input("Owner (person or team)", key="threat_owner")
+                    action = st.text_area("Action (what will be done)", key="threat_action")
+                    due_date = st.date_input("Due date", value=today + dt.timedelta(days=14), key="threat_due")
+                    if st.form_submit_button("Create tasking", type="primary"):
+                        try:
+                            new_id = store.create_tasking(
+                                by=page.user, role=page.role, data_version=page.version,
+                                offense_category=picked["offense_category"], area_level=picked["level"],
+                                area_id=str(picked["area"]), owner=owner, action=action, due_date=due_date)
+                        except TaskingError as error:
+                            st.error(f"Not saved: {error}.", icon=":material/error:")
+                        else:
+                            st.session_state["brief_flash"] = (
+                                f"Tasking No. {new_id} created: {picked['category_label']} in {place}, owner {owner}.")
+                            for key in ("threat_owner", "threat_action", "threat_due"):
+                                st.session_state.pop(key, None)
+                            st.rerun()
+            else:
+                st.markdown("**Not tasked.** Commanders create taskings.")
+
+# ------------------------------------------------------------------------------------------ 2. what changed
+st.header("What changed, for real")
+controls = st.columns([2, 1, 2])
+window = controls[0].segmented_control(
+    "Window", ["week", "28d"], default="week", key="change_window",
+    format_func={"week": "This week", "28d": "Last 28 days"}.get) or "week"
+with_beats = controls[1].toggle("By beat", key="change_beats",
+                                help="Test every offence × beat instead of offence × district (more tests, so a "
+                                     "change must be larger to survive the false discovery rate).")
+show_all = controls[2].toggle("Show changes that are not significant", key="change_all")
+found = page.analysis("changes", as_of=as_of, level="beat" if with_beats else "district", fdr=fdr,
+                      harm_index=f.harm_index, harm_version=f.harm_version, district=f.district,
+                      category=f.category)
+in_window = found[found["window"] == window]
+shown = in_window if show_all else in_window[in_window["significant"]]
+tests = int(in_window["tests"].iloc[0]) if len(in_window) else 0
+significant_count = int(in_window["significant"].sum())
+if shown.empty:
+    st.success(
+        f"No offence × {'beat' if with_beats else 'district'} change is significant {'this week' if window == 'week' else 'over the last 28 days'} "
+        f"at a false discovery rate of {fdr:.0%} ({tests:,} changes tested). Week-to-week movement is within ordinary variation.",
+        icon=":material/check:")
+else:
+    st.dataframe(
+        brief.change_table(shown), width="stretch", hide_index=True,
+        column_config={
+            "window": "Window", "offence": "Offence", "area": "Area",
+            "count": st.column_config.NumberColumn("Count", format="%d"),
+            "baseline": st.column_config.NumberColumn("Expected", format="%.1f",
+                                                      help="From the 12 weeks before, scaled to the window."),
+            "z": st.column_config.NumberColumn("z", format="%+.1f"),
+            "q_value": st.column_config.NumberColumn("q (BH)", format="%.3f",
+                                                     help="Benjamini-Hochberg adjusted p-value of the two-sided Poisson E-test."),
+            "change": st.column_config.TextColumn("Change", width="large"),
+        },
+    )
+st.caption(
+    f"{significant_count} of {tests:,} changes significant at a false discovery rate of {fdr:.0%}: two-sided Poisson "
+    "E-test of the window against the 12 weeks before it, Benjamini-Hochberg adjusted. A percent change is shown only "
+    "beside its significance marker and only when at least 10 incidents were expected. The baseline is the 12 weeks "
+    "just before, so a seasonal swing can show as a change: compare with the same week last year below."
+)
+
+# control chart of one series
+series_options = [("district", None, None, "All offences, citywide")]
+for _, threat in top.iterrows():
+    series_options.append((threat["level"], str(threat["area"]), threat["offense_category"],
+                           f"Threat #{int(threat['rank'])}: {threat['category_label']}, "
+                           f"{brief.threat_place(threat['level'], threat['area'], threat['area_name'])}"))
+for _, change in in_window[in_window["significant"]].head(20).iterrows():
+    series_options.append((change["level"], str(change["area"]), change["offense_category"],
+                           f"Changed: {change['category_label']}, "
+                           f"{brief.threat_place(change['level'], change['area'], change['area_name'])}"))
+chosen = st.selectbox("Control chart for", range(len(series_options)), index=1 if len(series_options) > 1 else 0,
+                      format_func=lambda i: series_options[i][3], key="control_series")
+series_level, series_area, series_category, series_label = series_options[chosen]
+chart = page.analysis("control_chart", as_of=as_of, weeks=26, level=series_level, area=series_area,
+                      category=series_category)
+if chart.empty:
+    st.info("No weeks to chart for this series.")
+else:
+    x = pd.to_datetime(chart["week_start"])
+    outside = chart[chart["outside"].notna()]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=x, y=chart["upper"], mode="lines", line={"width": 0}, showlegend=False,
+                                hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=x, y=chart["lower"], mode="lines", line={"width": 0}, fill="tonexty",
+                                fillcolor="rgba(86, 180, 233, 0.25)", name="Expected range (Poisson, 3 sigma)",
+                                hoverinfo="skip"))
+    figure.add_trace(go.Scatter(x=x, y=chart["prior_mean"], mode="lines", line={"dash": "dot", "color": "gray"},
+                                name="Mean of the prior 8 weeks",
+                                hovertemplate="Prior 8-week mean %{y:.1f}<extra></extra>"))
+    figure.add_trace(go.Scatter(x=x, y=chart["incidents"], mode="lines+markers", name="Incidents per week",
+                                line={"color": "#1f3a5f"},
+                                hovertemplate="Week of %{x|%d %b %Y}<br>%{y} incidents<extra></extra>"))
+    figure.add_trace(go.Scatter(x=pd.to_datetime(outside["week_start"]), y=outside["incidents"], mode="markers",
+                                name="Outside the range", marker={"size": 13, "symbol": "diamond", "color": "#D55E00"},
+                                hovertemplate="Week of %{x|%d %b %Y}: %{y}, outside<extra></extra>"))
+    figure.update_layout(
+        title=f"{series_label.split(': ', 1)[-1]}: {len(outside)} of the last {len(chart)} weeks outside the expected range",
+        xaxis_title="Week beginning (Monday)", yaxis_title="Incidents per week", yaxis_rangemode="tozero",
+        legend={"orientation": "h", "y": -0.25}, margin={"t": 60},
+    )
+    st.plotly_chart(figure, width="stretch", theme="streamlit", key="control_chart")
+    st.caption("Each week against the mean of the 8 weeks before it, with Poisson limits (√mean ± 1.5)². "
+               "A point outside is unusual for that series on its own; the table above controls for testing many.")
+
+# ------------------------------------------------------------------------------------------ 3. taskings due
+st.header("Taskings due or overdue")
+due = brief_report.taskings_due(store.taskings(), today)
+if due.empty:
+    st.info(f"No open tasking is due by {today + dt.timedelta(days=7):%d %b %Y} or overdue.", icon=":material/assignment:")
+else:
+    st.dataframe(
+        pd.DataFrame({
+            "id": due["id"],
+            "threat": due["offense_category"].map(category_labels).fillna(due["offense_category"]),
+            "area": [brief.threat_place(lv, a, None) for lv, a in zip(due["area_level"], due["area_id"])],
+            "owner": due["owner"], "action": due["action"], "due": due["due_date"],
+            "status": due["status"].map(brief.STATUS_LABELS),
+            "late": [f"Overdue by {d} days" if d else "" for d in due["days_overdue"]],
+        }),
+        width="stretch", hide_index=True,
+        column_config={"id": st.column_config.NumberColumn("No.", format="%d", width="small"),
+                       "threat": "Offence", "area": "Area", "owner": "Owner",
+                       "action": st.column_config.TextColumn("Action", width="large"),
+                       "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD"), "status": "Status",
+                       "late": "Overdue"},
+    )
+st.caption(f"Open or in progress, due within 7 days of today ({today:%d %b %Y}) or already overdue. "
+           "Taskings are edited on the Taskings page.")
+
+# ------------------------------------------------------------------------------------------ 4. headline harm
+st.header("Headline harm: this week against its baselines")
 changes = brief.district_changes(page.query("brief_district_week"))
 row = brief.headline(changes, f.district)
 
@@ -123,8 +381,6 @@ st.caption(
     f"All districts are listed whatever the district filter. {page.source_note()}"
 )
 
-# ------------------------------------------------------------------------------------------ 52 weeks
-st.header("Weekly harm, last 52 weeks")
 weekly = page.query("trends_weekly", history_start=f.week - dt.timedelta(weeks=51))
 facts = brief.weekly_summary(weekly, f.week)
 if facts["weeks"] == 0:
@@ -149,5 +405,5 @@ else:
         xaxis_title="Week beginning (Monday)", yaxis_title=f"Harm per week ({unit}, {index_tag})",
         yaxis_rangemode="tozero", showlegend=False, margin={"t": 60},
     )
-    st.plotly_chart(figure, width="stretch", theme="streamlit")
+    st.plotly_chart(figure, width="stretch", theme="streamlit", key="weekly_harm")
     st.caption(f"{category_scope.capitalize()}. {PROACTIVE_NOTE} {page.source_note()}")

@@ -15,6 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_DEMO = dict(years=3, incidents_per_year=60_000, seed=7)
+# The demo's default density for one year: the planted robbery series is visible at this size (at the
+# smaller TEST_DEMO size it adds only a handful of robberies, below what any honest test can see).
+SERIES_CITY = dict(years=1, incidents_per_year=150_000, seed=7)
 
 
 def shared_data(*parts: str) -> Path:
@@ -31,6 +34,16 @@ def demo_warehouse(tmp_path_factory) -> Path:
 
     directory = tmp_path_factory.mktemp("demo_warehouse")
     build_demo_warehouse(directory, **TEST_DEMO)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def series_city(tmp_path_factory) -> Path:
+    """One year of the demo city at its default size, where the emerging robbery series stands out."""
+    from ilp.demo import build_demo_warehouse
+
+    directory = tmp_path_factory.mktemp("series_city")
+    build_demo_warehouse(directory, **SERIES_CITY)
     return directory
 
 
@@ -105,3 +118,16 @@ def warehouse_files(directory: Path) -> dict[str, bytes | int]:
 def folder_state():
     """``folder_state(directory)``: CURRENT's bytes and every other file's size, to prove nothing changed."""
     return warehouse_files
+
+
+# ------------------------------------------------------------------------------ page tests
+@pytest.fixture
+def entry_point_has_run(monkeypatch):
+    """AppTest runs behave as on a server where dashboard.py has already run (tests/pagetest.py)."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test as app_test_module
+
+    from pagetest import EntryPointHasRun
+
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
+    monkeypatch.setattr(app_test_module, "PagesManager", EntryPointHasRun)

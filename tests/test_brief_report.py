@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import subprocess
@@ -74,3 +75,22 @@ def test_brief_refuses_unknown_output_type(demo_warehouse, tmp_path, capsys):
     code = main(["--warehouse", str(demo_warehouse), "brief", "--out", str(tmp_path / "brief.docx"),
                  "--state", str(tmp_path / "s.sqlite")])
     assert code == 1 and "written as .html or .pdf" in capsys.readouterr().err
+
+
+def test_download_bytes_are_the_same_brief_and_are_audited(demo_warehouse, state):
+    """What the page's download buttons return: the brief for the page's filters, audited per download."""
+    warehouse = Warehouse(demo_warehouse)
+    week = dt.date(2026, 10, 26)
+    with warehouse.connect() as con:
+        data = brief_report.render_bytes(con, warehouse.current_version(), "html", user="chief", role="commander",
+                                         state=state, week=week, district="3")
+        with pytest.raises(brief_report.BriefError, match="html or pdf"):
+            brief_report.render_bytes(con, warehouse.current_version(), "docx", user="chief", role="commander",
+                                      state=state)
+    text = data.decode("utf-8")
+    assert "Command brief: week 26 Oct 2026 – 01 Nov 2026 (district 3)" in text
+    assert f"Snapshot {warehouse.current_version()}" in text
+    audit = state.audit_log(action="brief_generated")
+    assert len(audit) == 1
+    parameters = json.loads(audit.iloc[0]["parameters"])
+    assert (parameters["week"], parameters["district"], parameters["out"]) == ("2026-10-26", "3", "download.html")

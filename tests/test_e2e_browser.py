@@ -13,6 +13,7 @@ One browser serves the whole module; each page load is a new tab, hence a new St
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -291,6 +292,36 @@ def test_no_request_leaves_the_machine(site):
     assert not site.guard.blocked, (
         f"{len(site.guard.blocked)} request(s) to other hosts {hosts} while visiting every page:\n"
         + "\n".join(sorted(set(site.guard.blocked))))
+
+
+def test_brief_downloads_as_html_and_pdf_and_is_audited(site, tmp_path):
+    """The commander clicks the brief's download buttons: Chromium saves a self-contained HTML brief and
+    a PDF, both stamped with the server's snapshot, and each download is in the audit log."""
+    from ilp.state import State
+    from ilp.warehouse import Warehouse
+
+    version = Warehouse(site.server.warehouse).current_version()
+    page = site.context.new_page()
+    try:
+        page.goto(f"{site.server.url}/brief?role=commander", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
+        settle(page)
+        saved = {}
+        for label, suffix in (("Download brief (HTML)", "html"), ("Download brief (PDF)", "pdf")):
+            with page.expect_download(timeout=LOAD_TIMEOUT_MS) as download:
+                page.get_by_role("button", name=label).click()
+            saved[suffix] = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved[suffix])
+            assert saved[suffix].suffix == f".{suffix}"
+    finally:
+        page.close()
+    text = saved["html"].read_text(encoding="utf-8")
+    assert f"Snapshot {version}" in text and "<script" not in text.lower() and "Top threats" in text
+    assert saved["pdf"].read_bytes().startswith(b"%PDF")
+    pdf_text = subprocess.run(["pdftotext", str(saved["pdf"]), "-"], capture_output=True, text=True, check=True).stdout
+    assert version in pdf_text
+    audit = State(site.server.state).audit_log(action="brief_generated")
+    assert sorted(json.loads(p)["out"] for p in audit["parameters"]) == ["download.html", "download.pdf"]
+    assert set(audit["role"]) == {"commander"} and set(audit["data_version"]) == {version}
 
 
 def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_warehouse, tmp_path):

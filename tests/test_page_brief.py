@@ -16,11 +16,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
+from pagetest import button, chart_spec, dashboard_as, frame_with, open_page, rerun, trace, values
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from ilp.analytics import brief
+from ilp.state import State
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -86,60 +86,11 @@ def test_district_changes_on_a_hand_made_example():
 
 
 # ---------------------------------------------------------------------------------------- page helpers
-class _EntryPointHasRun(PagesManager):
-    """Lets switch_page() run the page inside dashboard.py (see tests/test_page_access.py)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def entry_point_has_run(monkeypatch):
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
-    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
-
-
-def dashboard_as(role: str, **params) -> AppTest:
-    at = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=TIMEOUT)
-    at.query_params["role"] = role
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
 
 def open_brief(role: str, **params) -> AppTest:
-    at = dashboard_as(role, **params)
-    # the landing page forwards with st.switch_page, which clears the URL's parameters: set them again
-    at.query_params["role"] = role
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(str(REPO / "pages" / "brief.py"))
-    at.run()
-    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
-    return at
-
-
-def chart_spec(at: AppTest, title_contains: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        spec = json.loads(chart.proto.spec)
-        title = spec["layout"].get("title", {})
-        if title_contains in (title.get("text", "") if isinstance(title, dict) else str(title)):
-            return spec
-    raise AssertionError(f"no chart titled ...{title_contains}...")
-
-
-def trace(spec: dict, name: str) -> dict:
-    return next(t for t in spec["data"] if t.get("name") == name)
-
-
-def values(data) -> list:
-    """A trace's x or y: plotly sends numeric arrays as typed arrays ({"dtype", "bdata"} in base64)."""
-    if isinstance(data, dict) and "bdata" in data:
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
-    return list(data)
+    return open_page("brief", role, **params)
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +120,14 @@ def facts(demo_warehouse) -> dict:
             "WHERE i.occurred_at >= ? AND i.occurred_at < ? GROUP BY 1 ORDER BY 1",
             [start - dt.timedelta(weeks=51), end]).fetchall()
         label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [top[0]]).fetchone()[0]
+        district_beats = {beat for (beat,) in con.execute(
+            "SELECT DISTINCT beat FROM incidents WHERE district = ? AND beat IS NOT NULL", [district]).fetchall()}
     finally:
         con.close()
     return {"week": week, "incidents": incidents, "harm": harm, "district": district,
             "district_name": district_name, "district_incidents": district_incidents,
-            "top_label": label, "top_beat": top[1], "top_harm": top[2], "weekly": weekly}
+            "top_label": label, "top_beat": top[1], "top_harm": top[2], "weekly": weekly,
+            "district_beats": district_beats}
 
 
 # ---------------------------------------------------------------------------------------- page
@@ -190,18 +144,28 @@ def test_brief_shows_the_demo_citys_real_numbers(app_env, facts, role):
     # every delta carries its z
     assert all(", z " in m.delta for m in at.metric)
 
-    # Top threats section comes first and holds the ten highest-harm offence x beat combinations
+    # Top threats come first: ten ranked threats with their reasons, no raw codes, none tasked yet
     headers = [h.value for h in at.header]
     assert headers[0] == "Top threats"
-    top = at.dataframe[0].value
+    assert headers.index("What changed, for real") < headers.index("Taskings due or overdue") < headers.index(
+        "Headline harm: this week against its baselines")
+    ranked = frame_with(at, "why", "score")
+    assert len(ranked) == 10 and ranked["rank"].tolist() == list(range(1, 11))
+    assert ranked["score"].is_monotonic_decreasing
+    assert not ranked["offence"].str.contains("_").any(), "raw category codes in the table"
+    assert ranked["area"].str.startswith("Beat ").all()
+    assert (ranked["why"].str.len() > 40).all() and set(ranked["tasking"]) == {"None"}
+    assert all(why.startswith(f"{offence} in beat ") for offence, why in zip(ranked["offence"], ranked["why"]))
+
+    # the cross-check tab: the ten highest-harm offence x beat combinations, harm alone
+    top = frame_with(at, "share_of_district_harm")
     assert len(top) == 10
     assert top["offence"].iloc[0] == facts["top_label"] and top["beat"].iloc[0] == facts["top_beat"]
     assert top["harm"].iloc[0] == pytest.approx(facts["top_harm"], abs=0.5)
     assert top["harm"].is_monotonic_decreasing
-    assert not top["offence"].str.contains("_").any(), "raw category codes in the table"
 
     # district tables: citywide row first with the independent figures
-    harm_table, incident_table = at.dataframe[1].value, at.dataframe[2].value
+    harm_table, incident_table = [f.value for f in at.dataframe if "prior_4wk_change" in f.value.columns]
     assert incident_table["area"].iloc[0] == brief.CITYWIDE
     assert incident_table["current"].iloc[0] == facts["incidents"]
     assert harm_table["current"].iloc[0] == pytest.approx(facts["harm"], abs=0.5)
@@ -223,9 +187,12 @@ def test_brief_headline_follows_the_district_filter(app_env, facts):
     name = facts["district_name"]
     metric = next(m for m in at.metric if m.label == f"Incidents this week, {name}")
     assert metric.value == f"{facts['district_incidents']:,}"
-    top = at.dataframe[0].value
+    top = frame_with(at, "share_of_district_harm")
     assert set(top["district"]) == {name}
-    spec = chart_spec(at, name)
+    # threats are ranked within the district: every one is in one of its beats
+    ranked = frame_with(at, "why", "score")
+    assert len(ranked) and {area.split(" ")[1] for area in ranked["area"]} <= facts["district_beats"]
+    spec = chart_spec(at, f"{name}: the selected week's harm")
     assert len(values(trace(spec, "Weekly harm")["x"])) == 52
 
 
@@ -237,10 +204,93 @@ def test_brief_is_refused_to_city_leader_and_admin(app_env, role):
         at.switch_page(str(REPO / "pages" / "brief.py"))
     # and the page file itself, run with that role's full context, shows the refusal and nothing else
     context = at.session_state["ilp_context"]
-    page = AppTest.from_file(str(REPO / "pages" / "brief.py"), default_timeout=TIMEOUT)
+    page = AppTest.from_file(str(REPO / "pages" / "brief.py"), default_timeout=120)
     page.session_state["ilp_role"] = role
     page.session_state["ilp_context"] = context
     page.run()
     assert not page.exception
     assert [e.value.split(":")[0] for e in page.error] == ["Access refused"]
     assert not page.metric and not page.dataframe and not page.get("plotly_chart") and not page.title
+
+
+# ---------------------------------------------------------------------------------------- planted truth
+@pytest.fixture
+def series_env(series_city, app_env, monkeypatch):
+    """The dashboard over one year of the demo city at its default size (the planted series visible)."""
+    monkeypatch.setenv("ILP_WAREHOUSE", str(series_city))
+    snapshot = (series_city / "CURRENT").read_text(encoding="utf-8").strip()
+    con = duckdb.connect(str(series_city / snapshot), read_only=True)
+    try:
+        beat, category, end = con.execute(
+            "SELECT area_id, offense_category, end_date FROM demo_truth WHERE kind = 'emerging_series'").fetchone()
+        label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [category]).fetchone()[0]
+        weekly = con.execute(
+            "SELECT count(*) FROM incidents WHERE beat = ? AND offense_category = ? "
+            "AND occurred_at >= ?::DATE - 6 AND occurred_at < ?::DATE + 1", [beat, category, end, end]).fetchone()[0]
+    finally:
+        con.close()
+    return {"beat": beat, "category": category, "label": label, "end": end, "last_week": weekly,
+            "state": State(app_env["ILP_STATE"])}
+
+
+def test_planted_series_leads_the_brief_with_its_reasons_and_control_chart(series_env):
+    truth = series_env
+    at = open_brief("analyst", week=(truth["end"] - dt.timedelta(days=6)).isoformat())
+    ranked = frame_with(at, "why", "score")
+    series = ranked[ranked["why"].str.startswith(f"{truth['label']} in beat {truth['beat']} ")]
+    assert len(series) == 1 and series["rank"].iloc[0] <= 3, ranked[["rank", "offence", "area"]]
+    assert series["significance"].iloc[0] == "▲ significant rise"
+    assert "under 18" in series["why"].iloc[0]
+
+    # what changed, by beat: the series' 28-day rise survives the false discovery rate
+    at.toggle(key="change_beats").set_value(True)
+    at.segmented_control(key="change_window").set_value("28d")
+    rerun(at)
+    changed = frame_with(at, "q_value", "change")
+    row = changed[changed["area"].str.startswith(f"Beat {truth['beat']} ") & (changed["offence"] == truth["label"])]
+    assert len(row) == 1 and "▲ significant rise" in row["change"].iloc[0] and (changed["q_value"] <= 0.10).all()
+
+    # control chart: pick the series; its last week is the independently counted one
+    chart_choice = at.selectbox(key="control_series")
+    wanted = next(i for i in chart_choice.options if f"{truth['label']}, Beat {truth['beat']} " in i and "Threat" in i)
+    chart_choice.set_value(chart_choice.options.index(wanted) if isinstance(chart_choice.value, int) else wanted)
+    rerun(at)
+    spec = chart_spec(at, "weeks outside the expected range")
+    assert f"Beat {truth['beat']}" in spec["layout"]["title"]["text"]
+    weekly = values(trace(spec, "Incidents per week")["y"])
+    assert len(weekly) == 26 and weekly[-1] == truth["last_week"]
+    assert spec["layout"]["yaxis"]["title"]["text"] == "Incidents per week"
+
+
+def test_commander_tasks_a_threat_from_the_brief_and_analyst_cannot(series_env):
+    truth = series_env
+    week = (truth["end"] - dt.timedelta(days=6)).isoformat()
+    analyst = open_brief("analyst", week=week)
+    assert not [b for b in analyst.button if b.label == "Create tasking"]
+    assert any("Commanders create taskings" in m.value for m in analyst.markdown)
+
+    at = open_brief("commander", week=week)
+    ranked = frame_with(at, "why", "score")
+    position = int(ranked.index[ranked["why"].str.startswith(f"{truth['label']} in beat {truth['beat']} ")][0])
+    at.selectbox(key="threat_pick_beat").set_value(position)
+    rerun(at)
+    assert at.subheader[0].value.startswith(f"#{position + 1} {truth['label']} in Beat {truth['beat']}")
+    due = dt.date.today() + dt.timedelta(days=3)
+    at.text_input(key="threat_owner").input("Insp. Okafor, robbery squad")
+    at.text_area(key="threat_action").input("Plain-clothes patrols 15:00-19:00 on school days; CCTV review")
+    at.date_input(key="threat_due").set_value(due)
+    button(at, "Create tasking").click()
+    rerun(at)
+
+    taskings = truth["state"].taskings()
+    assert len(taskings) == 1
+    tasking = taskings.iloc[0]
+    assert (tasking["offense_category"], tasking["area_level"], tasking["area_id"], tasking["owner"], tasking["due_date"]) == (
+        truth["category"], "beat", truth["beat"], "Insp. Okafor, robbery squad", due.isoformat())
+    assert tasking["created_by"] and tasking["data_version"]
+    assert any(f"Tasking No. {tasking['id']} created" in s.value for s in at.success)
+    ranked = frame_with(at, "why", "score")
+    assert ranked.loc[position, "tasking"].startswith("Insp. Okafor, robbery squad (Open, due")
+    due_table = frame_with(at, "owner", "late")
+    assert due_table["owner"].tolist() == ["Insp. Okafor, robbery squad"] and due_table["late"].tolist() == [""]
+    assert truth["state"].audit_log(action="tasking_create")["role"].tolist() == ["commander"]

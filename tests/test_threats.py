@@ -25,16 +25,8 @@ from ilp.analytics import threats
 from ilp.demo import build_demo_warehouse
 from ilp.warehouse import Warehouse
 
-SERIES_CITY = dict(years=1, incidents_per_year=150_000, seed=7)
 SMALL_CITIES = [dict(years=2, incidents_per_year=35_000, seed=seed) for seed in (11, 12, 13)]
 FDR = 0.10
-
-
-@pytest.fixture(scope="module")
-def series_city(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("threats_series_city")
-    build_demo_warehouse(directory, **SERIES_CITY)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -162,7 +162,7 @@ def change_text(current: float, baseline: float, z: float, pct: float, unit: str
     difference = current - baseline
     text = f"{difference:+,.0f}{(' ' + unit) if unit else ''}"
     if np.isfinite(pct):
-        text += f" ({pct:+.0%})"
+        text += f" ({pct:+.1%})" if abs(pct) < 0.095 else f" ({pct:+.0%})"
     return f"{text}, z {z:+.1f}" if with_z else text
 
 
@@ -198,6 +198,76 @@ def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
         "share_of_district_harm": rows["share_of_district_harm"].astype(float).to_numpy(),
     })
     return out
+
+
+# ------------------------------------------------------------------------------------------ threats
+STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
+
+
+def threat_place(level: str, area, area_name) -> str:
+    """'Beat 3D (Harbour North)', or 'Beat 0511' when the area has no name of its own."""
+    place = f"{str(level).capitalize()} {area}"
+    if isinstance(area_name, str) and area_name and area_name != str(area):
+        place += f" ({area_name})"
+    return place
+
+
+def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
+    """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
+    labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
+    significance = np.where(threats["significant"], "▲ significant rise",
+                            np.where(threats["z"] > 0, "rise, not significant", "no rise"))
+    tasking = [
+        f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "None"
+        for owner, status, due in zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])
+    ]
+    return pd.DataFrame({
+        "rank": threats["rank"].astype(int).to_numpy(),
+        "offence": threats["category_label"].to_numpy(),
+        "area": [threat_place(lv, a, n) for lv, a, n in zip(threats["level"], threats["area"], threats["area_name"])],
+        "score": threats["score"].astype(float).to_numpy(),
+        "harm": threats["harm"].astype(float).to_numpy(),
+        "count": threats["count"].astype(int).to_numpy(),
+        "baseline": threats["baseline"].astype(float).to_numpy(),
+        "z": threats["z"].astype(float).to_numpy(),
+        "significance": significance,
+        "confidence": threats["confidence_label"].str.capitalize().to_numpy(),
+        "tasking": tasking,
+        "why": threats["explanation"].to_numpy(),
+    })
+
+
+COMPONENT_LABELS = {
+    "harm": "Harm (28 days)",
+    "momentum": "Momentum (significance of the rise)",
+    "expected_harm": "Expected harm next week",
+    "vulnerability": "Vulnerability (repeat, young/old, domestic victims)",
+    "concentration": "Concentration (repeat locations)",
+}
+
+
+def component_table(components: dict) -> pd.DataFrame:
+    """One threat's score broken down: each component's normalised score, weight and contribution."""
+    return pd.DataFrame([
+        {"component": COMPONENT_LABELS.get(name, name), "score": part["score"], "weight": part["weight"],
+         "contribution": part["contribution"]}
+        for name, part in components.items()
+    ])
+
+
+def change_table(found: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``changes.changes`` as the page shows them: window and area in words, the change text
+    (percent only beside its significance marker and only for baselines of 10 or more)."""
+    return pd.DataFrame({
+        "window": found["window"].map({"week": "This week", "28d": "Last 28 days"}).to_numpy(),
+        "offence": found["category_label"].to_numpy(),
+        "area": [threat_place(lv, a, n) for lv, a, n in zip(found["level"], found["area"], found["area_name"])],
+        "count": found["count"].astype(int).to_numpy(),
+        "baseline": found["baseline"].astype(float).to_numpy(),
+        "z": found["z"].astype(float).to_numpy(),
+        "q_value": found["q_value"].astype(float).to_numpy(),
+        "change": found["change_text"].to_numpy(),
+    })
 
 
 # ------------------------------------------------------------------------------------------ weekly series

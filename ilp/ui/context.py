@@ -54,6 +54,29 @@ def _cached_query(snapshot_path: str, version: str, name: str, parameters: tuple
         con.close()
 
 
+# Library analyses a page may run on the snapshot: each takes a connection (a cursor) first and keyword
+# parameters, reads only, and returns a DataFrame. Cached like named queries, on (snapshot, version,
+# analysis, parameters). Add one here to make it available as ``page.analysis(name, ...)``.
+def _analyses() -> dict:
+    from ilp.analytics import changes, threats
+
+    return {
+        "threats": threats.rank_threats,
+        "changes": changes.changes,
+        "control_chart": changes.control_chart,
+    }
+
+
+@st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
+def _cached_analysis(snapshot_path: str, version: str, config: float, name: str, parameters: tuple) -> pd.DataFrame:
+    del version, config  # part of the cache key only
+    con = cursor(Path(snapshot_path))
+    try:
+        return _analyses()[name](con, **dict(parameters))
+    finally:
+        con.close()
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def _meta(snapshot_path: str) -> dict:
     con = cursor(Path(snapshot_path))
@@ -145,6 +168,15 @@ class PageContext:
     def query(self, name: str, **overrides) -> pd.DataFrame:
         parameters = {**self.filters.params(), **overrides}
         return _cached_query(str(self.snapshot), self.version, name, tuple(sorted(parameters.items())))
+
+    def analysis(self, name: str, **parameters) -> pd.DataFrame:
+        """A library analysis (see ``_analyses``) on this page's snapshot, cached on the data version."""
+        # The threat matrix is configuration an admin may edit while the server runs: its modification
+        # time is part of the key so an edit takes effect on the next rerun.
+        from ilp.analytics.threats import matrix_path
+
+        config = matrix_path().stat().st_mtime
+        return _cached_analysis(str(self.snapshot), self.version, config, name, tuple(sorted(parameters.items())))
 
     def audit(self, action: str, parameters: dict | None = None) -> None:
         state().record(user=self.user, role=self.role, action=action, page=self.key,

@@ -1,0 +1,120 @@
+"""Helpers for AppTest page tests: open a page inside dashboard.py as a role, read charts and tables.
+
+Use with the ``entry_point_has_run`` fixture (tests/conftest.py), e.g. at the top of a module::
+
+    pytestmark = pytest.mark.usefixtures("app_env", "entry_point_has_run")
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY_POINT = REPO / "dashboard.py"
+TIMEOUT = 120
+
+
+class EntryPointHasRun(PagesManager):
+    """A PagesManager for a server on which some session has already run dashboard.py.
+
+    Streamlit starts every server (and AppTest starts every run) in the old multipage mode when a
+    `pages/` folder sits next to the entry point: a request for a page runs that page's file directly,
+    outside dashboard.py. The first st.navigation call switches the server to the new mode for good,
+    after which every request runs dashboard.py, which runs the page inside the frame (banner, filters,
+    footer). AppTest resets that switch before each run, so without this class `switch_page()` would
+    run the bare page file with the previous run's session state, never the frame.
+    The fresh-server case is tested separately (page files run on their own, tests/test_page_access.py).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+def page_file(key: str) -> Path:
+    return REPO / "pages" / f"{key}.py"
+
+
+def dashboard_as(role: str | None, **params) -> AppTest:
+    """The entry point run once as ``role`` (demo mode takes the role from the URL) with URL ``params``."""
+    at = AppTest.from_file(str(ENTRY_POINT), default_timeout=TIMEOUT)
+    if role:
+        at.query_params["role"] = role
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, f"dashboard.py as {role}: {[e.message for e in at.exception]}"
+    return at
+
+
+def open_page(key: str, role: str | None, **params) -> AppTest:
+    """``pages/<key>.py`` run inside dashboard.py as ``role`` with URL ``params``; no exception allowed."""
+    at = dashboard_as(role, **params)
+    # the landing page forwards with st.switch_page, which clears the URL's parameters: set them again
+    if role:
+        at.query_params["role"] = role
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.switch_page(str(page_file(key)))
+    at.run()
+    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
+    return at
+
+
+# ------------------------------------------------------------------------------------------ reading
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def chart_title(spec: dict) -> str:
+    title = spec["layout"].get("title", {})
+    return title.get("text", "") if isinstance(title, dict) else str(title)
+
+
+def chart_spec(at: AppTest, title_contains: str) -> dict:
+    """The plotly chart whose title contains ``title_contains``."""
+    for spec in chart_specs(at):
+        if title_contains in chart_title(spec):
+            return spec
+    raise AssertionError(f"no chart titled ...{title_contains}...; titles: {[chart_title(s) for s in chart_specs(at)]}")
+
+
+def trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def values(data) -> list:
+    """A trace's x or y: plotly sends numeric arrays as typed arrays ({"dtype", "bdata"} in base64)."""
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
+    return list(data)
+
+
+def frames(at: AppTest) -> list[pd.DataFrame]:
+    return [frame.value for frame in at.dataframe]
+
+
+def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The one dataframe on the page that has all of ``columns``."""
+    found = [frame for frame in frames(at) if set(columns) <= set(frame.columns)]
+    assert len(found) == 1, f"{len(found)} tables with columns {columns}: {[list(f.columns) for f in frames(at)]}"
+    return found[0]
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert len(found) == 1, [b.label for b in at.button]
+    return found[0]
