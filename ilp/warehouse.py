@@ -103,9 +103,20 @@ class Warehouse:
         """
         if kind not in ("demo", "real"):
             raise ValueError(f"kind must be 'demo' or 'real', not {kind!r}")
+        created = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
-        with self._writer_lock():
-            yield from self._write_locked(kind=kind, fresh=fresh, note=note)
+        try:
+            with self._writer_lock():
+                yield from self._write_locked(kind=kind, fresh=fresh, note=note)
+        except BaseException:
+            if created:  # a failed first write leaves no folder behind, as if it had never run
+                leftovers = list(self.directory.iterdir())
+                if [p.name for p in leftovers] in ([], [".write.lock"]):
+                    for path in leftovers:
+                        path.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        self.directory.rmdir()
+            raise
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:
