@@ -100,11 +100,11 @@ with st.container(border=True, key="top_threats"):
         else:
             st.dataframe(
                 brief.threat_table(top).round({"harm": 0}), width="stretch", hide_index=True, key="threat_table",
-                column_order=["rank", "offence", "area", "score", "significance", "tasking", "why", "harm", "count",
-                              "baseline", "z", "confidence"],
+                column_order=["rank", "threat", "score", "significance", "tasking", "harm", "count",
+                              "baseline", "z", "confidence", "why"],
                 column_config={
                     "rank": st.column_config.NumberColumn("Rank", width="small"),
-                    "offence": "Offence", "area": "Area",
+                    "threat": st.column_config.TextColumn("Threat (offence, area)"),
                     "score": st.column_config.ProgressColumn(
                         "Score", format="%.2f", min_value=0.0, max_value=1.0,
                         help="Weighted sum of the matrix components, each 0..1 (threat matrix "
@@ -120,10 +120,13 @@ with st.container(border=True, key="top_threats"):
                     "confidence": st.column_config.TextColumn(
                         "Confidence", help="Data behind the threat: volume, geocoding, time precision, timeliness."),
                     "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
-                    "why": st.column_config.TextColumn("Why it ranks here", width="large",
-                                                       help="Hover or widen to read it all; the full text is below for the picked threat."),
+                    "why": st.column_config.TextColumn("Why it ranks here", width="large"),
                 },
             )
+            st.markdown("**Why each ranks here**\n\n" + "\n".join(
+                f"{int(t['rank'])}. {t['explanation']}" for _, t in top.iterrows()), help=(
+                "Harm against its 12-week baseline with the Poisson z and whether the rise survives the false "
+                "discovery rate; who the victims are (counted, never named); repeat locations; data confidence."))
             labels = [f"#{int(t['rank'])} {t['category_label']}, "
                       f"{brief.threat_place(t['level'], t['area'], t['area_name'])}" for _, t in top.iterrows()]
             chosen_threat = st.selectbox(

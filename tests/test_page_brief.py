@@ -152,10 +152,10 @@ def test_brief_shows_the_demo_citys_real_numbers(app_env, facts, role):
     ranked = frame_with(at, "why", "score")
     assert len(ranked) == 10 and ranked["rank"].tolist() == list(range(1, 11))
     assert ranked["score"].is_monotonic_decreasing
-    assert not ranked["offence"].str.contains("_").any(), "raw category codes in the table"
-    assert ranked["area"].str.startswith("Beat ").all()
+    assert not ranked["threat"].str.contains("_").any(), "raw category codes in the table"
+    assert ranked["threat"].str.contains(", Beat ").all()
     assert (ranked["why"].str.len() > 40).all() and set(ranked["tasking"]) == {"None"}
-    assert all(why.startswith(f"{offence} in beat ") for offence, why in zip(ranked["offence"], ranked["why"]))
+    assert all(why.startswith(threat.split(", Beat ")[0] + " in beat ") for threat, why in zip(ranked["threat"], ranked["why"]))
 
     # the cross-check tab: the ten highest-harm offence x beat combinations, harm alone
     top = frame_with(at, "share_of_district_harm")
@@ -191,7 +191,7 @@ def test_brief_headline_follows_the_district_filter(app_env, facts):
     assert set(top["district"]) == {name}
     # threats are ranked within the district: every one is in one of its beats
     ranked = frame_with(at, "why", "score")
-    assert len(ranked) and {area.split(" ")[1] for area in ranked["area"]} <= facts["district_beats"]
+    assert len(ranked) and {t.split(", Beat ")[1].split(" ")[0] for t in ranked["threat"]} <= facts["district_beats"]
     spec = chart_spec(at, f"{name}: the selected week's harm")
     assert len(values(trace(spec, "Weekly harm")["x"])) == 52
 
@@ -239,7 +239,7 @@ def test_planted_series_leads_the_brief_with_its_reasons_and_control_chart(serie
     ranked = frame_with(at, "why", "score")
     series = ranked[ranked["why"].str.startswith(f"{truth['label']} in beat {truth['beat']} ")]
     assert len(series) == 1 and series["rank"].iloc[0] <= 3, ranked[["rank", "offence", "area"]]
-    assert series["significance"].iloc[0] == "▲ significant rise"
+    assert series["significance"].iloc[0] == "▲ significant"
     assert "under 18" in series["why"].iloc[0]
 
     # what changed, by beat: the series' 28-day rise survives the false discovery rate

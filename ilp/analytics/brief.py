@@ -215,16 +215,16 @@ def threat_place(level: str, area, area_name) -> str:
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
     labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
-    significance = np.where(threats["significant"], "▲ significant rise",
-                            np.where(threats["z"] > 0, "rise, not significant", "no rise"))
+    significance = np.where(threats["significant"], "▲ significant",
+                            np.where(threats["z"] > 0, "not significant", "no rise"))
     tasking = [
         f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "None"
         for owner, status, due in zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])
     ]
     return pd.DataFrame({
         "rank": threats["rank"].astype(int).to_numpy(),
-        "offence": threats["category_label"].to_numpy(),
-        "area": [threat_place(lv, a, n) for lv, a, n in zip(threats["level"], threats["area"], threats["area_name"])],
+        "threat": [f"{label}, {threat_place(lv, a, n)}" for label, lv, a, n in
+                   zip(threats["category_label"], threats["level"], threats["area"], threats["area_name"])],
         "score": threats["score"].astype(float).to_numpy(),
         "harm": threats["harm"].astype(float).to_numpy(),
         "count": threats["count"].astype(int).to_numpy(),
