@@ -151,12 +151,6 @@ def main() -> None:
                       position="top").run()
         return
 
-    filters = shared_filters(info)
-    st.session_state["ilp_context"] = dict(
-        role=role, user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
-        snapshot=snapshot, version=version, filters=filters, info=info,
-    )
-
     pages = access.pages_for(role)
     first_page = f"pages/{pages[0].key}.py"
     # st.navigation serves its default page at "/" whatever its url_path; a hidden landing page takes "/"
@@ -169,6 +163,14 @@ def main() -> None:
             st.Page(f"pages/{page.key}.py", title=page.title, icon=page.icon, url_path=page.key)
         )
     current = st.navigation(sections, position="top")
+    spec = access.PAGE_BY_KEY.get(current.url_path)
+    if spec is not None and not spec.uses_filters:
+        st.sidebar.caption(f"The filters below do not change the {spec.title} page; they are kept for the other pages.")
+    filters = shared_filters(info)
+    st.session_state["ilp_context"] = dict(
+        role=role, user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
+        snapshot=snapshot, version=version, filters=filters, info=info,
+    )
     current.run()
 
     page_key = current.url_path or pages[0].key

@@ -21,6 +21,7 @@ class PageSpec:
     section: str
     roles: frozenset[str]
     purpose: str
+    uses_filters: bool = True   # False: the sidebar's shared filters do not change this page (it says so)
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -35,9 +36,10 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("outcomes", "Outcomes", "📊", "Results",
              frozenset({"commander", "analyst", "city_leader", "admin"}), "Harm-reduction metrics instead of arrest counts."),
     PageSpec("workbench", "Analyst workbench", "🧮", "Analysis",
-             frozenset({"analyst"}), "Read-only SQL over the current snapshot."),
+             frozenset({"analyst"}), "Read-only SQL over the current snapshot.", uses_filters=False),
     PageSpec("governance", "Data and governance", "🛡️", "Governance",
-             frozenset({"analyst", "admin"}), "Freshness, quality, rejects, harm tables, and who sees what."),
+             frozenset({"analyst", "admin"}), "Freshness, quality, rejects, harm tables, and who sees what.",
+             uses_filters=False),
 )
 PAGE_BY_KEY = {page.key: page for page in PAGES}
 

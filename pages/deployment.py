@@ -138,14 +138,14 @@ deck = CompactDeck(
 st.pydeck_chart(deck, height=620, alt=f"Map of harm by {grid.cell_m:.0f} m cell, {shift_text}")
 
 legend = " ".join(
-    f"<span style='background:rgb({r},{g},{b});color:{'#fff' if i < 2 else '#14171a'};padding:1px 6px;"
+    f"<span style='background:rgb({r},{g},{b});color:{'#fff' if i < 2 else '#14171a'};padding:1px 6px;white-space:nowrap;display:inline-block;margin:1px 0;"
     f"border:1px solid #ccc'>{band['label']}: {band['cells']:,} cells</span>"
     for i, band in enumerate(hotspots.harm_band_legend(ranked)) for r, g, b in [band["colour"]]
 )
 st.caption(
     f"Each square is a {grid.cell_m:.0f} m grid cell. Colour: taking the most harmful cells first, which share "
     f"of the period's harm the cell falls in — {legend} "
-    f"<span style='background:rgb(200,200,200);padding:1px 6px;border:1px solid #ccc'>incidents, no harm</span>. "
+    f"<span style='background:rgb(200,200,200);padding:1px 6px;white-space:nowrap;display:inline-block;border:1px solid #ccc'>incidents, no harm</span>. "
     + ("Thin grey lines: beats; dark lines: districts. " if beats["features"] or districts["features"] else "")
     + "Hover a cell for its counts.",
     unsafe_allow_html=True,

@@ -59,6 +59,8 @@ with tabs["Freshness and ingests"]:
 
     st.subheader("Ingest log")
     ingests = page.query("governance_ingest_log")
+    # the demo city is generated, not read through a mapping file
+    ingests = ingests.assign(mapping=ingests["mapping"].where(ingests["kind"] != "demo", "generated (ilp demo)"))
     st.dataframe(
         ingests, width="stretch", hide_index=True,
         column_config={
