@@ -8,9 +8,13 @@ Use with the ``entry_point_has_run`` fixture (tests/conftest.py), e.g. at the to
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 from streamlit.runtime.pages_manager import PagesManager
@@ -42,6 +46,31 @@ def page_file(key: str) -> Path:
     return REPO / "pages" / f"{key}.py"
 
 
+def snapshot_path(warehouse: Path) -> Path:
+    """The warehouse's current snapshot file (the one its CURRENT file names)."""
+    return warehouse / (warehouse / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+@contextlib.contextmanager
+def read_snapshot(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only duckdb connection to the warehouse's current snapshot, for figures computed straight
+    from the file (not through ilp.ui or the named queries) to check a page against."""
+    con = duckdb.connect(str(snapshot_path(warehouse)), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def last_complete_week(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The Monday of the last complete week (Monday to Sunday) by yesterday and by the data's last day: the
+    week the brief and trends pages show by default."""
+    last_day = con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
+    as_of = min(dt.date.today() - dt.timedelta(days=1), last_day)
+    monday = as_of - dt.timedelta(days=as_of.weekday())
+    return monday if as_of.weekday() == 6 else monday - dt.timedelta(weeks=1)
+
+
 def dashboard_as(role: str | None, **params) -> AppTest:
     """The entry point run once as ``role`` (demo mode takes the role from the URL) with URL ``params``."""
     at = AppTest.from_file(str(ENTRY_POINT), default_timeout=TIMEOUT)
@@ -65,6 +94,18 @@ def open_page(key: str, role: str | None, **params) -> AppTest:
     at.switch_page(str(page_file(key)))
     at.run()
     assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
+    return at
+
+
+def page_file_as(key: str, role: str | None = None, context: dict | None = None) -> AppTest:
+    """``pages/<key>.py`` run on its own, outside dashboard.py, as a fresh server runs ``/<key>``; with a
+    session that holds ``role`` and the page ``context`` (e.g. a dashboard_as(role) run's) when given."""
+    at = AppTest.from_file(str(page_file(key)), default_timeout=TIMEOUT)
+    if role is not None:
+        at.session_state["ilp_role"] = role
+    if context is not None:
+        at.session_state["ilp_context"] = context
+    at.run()
     return at
 
 

@@ -17,17 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
+from pagetest import dashboard_as, open_page, page_file, page_file_as, read_snapshot, snapshot_path
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from ilp import access
 
-REPO = Path(__file__).resolve().parents[1]
-ENTRY_POINT = REPO / "dashboard.py"
-TIMEOUT = 120
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
 ROLE_PAGES = [(role, page.key) for role in access.ROLES for page in access.PAGES]
 ALLOWED = [(role, key) for role, key in ROLE_PAGES if role in access.PAGE_BY_KEY[key].roles]
@@ -44,43 +40,7 @@ def _ids(pairs):
     return [f"{role}-{key}" for role, key in pairs]
 
 
-def page_file(key: str) -> Path:
-    return REPO / "pages" / f"{key}.py"
-
-
 # ---------------------------------------------------------------------------------------- helpers
-class _EntryPointHasRun(PagesManager):
-    """A PagesManager for a server on which some session has already run dashboard.py.
-
-    Streamlit starts every server (and AppTest starts every run) in the old multipage mode when a
-    `pages/` folder sits next to the entry point: a request for a page runs that page's file directly,
-    outside dashboard.py. The first st.navigation call switches the server to the new mode for good,
-    after which every request runs dashboard.py, which runs the page inside the frame (banner, filters,
-    footer). AppTest resets that switch before each run, so without this class `switch_page()` would
-    run the bare page file with the previous run's session state, never the frame.
-    The fresh-server case is tested separately (page files run on their own, below).
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def entry_point_has_run(monkeypatch):
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
-    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
-
-
-def dashboard_as(role: str) -> AppTest:
-    """The entry point run once as ``role`` (demo mode takes the role from the URL)."""
-    at = AppTest.from_file(str(ENTRY_POINT), default_timeout=TIMEOUT)
-    at.query_params["role"] = role
-    at.run()
-    assert not at.exception, f"dashboard.py as {role}: {[e.message for e in at.exception]}"
-    return at
-
-
 _FIRST_RUNS: dict[str, AppTest] = {}
 
 
@@ -96,13 +56,6 @@ def registered_pages(at: AppTest) -> set[str]:
     """Page keys (file stems) that dashboard.py registered with st.navigation in the last run."""
     # AppTest keeps the registry st.navigation sent; switch_page() matches against it.
     return {Path(str(info["script_path"])).stem for info in at._registered_pages.values() if info.get("script_path")}
-
-
-def open_page(role: str, key: str) -> AppTest:
-    at = dashboard_as(role)
-    at.switch_page(str(page_file(key)))
-    at.run()
-    return at
 
 
 def children(block) -> list:
@@ -138,21 +91,17 @@ def assert_refused_only(at: AppTest, key: str) -> None:
 @pytest.fixture(scope="module")
 def warehouse_facts(demo_warehouse) -> dict:
     """What the frame must show, read straight from the demo warehouse (not through ilp.ui)."""
-    snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    con = duckdb.connect(str(demo_warehouse / snapshot), read_only=True)
-    try:
+    with read_snapshot(demo_warehouse) as con:
         title, index_name, version = con.execute(
             "SELECT title, index_name, version FROM harm_indices WHERE is_default ORDER BY index_name, version LIMIT 1"
         ).fetchone()
-    finally:
-        con.close()
-    return {"version": Path(snapshot).stem, "harm_title": title, "harm_index": index_name, "harm_version": version}
+    return {"version": snapshot_path(demo_warehouse).stem, "harm_title": title, "harm_index": index_name, "harm_version": version}
 
 
 # ---------------------------------------------------------------------------------------- allowed
 @pytest.mark.parametrize(("role", "key"), ALLOWED, ids=_ids(ALLOWED))
 def test_allowed_page_renders_in_the_frame(app_env, warehouse_facts, role, key):
-    at = open_page(role, key)
+    at = open_page(key, role)
 
     assert not at.exception, f"{key} as {role}: " + "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
     refused = [e.value for e in at.error if e.value.startswith("Access refused")]
@@ -192,20 +141,14 @@ def test_forbidden_page_is_not_reachable_through_navigation(app_env, role, key):
 @pytest.mark.parametrize("key", PAGE_KEYS)
 def test_page_file_run_without_a_role_shows_only_the_refusal(app_env, key):
     """What a fresh server runs for `/<key>` before any session has run dashboard.py."""
-    at = AppTest.from_file(str(page_file(key)), default_timeout=TIMEOUT)
-    at.run()
-    assert_refused_only(at, key)
+    assert_refused_only(page_file_as(key), key)
 
 
 @pytest.mark.parametrize(("role", "key"), FORBIDDEN, ids=_ids(FORBIDDEN))
 def test_page_file_run_for_a_forbidden_role_shows_only_the_refusal(app_env, role, key):
     """A session that has a role and a full page context, but a role that may not see this page."""
     context = first_run_as(role).session_state["ilp_context"]
-    at = AppTest.from_file(str(page_file(key)), default_timeout=TIMEOUT)
-    at.session_state["ilp_role"] = role
-    at.session_state["ilp_context"] = context
-    at.run()
-    assert_refused_only(at, key)
+    assert_refused_only(page_file_as(key, role, context), key)
 
 
 def test_matrix_covers_every_page_and_role():

@@ -11,25 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pagetest import dashboard_as, open_page, page_file, page_file_as, rerun
 from streamlit.testing.v1 import AppTest
 
 from ilp.warehouse import Warehouse
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "deployment.py")
-
-
-def open_page(role: str | None, **query) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=60)
-    if role:
-        at.query_params["role"] = role
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page("pages/deployment.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
 
 def deck(at: AppTest) -> dict:
@@ -57,7 +44,7 @@ def captions(at: AppTest) -> str:
 
 
 def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, demo_warehouse):
-    at = open_page("analyst")
+    at = open_page("deployment", "analyst")
     start, end = period(at)
     spec = deck(at)
     cells = layer(spec, "harm-cells")
@@ -105,10 +92,10 @@ def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, de
 
 
 def test_night_shift_counts_only_night_hours(app_env, demo_warehouse):
-    at = open_page("commander")
+    at = open_page("deployment", "commander")
     start, end = period(at)
-    at.radio(key="deployment_shift").set_value("night").run()
-    assert not at.exception
+    at.radio(key="deployment_shift").set_value("night")
+    rerun(at)
     cells = layer(deck(at), "harm-cells")
     night = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
                                    "AND location_status = 'ok' AND occurred_precision = 'exact' "
@@ -118,7 +105,7 @@ def test_night_shift_counts_only_night_hours(app_env, demo_warehouse):
 
 
 def test_district_filter_limits_cells(app_env, demo_warehouse):
-    at = open_page("analyst", district="3")
+    at = open_page("deployment", "analyst", district="3")
     start, end = period(at)
     cells = layer(deck(at), "harm-cells")
     located = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
@@ -130,16 +117,11 @@ def test_district_filter_limits_cells(app_env, demo_warehouse):
 @pytest.mark.parametrize("role", ["city_leader", "admin"])
 def test_roles_without_the_page_are_refused(app_env, role):
     # Not in the role's navigation at all ...
-    at = AppTest.from_file(DASHBOARD, default_timeout=60)
-    at.query_params["role"] = role
-    at.run()
+    at = dashboard_as(role)
     with pytest.raises(ValueError):
-        at.switch_page("pages/deployment.py")
+        at.switch_page(str(page_file("deployment")))
     # ... and the page file itself, reached directly with that role's session, shows only the refusal.
-    direct = AppTest.from_file(PAGE, default_timeout=60)
-    direct.session_state["ilp_role"] = role
-    direct.session_state["ilp_context"] = at.session_state["ilp_context"]
-    direct.run()
+    direct = page_file_as("deployment", role, at.session_state["ilp_context"])
     assert len(direct.error) == 1 and direct.error[0].value.startswith("Access refused")
     assert not direct.get("deck_gl_json_chart") and not direct.title and not direct.dataframe
     assert len(direct.main.children) == 1
@@ -173,7 +155,7 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
 def test_real_warehouse_without_areas_says_why_there_are_no_boundaries(app_env, bare_real_warehouse, monkeypatch):
     monkeypatch.setenv("ILP_WAREHOUSE", str(bare_real_warehouse))
     monkeypatch.setenv("ILP_ROLE", "analyst")
-    at = open_page(None)
+    at = open_page("deployment", None)
     spec = deck(at)
     assert [entry["id"] for entry in spec["layers"]] == ["harm-cells"]
     start, end = period(at)
@@ -199,7 +181,7 @@ def test_month_precision_source_has_no_shift(app_env, tmp_path, monkeypatch):
         con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
     monkeypatch.setenv("ILP_WAREHOUSE", str(tmp_path / "uk"))
     monkeypatch.setenv("ILP_ROLE", "commander")
-    at = open_page(None, weeks="26")
+    at = open_page("deployment", None, weeks="26")
     assert at.radio(key="deployment_shift").disabled
     assert any("records only the day or month of each offence" in info.value for info in at.info)
     start, end = period(at)

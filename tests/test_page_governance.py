@@ -7,84 +7,36 @@ log with their page views; commanders and city leaders are refused.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import duckdb
 import pandas as pd
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
+from pagetest import dashboard_as, frame_with, open_page, page_file_as, read_snapshot, rerun
 
 from ilp import access
 from ilp.analytics import governance
 from ilp.state import State
 
-REPO = Path(__file__).resolve().parents[1]
-PAGE = REPO / "pages" / "governance.py"
-TIMEOUT = 120
-
-
-class _EntryPointHasRun(PagesManager):
-    """Run switched-to pages inside dashboard.py's frame (see tests/test_page_access.py for the why)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def entry_point_has_run(monkeypatch):
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
-    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
-
-
-def dashboard_as(role: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=TIMEOUT)
-    at.query_params["role"] = role
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def open_page(role: str) -> AppTest:
-    at = dashboard_as(role)
-    at.switch_page(str(PAGE))
-    at.run()
-    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
-    return at
-
-
-def frame_with(at: AppTest, *columns: str):
-    frames = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
-    assert frames, f"no table with columns {columns}"
-    return frames[0]
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
 
 @pytest.fixture(scope="module")
 def demo_facts(demo_warehouse) -> dict:
-    snapshot = demo_warehouse / (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"ATTACH '{snapshot}' AS d (READ_ONLY)")
+    with read_snapshot(demo_warehouse) as con:
         ingest = con.execute("SELECT ingest_id, kind, source, rows_read, loaded, rejected, snapshot "
-                             "FROM d.ingest_log ORDER BY ingest_id").fetchall()
+                             "FROM ingest_log ORDER BY ingest_id").fetchall()
         last_day, located, total = con.execute(
-            "SELECT max(occurred_at)::DATE, count(*) FILTER (WHERE location_status = 'ok'), count(*) FROM d.incidents"
+            "SELECT max(occurred_at)::DATE, count(*) FILTER (WHERE location_status = 'ok'), count(*) FROM incidents"
         ).fetchone()
-        unmapped = con.execute("SELECT offense_code, count(*) FROM d.incidents WHERE offense_category = 'unmapped' "
+        unmapped = con.execute("SELECT offense_code, count(*) FROM incidents WHERE offense_category = 'unmapped' "
                                "GROUP BY ALL ORDER BY 2 DESC").fetchall()
-        weights = con.execute("SELECT count(*) FROM d.harm_weights").fetchone()[0]
-        homicide = con.execute("SELECT weight FROM d.harm_weights WHERE index_name = 'cchi' AND category = 'homicide'").fetchone()[0]
-    finally:
-        con.close()
+        weights = con.execute("SELECT count(*) FROM harm_weights").fetchone()[0]
+        homicide = con.execute("SELECT weight FROM harm_weights WHERE index_name = 'cchi' AND category = 'homicide'").fetchone()[0]
     return {"ingest": ingest, "last_day": last_day, "located": located, "total": total, "unmapped": unmapped,
             "weights": weights, "cchi_homicide": homicide}
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin"])
 def test_governance_shows_the_demos_ingest_and_quality(app_env, demo_facts, role):
-    at = open_page(role)
+    at = open_page("governance", role)
     assert at.title[0].value == "Data and governance"
 
     ingests = frame_with(at, "ingest_id", "rows_read")
@@ -112,7 +64,7 @@ def test_governance_shows_the_demos_ingest_and_quality(app_env, demo_facts, role
 
 
 def test_roles_matrix_comes_from_the_access_table(app_env):
-    at = open_page("analyst")
+    at = open_page("governance", "analyst")
     matrix = frame_with(at, "Role", *(page.title for page in access.PAGES))
     assert matrix.equals(governance.access_matrix())
     cells = matrix.set_index("Role")
@@ -138,7 +90,7 @@ def test_access_matrix_cells():
 
 
 def test_admin_sees_the_audit_log_with_page_views(app_env):
-    at = open_page("admin")
+    at = open_page("governance", "admin")
     assert "Audit log" in [t.label for t in at.tabs]
     log = frame_with(at, "action", "data_version")
     views = log[log["action"] == "page_view"]
@@ -147,19 +99,14 @@ def test_admin_sees_the_audit_log_with_page_views(app_env):
     assert log["id"].tolist() == State(app_env["ILP_STATE"]).audit_log()["id"].tolist()
 
     at.selectbox(key="audit_action").set_value("page_view")
-    at.run()
-    assert not at.exception
+    rerun(at)
     filtered = frame_with(at, "action", "data_version")
     assert set(filtered["action"]) == {"page_view"} and len(filtered) >= 1
 
 
 @pytest.mark.parametrize("role", ["commander", "city_leader"])
 def test_other_roles_are_refused(app_env, role):
-    context = dashboard_as(role).session_state["ilp_context"]
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.session_state["ilp_role"] = role
-    at.session_state["ilp_context"] = context
-    at.run()
+    at = page_file_as("governance", role, dashboard_as(role).session_state["ilp_context"])
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("Access refused")
     assert not at.dataframe and not at.title

@@ -4,35 +4,21 @@ without calls, force or survey data says "not available" instead of showing zero
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from pagetest import chart_specs, frame_with, open_page, values
 from streamlit.testing.v1 import AppTest
 
 from ilp.warehouse import Warehouse
 
-DASHBOARD = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
+
 LOCATION_OR_PERSON_COLUMNS = {"latitude", "longitude", "beat", "location_text", "cell", "person_key", "source_id",
                               "centre_lat", "centre_lon"}
-
-
-def open_page(role: str | None, **query) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=60)
-    if role:
-        at.query_params["role"] = role
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page("pages/outcomes.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def query(warehouse: Path, sql: str, *params):
@@ -50,13 +36,6 @@ def month_of(label: str) -> tuple[dt.date, dt.date]:
     raise AssertionError(f"no month in {label!r}")
 
 
-def plotly_values(values) -> list[float]:
-    """A trace's data array: plotly 6+ sends numpy arrays as {'dtype', 'bdata' (base64)}."""
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
-    return list(values)
-
-
 def metric(at: AppTest, label_start: str):
     matches = [m for m in at.metric if m.label.startswith(label_start)]
     assert len(matches) == 1, [m.label for m in at.metric]
@@ -64,7 +43,7 @@ def metric(at: AppTest, label_start: str):
 
 
 def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse):
-    at = open_page("analyst")
+    at = open_page("outcomes", "analyst")
     assert [s.value for s in at.subheader] == [
         "Harm per 1,000 residents", "Repeat victimisation", "Emergency response time",
         "Violent crime clearance rate", "Use of force per 1,000 arrests", "Community trust in the police",
@@ -135,16 +114,16 @@ def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse)
     assert len(trust_table) == 7 and trust_table["period_label"].eq(quarter).all()
 
     # Every metric has a trend chart; the harm chart's last point is the headline value.
-    charts = at.get("plotly_chart")
+    charts = chart_specs(at)
     assert len(charts) == 6
-    harm_spec = json.loads(charts[0].proto.spec)
+    harm_spec = charts[0]
     line = next(trace for trace in harm_spec["data"] if trace.get("mode") == "lines+markers")
     assert len(line["x"]) == 24
-    assert plotly_values(line["y"])[-1] == pytest.approx(harm / population * 1000)
+    assert values(line["y"])[-1] == pytest.approx(harm / population * 1000)
 
 
 def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo_warehouse):
-    at = open_page("city_leader", district="1")     # one district: monthly use-of-force counts are small
+    at = open_page("outcomes", "city_leader", district="1")     # one district: monthly use-of-force counts are small
     assert not at.get("deck_gl_json_chart")
     for frame in at.dataframe:
         assert not LOCATION_OR_PERSON_COLUMNS & set(frame.value.columns)
@@ -156,20 +135,20 @@ def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo
             WHERE occurred_at >= DATE '2024-11-01' AND occurred_at < DATE '2026-11-01' AND district = '1'
             GROUP BY 1 HAVING count(*) < 10""").fetchall()}
     assert small, "district 1 should have months with fewer than 10 use-of-force events"
-    force = next(frame.value for frame in at.dataframe if "events" in frame.value.columns)
+    force = frame_with(at, "events")
     suppressed = force[force["events"] == "<10"]
     assert {pd.Timestamp(m).date() for m in suppressed["month"]} == small
     assert suppressed["rate"].isna().all()
     assert not force.loc[force["events"] != "<10", "rate"].isna().any()
     # Counts of 10 or more stay visible (the harm table's monthly incident counts).
-    harm_table = next(frame.value for frame in at.dataframe if "harm" in frame.value.columns)
+    harm_table = frame_with(at, "harm")
     assert not harm_table["incidents"].eq("<10").any() and harm_table["incidents"].str.replace(",", "").astype(int).min() >= 10
     assert "counts under 10 are shown as \"<10\"" in " ".join(c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("role", ["commander", "admin"])
 def test_other_roles_see_the_page(app_env, role):
-    at = open_page(role)
+    at = open_page("outcomes", role)
     assert len(at.metric) == 7 and not at.error
 
 
@@ -197,7 +176,7 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
 def test_real_warehouse_metrics_say_not_available(app_env, bare_real_warehouse, monkeypatch):
     monkeypatch.setenv("ILP_WAREHOUSE", str(bare_real_warehouse))
     monkeypatch.setenv("ILP_ROLE", "analyst")
-    at = open_page(None)
+    at = open_page("outcomes", None)
     notes = [info.value for info in at.info]
     assert "Not available: no calls-for-service data loaded." in notes
     assert "Not available: no use-of-force data loaded." in notes

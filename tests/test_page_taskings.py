@@ -8,68 +8,20 @@ view is checked against counts computed here with DuckDB straight from the demo 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sqlite3
-from pathlib import Path
 
-import duckdb
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
+from pagetest import chart_specs, dashboard_as, frame_with, open_page, page_file_as, read_snapshot, rerun
 
 from ilp.state import State
 
-REPO = Path(__file__).resolve().parents[1]
-PAGE = REPO / "pages" / "taskings.py"
-TIMEOUT = 120
-
-
-class _EntryPointHasRun(PagesManager):
-    """Run switched-to pages inside dashboard.py's frame, as a server does once a session has run it
-    (see tests/test_page_access.py for the why)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def entry_point_has_run(monkeypatch):
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
-    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
-
-
-def dashboard_as(role: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=TIMEOUT)
-    at.query_params["role"] = role
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def open_page(role: str) -> AppTest:
-    at = dashboard_as(role)
-    at.switch_page(str(PAGE))
-    at.run()
-    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
-    return at
-
-
-def frame_with(at: AppTest, column: str):
-    frames = [d.value for d in at.dataframe if column in d.value.columns]
-    assert frames, f"no table with a {column!r} column"
-    return frames[0]
-
-
-def snapshot_path(demo_warehouse: Path) -> Path:
-    return demo_warehouse / (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
 
 # ------------------------------------------------------------------------------------------ commander
 def test_commander_creates_a_tasking_through_the_form(app_env):
-    at = open_page("commander")
+    at = open_page("taskings", "commander")
     assert at.title[0].value == "Taskings"
 
     at.selectbox(key="new_tasking_category").set_value("robbery")
@@ -78,8 +30,7 @@ def test_commander_creates_a_tasking_through_the_form(app_env):
     at.text_area(key="new_tasking_action").set_value("High-visibility patrols 15:00-18:00 near the schools")
     at.date_input(key="new_tasking_due").set_value(dt.date(2026, 12, 6))
     at.button(key="new_tasking_submit").click()
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    rerun(at)
     assert not at.error, [e.value for e in at.error]
     assert [s.value for s in at.success] == ["Tasking No. 1 created."]
 
@@ -108,7 +59,7 @@ def test_commander_cannot_mark_done_without_a_result_note_and_history_shows_chan
     tasking_id = store.create_tasking(by="someone", offense_category="burglary_residential", area_level="beat",
                                       area_id="2G", owner="DS Patel", action="Problem-solving plan",
                                       due_date=dt.date(2020, 1, 6))
-    at = open_page("commander")
+    at = open_page("taskings", "commander")
     listing = frame_with(at, "flag")
     assert listing["flag"].iloc[0].startswith("Overdue by")  # due in 2020, still open
 
@@ -121,8 +72,8 @@ def test_commander_cannot_mark_done_without_a_result_note_and_history_shows_chan
     at.selectbox(key=f"update_{tasking_id}_status").set_value("done")
     at.text_area(key=f"update_{tasking_id}_note").set_value("Plan agreed; burglaries down")
     at.button(key=f"update_{tasking_id}_submit").click()
-    at.run()
-    assert not at.exception and not at.error
+    rerun(at)
+    assert not at.error
     assert store.taskings()["status"].tolist() == ["done"]
     history = frame_with(at, "field")
     assert history["field"].tolist() == ["Created", "Status", "Result note"]
@@ -135,7 +86,7 @@ def test_analyst_reads_the_list_without_a_form(app_env):
     State(app_env["ILP_STATE"]).create_tasking(
         by="Ch. Supt. Vale", offense_category="violence_with_injury", area_level="district", area_id="1",
         owner="Insp. Hart", action="Licensing checks", due_date=dt.date(2030, 1, 7))
-    at = open_page("analyst")
+    at = open_page("taskings", "analyst")
     assert "Read-only for your role" in at.caption[0].value
     listing = frame_with(at, "threat")
     assert listing["threat"].tolist() == ["Violence with injury"] and listing["owner"].tolist() == ["Insp. Hart"]
@@ -157,8 +108,7 @@ def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
     con.close()
     store.update_tasking(tasking_id, by="Ch. Supt. Vale", status="done", result_note="Visits to 180 homes")
 
-    warehouse = duckdb.connect(str(snapshot_path(demo_warehouse)), read_only=True)
-    try:
+    with read_snapshot(demo_warehouse) as warehouse:
         before, after, before_harm = warehouse.execute(
             """
             SELECT count(*) FILTER (WHERE occurred_at >= DATE '2026-04-20' AND occurred_at < DATE '2026-05-18'),
@@ -169,11 +119,9 @@ def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
             WHERE offense_category = 'burglary_residential' AND beat = '4C'
             """
         ).fetchone()
-    finally:
-        warehouse.close()
     assert before > 0
 
-    at = open_page("analyst")
+    at = open_page("taskings", "analyst")
     outcome = frame_with(at, "poisson_z")
     assert len(outcome) == 1
     row = outcome.iloc[0]
@@ -183,7 +131,7 @@ def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
     assert row["tasking"].startswith(f"No. {tasking_id} · Residential burglary · Beat 4C")
     assert any("not a causal estimate" in m.value for m in at.markdown)
 
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = chart_specs(at)[0]
     assert [trace["name"] for trace in spec["data"]] == ["4 weeks before", "4 weeks after"]
     assert "not causal" in spec["layout"]["title"]["text"]
     assert spec["layout"]["yaxis"]["title"]["text"].endswith("(count)")
@@ -194,7 +142,7 @@ def test_a_tasking_created_after_the_data_ends_has_no_z(app_env):
     tasking_id = store.create_tasking(by="c", offense_category="robbery", area_level="beat", area_id="3D",
                                       owner="Insp. Okafor", action="Patrols", due_date=dt.date(2030, 1, 7))
     store.update_tasking(tasking_id, by="c", status="done", result_note="Done")
-    outcome = frame_with(open_page("commander"), "poisson_z")
+    outcome = frame_with(open_page("taskings", "commander"), "poisson_z")
     assert outcome["reading"].iloc[0].startswith("After window incomplete")
     assert outcome["poisson_z"].isna().all()
 
@@ -202,11 +150,7 @@ def test_a_tasking_created_after_the_data_ends_has_no_z(app_env):
 # ------------------------------------------------------------------------------------------ refused
 @pytest.mark.parametrize("role", ["city_leader", "admin"])
 def test_roles_without_taskings_are_refused(app_env, role):
-    context = dashboard_as(role).session_state["ilp_context"]
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.session_state["ilp_role"] = role
-    at.session_state["ilp_context"] = context
-    at.run()
+    at = page_file_as("taskings", role, dashboard_as(role).session_state["ilp_context"])
     assert not at.exception
     assert [e.value for e in at.error] and at.error[0].value.startswith("Access refused")
     assert len(at.error) == 1 and not at.dataframe and not at.metric and not at.text_input and not at.title

@@ -8,22 +8,17 @@ counts withheld); admin is refused.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
-from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
+from pagetest import (chart_spec, chart_specs, chart_title, dashboard_as, last_complete_week, open_page, page_file,
+                      page_file_as, read_snapshot, rerun, trace, values)
 
 from ilp.analytics import forecast
 
-REPO = Path(__file__).resolve().parents[1]
-TIMEOUT = 120
+pytestmark = pytest.mark.usefixtures("entry_point_has_run")
+
 HARM = "CASE WHEN coalesce(c.proactive, false) THEN 0 ELSE coalesce(h.weight, 0) END"
 JOINS = """
     FROM incidents i
@@ -32,72 +27,11 @@ JOINS = """
 """
 
 
-class _EntryPointHasRun(PagesManager):
-    """Lets switch_page() run the page inside dashboard.py (see tests/test_page_access.py)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
-@pytest.fixture(autouse=True)
-def entry_point_has_run(monkeypatch):
-    monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
-    monkeypatch.setattr(app_test_module, "PagesManager", _EntryPointHasRun)
-
-
-def dashboard_as(role: str, **params) -> AppTest:
-    at = AppTest.from_file(str(REPO / "dashboard.py"), default_timeout=TIMEOUT)
-    at.query_params["role"] = role
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def open_trends(role: str, **params) -> AppTest:
-    at = dashboard_as(role, **params)
-    # the landing page forwards with st.switch_page, which clears the URL's parameters: set them again
-    at.query_params["role"] = role
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(str(REPO / "pages" / "trends.py"))
-    at.run()
-    assert not at.exception, "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
-    return at
-
-
-def specs(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def title(spec: dict) -> str:
-    value = spec["layout"].get("title", {})
-    return value.get("text", "") if isinstance(value, dict) else str(value)
-
-
-def trace(spec: dict, name: str) -> dict:
-    return next(t for t in spec["data"] if t.get("name") == name)
-
-
-def values(data) -> list:
-    """A trace's x or y: plotly sends numeric arrays as typed arrays ({"dtype", "bdata"} in base64)."""
-    if isinstance(data, dict) and "bdata" in data:
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"])).tolist()
-    return list(data)
-
-
 @pytest.fixture(scope="module")
 def facts(demo_warehouse) -> dict:
     """Weekly citywide and per-district figures for the 104 weeks ending with the last complete week."""
-    snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    con = duckdb.connect(str(demo_warehouse / snapshot), read_only=True)
-    try:
-        last_day = con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
-        as_of = min(dt.date.today() - dt.timedelta(days=1), last_day)
-        monday = as_of - dt.timedelta(days=as_of.weekday())
-        week = monday if as_of.weekday() == 6 else monday - dt.timedelta(weeks=1)
+    with read_snapshot(demo_warehouse) as con:
+        week = last_complete_week(con)
         end = dt.datetime.combine(week + dt.timedelta(days=7), dt.time())
         start = end - dt.timedelta(weeks=104)
 
@@ -111,17 +45,15 @@ def facts(demo_warehouse) -> dict:
         districts = con.execute("SELECT count(DISTINCT district) FROM incidents WHERE district IS NOT NULL").fetchone()[0]
         facts = {"week": week, "citywide": weekly(), "district": district,
                  "district_weekly": weekly("i.district = ?", [district]), "districts": districts}
-    finally:
-        con.close()
     return facts
 
 
 # ---------------------------------------------------------------------------------------- allowed roles
 @pytest.mark.parametrize("role", ["commander", "analyst"])
 def test_trends_chart_has_history_and_eight_forecast_weeks(app_env, facts, role):
-    at = open_trends(role, week=facts["week"].isoformat())
+    at = open_page("trends", role, week=facts["week"].isoformat())
     assert at.title[0].value == "Trends and forecasts"
-    main = next(s for s in specs(at) if "forecast at" in title(s))
+    main = chart_spec(at, "forecast at")
 
     recorded = trace(main, "Recorded")
     x = values(recorded["x"])
@@ -157,15 +89,15 @@ def test_trends_chart_has_history_and_eight_forecast_weeks(app_env, facts, role)
     assert len(backtest) == weeks and int(backtest["in_80"].sum()) == covered_80
 
     # district breakdown: one panel per district
-    by_district = next(s for s in specs(at) if "by district" in title(s))
+    by_district = chart_spec(at, "by district")
     assert len(by_district["data"]) == facts["districts"]
 
 
 def test_trends_follows_the_district_filter_and_the_measure(app_env, facts):
-    at = open_trends("commander", week=facts["week"].isoformat(), district=facts["district"])
-    at.segmented_control(key="trends_measure").set_value("incidents").run()
-    assert not at.exception
-    main = next(s for s in specs(at) if "forecast at" in title(s))
+    at = open_page("trends", "commander", week=facts["week"].isoformat(), district=facts["district"])
+    at.segmented_control(key="trends_measure").set_value("incidents")
+    rerun(at)
+    main = chart_spec(at, "forecast at")
     recorded = trace(main, "Recorded")
     assert values(recorded["y"]) == [count for _, count, _ in facts["district_weekly"]]
     assert "Incidents per week" in main["layout"]["yaxis"]["title"]["text"]
@@ -173,14 +105,14 @@ def test_trends_follows_the_district_filter_and_the_measure(app_env, facts):
 
 # ---------------------------------------------------------------------------------------- city leader
 def test_city_leader_sees_citywide_only(app_env, facts):
-    at = open_trends("city_leader", week=facts["week"].isoformat(), district=facts["district"])
+    at = open_page("trends", "city_leader", week=facts["week"].isoformat(), district=facts["district"])
     notes = [i.value for i in at.info]
     assert any("citywide figures only" in n and "district filter" in n and "ignored" in n for n in notes), notes
 
-    charts = specs(at)
-    assert len(charts) == 1, [title(s) for s in charts]
+    charts = chart_specs(at)
+    assert len(charts) == 1, [chart_title(s) for s in charts]
     main = charts[0]
-    assert title(main).startswith("Citywide")
+    assert chart_title(main).startswith("Citywide")
     recorded = trace(main, "Recorded")
     assert np.allclose(values(recorded["y"]), [harm for _, _, harm in facts["citywide"]])
     assert len(values(trace(main, "Forecast (mean)")["x"])) == 8
@@ -190,7 +122,7 @@ def test_city_leader_sees_citywide_only(app_env, facts):
 
 
 def test_city_leader_small_counts_are_not_drawn(app_env, facts):
-    at = open_trends("city_leader", week=facts["week"].isoformat(), category="homicide")
+    at = open_page("trends", "city_leader", week=facts["week"].isoformat(), category="homicide")
     assert not at.get("plotly_chart") and not at.dataframe
     assert any("under 10" in w.value for w in at.warning)
 
@@ -199,12 +131,8 @@ def test_city_leader_small_counts_are_not_drawn(app_env, facts):
 def test_trends_is_refused_to_admin(app_env):
     at = dashboard_as("admin")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page(str(REPO / "pages" / "trends.py"))
-    context = at.session_state["ilp_context"]
-    page = AppTest.from_file(str(REPO / "pages" / "trends.py"), default_timeout=TIMEOUT)
-    page.session_state["ilp_role"] = "admin"
-    page.session_state["ilp_context"] = context
-    page.run()
+        at.switch_page(str(page_file("trends")))
+    page = page_file_as("trends", "admin", at.session_state["ilp_context"])
     assert not page.exception
     assert [e.value.split(":")[0] for e in page.error] == ["Access refused"]
     assert not page.metric and not page.dataframe and not page.get("plotly_chart") and not page.title
