@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ilp.analytics import changes as change_analysis
+from ilp.analytics.brief import location_area
 from ilp.analytics import threats as threat_ranking
 from ilp.state import State
 from ilp.warehouse import Warehouse, read_meta, run_query
@@ -31,6 +32,9 @@ from ilp.warehouse import Warehouse, read_meta, run_query
 
 class BriefError(Exception):
     pass
+
+
+REPEAT_LOCATIONS_SHOWN = 5
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Brief:
     weekly: pd.DataFrame
     fdr: float
     parameters: dict = field(default_factory=dict)
+    repeat_locations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def stamp(self) -> str:
@@ -99,6 +104,8 @@ def build_brief_from(
     matrix = threat_ranking.load_matrix()
     threats = threat_ranking.rank_threats(con, as_of=as_of, level="beat", harm_index=harm_index,
                                           harm_version=harm_version, top=top, matrix=matrix, district=district)
+    locations = threat_ranking.repeat_locations(con, as_of=as_of, district=district, harm_index=harm_index,
+                                                harm_version=harm_version)
     found = change_analysis.changes(con, as_of=as_of, level="district", harm_index=harm_index,
                                     harm_version=harm_version, district=district)
     weekly = run_query(con, "report_weekly_harm", {"week": week, "district": district,
@@ -116,6 +123,7 @@ def build_brief_from(
         matrix_version=str(matrix.get("version", "?")),
         generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         threats=threats, changes=significant, taskings_due=due, weekly=weekly,
+        repeat_locations=locations.head(REPEAT_LOCATIONS_SHOWN),
         fdr=float(found["fdr"].iloc[0]) if len(found) else change_analysis.DEFAULT_FDR,
         parameters={"week": week.isoformat(), "as_of": as_of.isoformat(), "district": district,
                     "harm": f"{harm_index}:{harm_version}", "top": top, "level": "beat"},
@@ -224,6 +232,13 @@ def render_html(brief: Brief) -> str:
         f"{' (' + _e(r.tasking_status) + ')' if r.tasking_status else ''}</td></tr>"
         for _, r in brief.threats.iterrows()
     ) or "<tr><td colspan='10'>No candidate threats in this window.</td></tr>"
+    location_rows = "".join(
+        f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
+        f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
+        f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
+        f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td></tr>"
+        for _, r in brief.repeat_locations.iterrows()
+    ) or "<tr><td colspan='9'>No location had 3 or more incidents in these 28 days.</td></tr>"
     change_rows = "".join(
         f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
         f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
@@ -251,6 +266,13 @@ offences excluded. z: Poisson change against the 12-week baseline; * significant
 discovery rate of {brief.fdr:.0%}.</p>
 <table><tr><th>#</th><th>Offence</th><th>Area</th><th>Score</th><th>Harm</th><th>Count</th><th>Expected</th><th>z</th>
 <th>Why</th><th>Tasking</th></tr>{threats_rows}</table>
+<h2>1b. Repeat locations: the {REPEAT_LOCATIONS_SHOWN} highest-harm blocks</h2>
+<p class="note">Blocks with 3 or more incidents in the 28 days, ranked by harm ({_e(brief.harm_title)}). Expected: incidents
+expected in 28 days from the 12 weeks before; z: Poisson z against it. Left out: offences flagged sensitive (homicide,
+sexual offences) and domestic incidents, whose repeat locations would point at victims' homes; proactively detected
+offences.</p>
+<table><tr><th>#</th><th>Location</th><th>Beat, district</th><th>Offences (highest harm first)</th><th>Incidents</th>
+<th>Harm</th><th>Expected</th><th>z</th><th>First – last</th></tr>{location_rows}</table>
 <h2>2. What changed, for real (significant at FDR {brief.fdr:.0%})</h2>
 <table><tr><th>Window</th><th>Offence</th><th>District</th><th>Count</th><th>Expected</th><th>z</th><th>q</th><th>Change</th></tr>
 {change_rows}</table>

@@ -1,7 +1,8 @@
 """Command brief: the weekly tasking meeting's page (commander, analyst).
 
 Top to bottom, as the meeting takes it: the ranked threats with their reasons and who owns each
-(commanders task a threat from its row), what changed for real (Benjamini-Hochberg at the matrix's
+(commanders task a threat from its row), beside them the highest-harm combinations, repeat locations and
+repeat victims (counted, never listed), what changed for real (Benjamini-Hochberg at the matrix's
 false discovery rate) with a control chart of any series, taskings due or overdue, and the headline
 harm against its baselines with the 52-week trend. The same brief downloads as HTML or PDF, stamped
 and audited (ilp.brief_report, also `ilp brief`).
@@ -92,7 +93,8 @@ with st.container(border=True, key="top_threats"):
     if f.category:
         ranked = ranked[ranked["offense_category"] == f.category]
     top = brief_report.attach_taskings(ranked.head(10), store.taskings()).reset_index(drop=True)
-    ranked_tab, harm_tab = st.tabs(["Ranked threats, with reasons", "Highest harm alone"])
+    ranked_tab, harm_tab, locations_tab, victims_tab = st.tabs(
+        ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"])
     with ranked_tab:
         if top.empty:
             st.info(f"No candidate threats in the 28 days to {as_of:%d %b %Y} for this selection.")
@@ -158,6 +160,81 @@ with st.container(border=True, key="top_threats"):
             )
         st.caption("The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
                    "vulnerability or confidence. A cross-check on the ranking.")
+    with locations_tab:
+        locations = page.analysis("repeat_locations", as_of=as_of, district=f.district, harm_index=f.harm_index,
+                                  harm_version=f.harm_version, category=f.category)
+        if locations.empty:
+            st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
+        else:
+            st.dataframe(
+                brief.repeat_location_table(locations.head(10)).round({"harm": 0}), width="stretch",
+                hide_index=True, key="repeat_locations_table",
+                column_order=["rank", "location", "area", "top_offence", "incidents", "baseline", "z", "harm"],
+                column_config={
+                    "rank": st.column_config.NumberColumn("Rank", width="small"),
+                    "location": st.column_config.TextColumn("Location (block)"),
+                    "area": "Beat, district",
+                    "top_offence": st.column_config.TextColumn(
+                        "Top offence", help="The offence carrying most of its harm, with its incidents in the 28 days."),
+                    "incidents": st.column_config.NumberColumn(
+                        "Incidents", format="%d", width="small", help="Incidents in the 28 days."),
+                    "baseline": st.column_config.NumberColumn(
+                        "Expected", format="%.1f", width="small",
+                        help="Incidents expected in 28 days from the 12 weeks before."),
+                    "z": st.column_config.NumberColumn("z", format="%+.1f", width="small",
+                                                       help="Poisson z = 2(√incidents − √expected)."),
+                    "harm": st.column_config.NumberColumn(f"Harm ({unit})", format="localized", width="small",
+                                                          help=f"Harm in the 28 days, {index_tag}."),
+                },
+            )
+            st.markdown("**What happens at each**\n\n" + "\n".join(
+                f"{int(row['rank'])}. {row['explanation']}" for _, row in locations.head(10).iterrows()), help=(
+                "Incidents against the location's 12-week baseline with the Poisson z; its top three offences, "
+                "highest harm first; the days of its first and last incident in the 28 days."))
+        st.caption(
+            f"{len(locations):,} locations (blocks, as the source publishes them) with 3 or more incidents in the "
+            f"28 days to {as_of:%d %b %Y}, ranked by harm ({index_tag}); expected is the 28-day count expected from the "
+            "12 weeks before. Left out: offences flagged sensitive (homicide, sexual offences) and domestic incidents, "
+            "whose repeat locations would point at victims' homes. "
+            + (f"Only {category_scope} counts. " if f.category else "") + PROACTIVE_NOTE)
+    with victims_tab:
+        victim_records = int(page.query("threats_victim_records")["victim_records"].iloc[0])
+        repeaters = page.analysis("repeat_victims", as_of=as_of, district=f.district, level=level,
+                                  category=f.category) if victim_records else None
+        if not victim_records:
+            st.info("No victim records in this warehouse (the source publishes none), so repeat victims cannot be "
+                    "counted.", icon=":material/person_off:")
+        elif repeaters.empty:
+            st.info(f"No repeat victim had an incident in the 28 days to {as_of:%d %b %Y} for this selection.")
+        else:
+            st.dataframe(
+                brief.repeat_victim_table(repeaters.head(10)), width="stretch", hide_index=True,
+                key="repeat_victims_table",
+                column_config={
+                    "area": "Area", "offence": "Offence",
+                    "repeat_victims": st.column_config.NumberColumn(
+                        "Repeat victims", format="%d", width="small",
+                        help="Victims with 2+ incidents in 365 days and one here in the last 28."),
+                    "incidents_recent": st.column_config.NumberColumn(
+                        "Incidents here", format="%d", width="small",
+                        help="Their incidents of this offence in this area in the 28 days."),
+                    "incidents_window": st.column_config.NumberColumn(
+                        "In 365 days", format="%d", width="small",
+                        help="All their incidents in the 365 days: any offence, anywhere."),
+                    "under_18": st.column_config.NumberColumn("Under 18", format="%d", width="small"),
+                    "aged_65_plus": st.column_config.NumberColumn("65+", format="%d", width="small"),
+                    "domestic_share": st.column_config.ProgressColumn(
+                        "Domestic", format="percent", min_value=0.0, max_value=1.0, width="small",
+                        help="Share of their incidents here in the 28 days flagged domestic."),
+                },
+            )
+        if victim_records:
+            st.caption(
+                f"Victims with 2 or more incidents in the 365 days to {as_of:%d %b %Y} and at least one in the last 28 "
+                f"days, counted per {level} and offence of their recent incidents "
+                f"({len(repeaters):,} {level} × offence rows; a victim recent in two counts in both). "
+                + (f"Filtered to {category_scope}. " if f.category else "")
+                + "Counted by pseudonymous key: no victim is named or listed.")
 
     if picked is not None:
         place = brief.threat_place(picked["level"], picked["area"], picked["area_name"])

@@ -94,3 +94,29 @@ def test_download_bytes_are_the_same_brief_and_are_audited(demo_warehouse, state
     assert len(audit) == 1
     parameters = json.loads(audit.iloc[0]["parameters"])
     assert (parameters["week"], parameters["district"], parameters["out"]) == ("2026-10-26", "3", "download.html")
+
+
+def test_brief_lists_the_five_highest_harm_repeat_locations(demo_warehouse, state):
+    warehouse = Warehouse(demo_warehouse)
+    brief = brief_report.build_brief(warehouse, state=state)
+    text = brief_report.render_html(brief)
+    with warehouse.connect() as con:
+        # counted here: blocks with 3+ harm-bearing, non-sensitive, non-domestic incidents in the brief's 28 days
+        expected = con.execute(
+            """
+            SELECT i.location_text, count(*) AS n, sum(h.weight) AS harm
+            FROM incidents i
+            JOIN offence_categories c ON c.category = i.offense_category
+            JOIN harm_weights h ON h.category = i.offense_category AND h.index_name = 'cchi' AND h.version = '2016'
+            WHERE i.occurred_at >= ?::DATE - 27 AND i.occurred_at < ?::DATE + 1 AND h.weight > 0
+              AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false)
+            GROUP BY 1 HAVING count(*) >= 3 ORDER BY harm DESC, n DESC, 1 LIMIT 5
+            """, [brief.as_of, brief.as_of]).fetchall()
+    assert brief.repeat_locations["location"].tolist() == [location for location, _, _ in expected]
+    assert brief.repeat_locations["incidents"].tolist() == [n for _, n, _ in expected]
+    section = text[text.index("Repeat locations: the 5 highest-harm blocks"):text.index("2. What changed")]
+    assert section.count("<tr>") == 1 + 5  # header and five blocks
+    for location, n, harm in expected:
+        assert f"<td>{location}</td>" in section and f"<td class='num'>{harm:,.0f}</td>" in section
+    assert "homes" in section
+    assert text.index("1. Top threats") < text.index("Repeat locations") < text.index("2. What changed")

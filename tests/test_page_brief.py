@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from pagetest import button, chart_spec, dashboard_as, frame_with, open_page, rerun, trace, values
+from pagetest import button, chart_spec, dashboard_as, frame_with, frames, open_page, rerun, trace, values
 from streamlit.testing.v1 import AppTest
 
 from ilp.analytics import brief
@@ -294,3 +294,92 @@ def test_commander_tasks_a_threat_from_the_brief_and_analyst_cannot(series_env):
     due_table = frame_with(at, "owner", "late")
     assert due_table["owner"].tolist() == ["Insp. Okafor, robbery squad"] and due_table["late"].tolist() == [""]
     assert truth["state"].audit_log(action="tasking_create")["role"].tolist() == ["commander"]
+
+
+# ---------------------------------------------------------------------------------------- repeat locations and victims
+def repeat_facts(con, as_of: dt.date) -> dict:
+    """The highest-harm repeat location and the beat x offence with the most repeat victims, counted here."""
+    end = as_of + dt.timedelta(days=1)
+    location = con.execute(
+        """
+        SELECT i.location_text, count(*) AS incidents, sum(h.weight) AS harm
+        FROM incidents i
+        JOIN offence_categories c ON c.category = i.offense_category
+        JOIN harm_weights h ON h.category = i.offense_category AND h.index_name = 'cchi' AND h.version = '2016'
+        WHERE i.occurred_at >= ?::DATE - 28 AND i.occurred_at < ? AND h.weight > 0
+          AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false)
+        GROUP BY 1 HAVING count(*) >= 3 ORDER BY harm DESC, incidents DESC, 1 LIMIT 1
+        """, [end, end]).fetchone()
+    victims = con.execute(
+        """
+        WITH v AS (
+            SELECT p.person_key, i.source_id, i.beat, i.offense_category, i.occurred_at >= ?::DATE - 28 AS recent
+            FROM incident_persons p JOIN incidents i USING (source, source_id)
+            WHERE p.role = 'victim' AND i.occurred_at >= ?::DATE - 365 AND i.occurred_at < ?
+        ),
+        repeaters AS (
+            SELECT person_key FROM v GROUP BY 1 HAVING count(DISTINCT source_id) >= 2 AND bool_or(recent)
+        )
+        SELECT beat, offense_category, count(DISTINCT person_key) AS victims
+        FROM v WHERE recent AND person_key IN (SELECT person_key FROM repeaters)
+        GROUP BY 1, 2 ORDER BY victims DESC, count(DISTINCT source_id) DESC, 1, 2 LIMIT 1
+        """, [end, end, end]).fetchone()
+    label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [victims[1]]).fetchone()[0]
+    return {"location": location[0], "incidents": location[1], "harm": location[2],
+            "victims_beat": victims[0], "victims_label": label, "victims": victims[2]}
+
+
+def test_brief_tabs_list_repeat_locations_and_count_repeat_victims(app_env, facts, demo_warehouse):
+    snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
+    with duckdb.connect(str(demo_warehouse / snapshot), read_only=True) as con:
+        truth = repeat_facts(con, facts["week"] + dt.timedelta(days=6))
+    at = open_brief("commander", week=facts["week"].isoformat())
+    assert [t.label for t in at.tabs][:4] == ["Ranked threats, with reasons", "Highest harm alone",
+                                              "Repeat locations", "Repeat victims"]
+
+    locations = frame_with(at, "top_offence", "seen")
+    assert len(locations) == 10 and locations["rank"].tolist() == list(range(1, 11))
+    first = locations.iloc[0]
+    assert (first["location"], first["incidents"]) == (truth["location"], truth["incidents"])
+    assert first["harm"] == pytest.approx(truth["harm"], abs=0.5)
+    assert locations["harm"].is_monotonic_decreasing and (locations["incidents"] >= 3).all()
+    assert locations["area"].str.match(r"Beat \w+, ").all() and not locations["top_offence"].str.contains("_").any()
+    assert not locations["top_offence"].str.contains("Rape|Homicide|sexual", case=False).any()
+    assert any("Left out: offences flagged sensitive" in c.value for c in at.caption)
+    reasons = next(m.value for m in at.markdown if m.value.startswith("**What happens at each**"))
+    lines = reasons.splitlines()[2:]
+    assert len(lines) == 10 and lines[0].startswith(f"1. {truth['location']} (beat ")
+    assert f": {truth['incidents']} incidents in 28 days vs " in lines[0]
+
+    victims = frame_with(at, "repeat_victims")
+    assert 1 <= len(victims) <= 10 and victims["repeat_victims"].is_monotonic_decreasing
+    top = victims.iloc[0]
+    assert top["area"].startswith(f"Beat {truth['victims_beat']} ") and top["offence"] == truth["victims_label"]
+    assert top["repeat_victims"] == truth["victims"]
+    assert any("no victim is named or listed" in c.value for c in at.caption)
+
+    # by district when the threats are: the same control sets both tabs' level
+    at.segmented_control(key="threat_level").set_value("district")
+    rerun(at)
+    assert frame_with(at, "repeat_victims")["area"].str.startswith("District ").all()
+
+
+@pytest.fixture
+def warehouse_without_victims(demo_warehouse, tmp_path, monkeypatch):
+    """A copy of the demo warehouse with its victim records removed (as in Chicago's public export)."""
+    import shutil
+
+    directory = tmp_path / "no_victims"
+    shutil.copytree(demo_warehouse, directory)
+    snapshot = (directory / "CURRENT").read_text(encoding="utf-8").strip()
+    with duckdb.connect(str(directory / snapshot)) as con:
+        con.execute("DELETE FROM incident_persons WHERE role = 'victim'")
+    monkeypatch.setenv("ILP_WAREHOUSE", str(directory))
+    return directory
+
+
+def test_brief_says_when_the_warehouse_has_no_victim_records(app_env, facts, warehouse_without_victims):
+    at = open_brief("analyst", week=facts["week"].isoformat())
+    assert any(i.value.startswith("No victim records in this warehouse") for i in at.info)
+    assert not [f for f in frames(at) if "repeat_victims" in f.columns]
+    assert len(frame_with(at, "top_offence", "seen")) == 10  # repeat locations need no victims

@@ -18,6 +18,7 @@ import re
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
@@ -260,3 +261,205 @@ def test_cli_threats_text_and_json(series_city, run_cli):
 
     code, out, err = run_cli("threats", "--harm", "cchi", warehouse=series_city)
     assert code == 1 and "INDEX:VERSION" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------ repeat locations
+def independent_repeat_locations(con, as_of: dt.date, *, district=None, min_incidents=3):
+    """Repeat locations counted here with pandas from the raw incident rows (not through the named query)."""
+    end = as_of + dt.timedelta(days=1)
+    rows = con.execute(
+        """
+        SELECT i.location_text, i.beat, i.district, i.offense_category, i.occurred_at, i.domestic,
+               c.sensitive, c.proactive, h.weight
+        FROM incidents i
+        JOIN offence_categories c ON c.category = i.offense_category
+        LEFT JOIN harm_weights h ON h.category = i.offense_category AND h.index_name = 'cchi' AND h.version = '2016'
+        WHERE i.occurred_at >= ? AND i.occurred_at < ?
+        """, [end - dt.timedelta(days=28 + 84), end]).df()
+    keep = (rows["weight"].fillna(0) > 0) & ~rows["sensitive"] & ~rows["proactive"] \
+        & ~rows["domestic"].fillna(False).astype(bool) & rows["location_text"].notna()
+    if district is not None:
+        keep &= rows["district"] == district
+    rows = rows[keep]
+    recent = rows[rows["occurred_at"] >= pd.Timestamp(end - dt.timedelta(days=28))]
+    baseline = rows[rows["occurred_at"] < pd.Timestamp(end - dt.timedelta(days=28))]
+    per_location = recent.groupby("location_text").agg(incidents=("weight", "size"), harm=("weight", "sum"))
+    per_location = per_location[per_location["incidents"] >= min_incidents]
+    per_location["baseline_count"] = baseline.groupby("location_text").size().reindex(per_location.index).fillna(0)
+    return per_location, recent
+
+
+def test_repeat_locations_match_an_independent_count(series_city):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        frame = threats.repeat_locations(con, as_of=as_of)
+        expected, recent = independent_repeat_locations(con, as_of)
+    assert len(frame) > 100 and set(frame["location"]) == set(expected.index)
+    assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
+    assert frame["harm"].is_monotonic_decreasing
+    by_location = frame.set_index("location")
+    assert (by_location["incidents"] == expected["incidents"].reindex(by_location.index)).all()
+    assert np.allclose(by_location["harm"], expected["harm"].reindex(by_location.index))
+    assert (by_location["baseline_count"] == expected["baseline_count"].reindex(by_location.index)).all()
+    assert np.allclose(frame["baseline"], frame["baseline_count"] * 28 / 84)
+    assert np.allclose(frame["z"], 2 * (np.sqrt(frame["incidents"]) - np.sqrt(frame["baseline"])))
+    # beat, first and last day, and the top category of the first ten, from the same raw rows
+    for _, row in frame.head(10).iterrows():
+        here = recent[recent["location_text"] == row["location"]]
+        assert (here["beat"] == row["beat"]).sum() == here["beat"].value_counts().max()  # most of its incidents
+        days = here["occurred_at"].dt.date
+        assert (row["first_seen"], row["last_seen"]) == (days.min(), days.max())
+        per_category = here.groupby("offense_category")["weight"].agg(["sum", "size"])
+        top = per_category.sort_values(["sum", "size"], ascending=False).iloc[0]
+        assert per_category.loc[row["top_category"], "sum"] == pytest.approx(top["sum"])
+        top_count = int(per_category.loc[row["top_category"], "size"])
+        assert row["top_category_incidents"] == top_count
+        assert row["categories"].startswith(f"{row['top_category_label']} {top_count}")
+        assert row["explanation"].startswith(f"{row['location']} (beat {row['beat']}, {row['district_name']}): ")
+        assert f"{int(row['incidents'])} incidents in 28 days vs {row['baseline']:.1f} expected" in row["explanation"]
+
+
+def test_repeat_locations_leave_out_sensitive_offences_and_domestic_incidents(series_city):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        frame = threats.repeat_locations(con, as_of=as_of, min_incidents=2)
+        sensitive = con.execute("SELECT category, label FROM offence_categories WHERE sensitive").df()
+        # blocks listed that did have sensitive or domestic incidents in the window: the exclusion is exercised
+        left_out = con.execute(
+            """
+            SELECT i.location_text, count(*) AS n
+            FROM incidents i JOIN offence_categories c ON c.category = i.offense_category
+            WHERE (c.sensitive OR i.domestic) AND i.occurred_at >= ? AND i.occurred_at < ?
+            GROUP BY 1
+            """, [as_of - dt.timedelta(days=27), as_of + dt.timedelta(days=1)]).df()
+    assert set(sensitive["category"]) >= {"homicide", "rape", "sexual_other"}
+    assert not set(frame["top_category"]) & set(sensitive["category"])
+    for label in sensitive["label"]:
+        assert not frame["categories"].str.contains(label, regex=False).any()
+    assert len(set(frame["location"]) & set(left_out["location_text"])) > 10
+    with connect(series_city) as con:
+        expected, _ = independent_repeat_locations(con, as_of, min_incidents=2)
+    assert (frame.set_index("location")["incidents"] == expected["incidents"].reindex(frame["location"])).all()
+
+
+def test_repeat_locations_follow_the_district_and_harm_index(series_city):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        district = threats.repeat_locations(con, as_of=as_of, district="3")
+        expected, _ = independent_repeat_locations(con, as_of, district="3")
+        cchi = threats.repeat_locations(con, as_of=as_of)
+        csi = threats.repeat_locations(con, as_of=as_of, harm_index="csi", harm_version="2009")
+        with pytest.raises(threats.ThreatError, match="no harm index nope:1"):
+            threats.repeat_locations(con, as_of=as_of, harm_index="nope", harm_version="1")
+    assert set(district["district"]) == {"3"} and set(district["location"]) == set(expected.index)
+    assert (csi["harm_index"] == "csi").all() and csi["harm"].is_monotonic_decreasing
+    assert (cchi["harm_index"] == "cchi").all()  # the snapshot's default index
+    # the same blocks qualify (the count does not depend on the index), weighed differently
+    assert set(csi["location"]) == set(cchi["location"]) and csi["location"].tolist() != cchi["location"].tolist()
+
+
+def test_planted_robbery_series_shows_at_a_beat_3d_repeat_location(series_city):
+    """What the planted series does to the repeat-location list, measured (not hoped for).
+
+    At the series' end date, the block in beat 3D with the most robberies in the 28 days (4, all since
+    the series began) is a repeat location with robbery as its top category: 2nd in district 3 and
+    11th citywide. It is *not* in the citywide top 10: the demo's permanent high-volume blocks in beat 1A
+    carry more harm, and the series is spread over some 30 blocks (sigma 180 m), 1 to 4 robberies each.
+    A series like this is a beat-level threat (the ranking puts it in the top three), not one address.
+    """
+    with connect(series_city) as con:
+        truth = series_truth(con)
+        block, robberies = con.execute(
+            "SELECT location_text, count(*) FROM incidents WHERE beat = ? AND offense_category = ? "
+            "AND occurred_at >= ? AND occurred_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
+            [truth["beat"], truth["category"], truth["end"] - dt.timedelta(days=27),
+             truth["end"] + dt.timedelta(days=1)]).fetchone()
+        citywide = threats.repeat_locations(con, as_of=truth["end"])
+        district = threats.repeat_locations(con, as_of=truth["end"], district="3")
+    assert robberies >= 4
+    for frame, within in ((district, 3), (citywide, 20)):
+        row = frame[frame["location"] == block].iloc[0]
+        assert row["beat"] == truth["beat"] and row["top_category"] == truth["category"]
+        assert row["top_category_incidents"] == robberies and row["rank"] <= within, row["rank"]
+        assert row["categories"].startswith(f"Robbery {robberies}")
+    assert citywide[citywide["location"] == block]["rank"].iloc[0] > 10  # see the docstring
+
+
+# -------------------------------------------------------------------------------------- repeat victims
+def independent_repeat_victims(con, as_of: dt.date, level: str, district=None) -> pd.DataFrame:
+    """Repeat victims counted here with pandas from incident_persons and incidents."""
+    end = pd.Timestamp(as_of + dt.timedelta(days=1))
+    rows = con.execute(
+        "SELECT p.person_key, p.source || '|' || p.source_id AS incident, p.age_band, i.occurred_at, "
+        "i.beat, i.district, i.offense_category, coalesce(i.domestic, false) AS domestic "
+        "FROM incident_persons p JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id "
+        "WHERE p.role = 'victim' AND i.occurred_at >= ? AND i.occurred_at < ?",
+        [end - pd.Timedelta(days=365), end]).df()
+    rows["recent"] = rows["occurred_at"] >= end - pd.Timedelta(days=28)
+    per_person = rows.groupby("person_key").agg(incidents=("incident", "nunique"), recent=("recent", "any"))
+    repeaters = per_person[(per_person["incidents"] >= 2) & per_person["recent"]]
+    recent = rows[rows["recent"] & rows["person_key"].isin(repeaters.index)]
+    if district is not None:
+        recent = recent[recent["district"] == district]
+    grouped = recent.groupby([level, "offense_category"])
+    counted = pd.DataFrame({
+        "repeat_victims": grouped["person_key"].nunique(),
+        "incidents_recent": grouped["incident"].nunique(),
+        "under_18": recent[recent["age_band"] == "<18"].groupby([level, "offense_category"])["person_key"].nunique(),
+        "domestic": recent[recent["domestic"]].groupby([level, "offense_category"])["incident"].nunique(),
+    }).fillna(0)
+    counted["incidents_window"] = recent.drop_duplicates([level, "offense_category", "person_key"]).assign(
+        n=lambda f: f["person_key"].map(per_person["incidents"])).groupby([level, "offense_category"])["n"].sum()
+    return counted
+
+
+@pytest.mark.parametrize("level", ["district", "beat"])
+def test_repeat_victims_are_counted_as_an_independent_count_says(series_city, level):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        frame = threats.repeat_victims(con, as_of=as_of, level=level)
+        expected = independent_repeat_victims(con, as_of, level)
+    assert len(frame) == len(expected) > 10
+    assert frame["repeat_victims"].is_monotonic_decreasing
+    got = frame.set_index(["area", "offense_category"])
+    want = expected.reindex(got.index)
+    for column in ("repeat_victims", "incidents_recent", "under_18", "incidents_window"):
+        assert (got[column] == want[column]).all(), column
+    assert np.allclose(got["domestic_share"], want["domestic"] / want["incidents_recent"])
+    first = frame.iloc[0]
+    assert first["explanation"].startswith(
+        f"{first['repeat_victims']} repeat victims of {first['category_label']} in {level} {first['area']}")
+
+
+def test_repeat_victims_never_expose_a_person(series_city):
+    with connect(series_city) as con:
+        keys = set(con.execute("SELECT DISTINCT person_key FROM incident_persons").df()["person_key"])
+        as_of = threats.default_as_of(con)
+        frames = [threats.repeat_victims(con, as_of=as_of, level=level, district=district)
+                  for level in threats.LEVELS for district in (None, "1")]
+    assert len(keys) > 10_000
+    for frame in frames:
+        assert len(frame)
+        assert "person_key" not in frame.columns
+        for column in frame.columns:
+            assert not set(frame[column].astype(str)) & keys, column
+        assert not re.search(r"[0-9a-f]{64}", frame.to_json())
+        # aggregates, not people: no two rows share an area and offence
+        assert not frame.duplicated(["area", "offense_category"]).any()
+
+
+def test_repeat_victims_district_filter_and_a_warehouse_without_victims(series_city, real_warehouse):
+    with connect(series_city) as con:
+        as_of = threats.default_as_of(con)
+        district = threats.repeat_victims(con, as_of=as_of, level="beat", district="3")
+        expected = independent_repeat_victims(con, as_of, "beat", district="3")
+        with pytest.raises(threats.ThreatError, match="level"):
+            threats.repeat_victims(con, as_of=as_of, level="ward")
+        assert threats.victim_records(con) > 0
+    assert district["area"].str.startswith("3").all()
+    assert district["repeat_victims"].sum() == expected["repeat_victims"].sum()
+    # like Chicago's public export: no victim records, so an empty frame with the columns
+    with real_warehouse.connect() as con:
+        assert threats.victim_records(con) == 0
+        empty = threats.repeat_victims(con, as_of=dt.date(2018, 11, 11))
+    assert empty.empty and list(empty.columns) == threats.REPEAT_VICTIM_COLUMNS

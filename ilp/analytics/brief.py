@@ -237,6 +237,48 @@ def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def location_area(beat, district, district_name) -> str:
+    """'Beat 1A, Harbour', or 'Beat 0323, district 003' when the district has no name of its own."""
+    parts = [f"Beat {beat}"] if isinstance(beat, str) and beat else []
+    if isinstance(district, str) and district:
+        named = isinstance(district_name, str) and district_name and district_name != district
+        parts.append(district_name if named else f"district {district}")
+    return ", ".join(parts) or "No area recorded"
+
+
+def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
+    """``threats.repeat_locations`` rows as the page shows them: area and days in words, labels not codes,
+    the top offence with its count (the top three are in each row's ``explanation``)."""
+    return pd.DataFrame({
+        "rank": locations["rank"].astype(int).to_numpy(),
+        "location": locations["location"].to_numpy(),
+        "area": [location_area(b, d, n) for b, d, n in
+                 zip(locations["beat"], locations["district"], locations["district_name"])],
+        "top_offence": [f"{label} {int(n)}" for label, n in
+                        zip(locations["top_category_label"], locations["top_category_incidents"])],
+        "incidents": locations["incidents"].astype(int).to_numpy(),
+        "baseline": locations["baseline"].astype(float).to_numpy(),
+        "z": np.round(locations["z"].astype(float).to_numpy(), 1) + 0.0,  # + 0.0: no "-0.0"
+        "harm": locations["harm"].astype(float).to_numpy(),
+        "seen": [f"{first:%d %b} – {last:%d %b}" if first != last else f"{first:%d %b}"
+                 for first, last in zip(locations["first_seen"], locations["last_seen"])],
+    })
+
+
+def repeat_victim_table(victims: pd.DataFrame) -> pd.DataFrame:
+    """``threats.repeat_victims`` rows as the page shows them (counts only: there is no person to show)."""
+    return pd.DataFrame({
+        "area": [threat_place(lv, a, n) for lv, a, n in zip(victims["level"], victims["area"], victims["area_name"])],
+        "offence": victims["category_label"].to_numpy(),
+        "repeat_victims": victims["repeat_victims"].astype(int).to_numpy(),
+        "incidents_recent": victims["incidents_recent"].astype(int).to_numpy(),
+        "incidents_window": victims["incidents_window"].astype(int).to_numpy(),
+        "under_18": victims["under_18"].astype(int).to_numpy(),
+        "aged_65_plus": victims["aged_65_plus"].astype(int).to_numpy(),
+        "domestic_share": victims["domestic_share"].astype(float).to_numpy(),
+    })
+
+
 COMPONENT_LABELS = {
     "harm": "Harm (28 days)",
     "momentum": "Momentum (significance of the rise)",

@@ -62,6 +62,8 @@ def _analyses() -> dict:
 
     return {
         "threats": threats.rank_threats,
+        "repeat_locations": threats.repeat_locations,
+        "repeat_victims": threats.repeat_victims,
         "changes": changes.changes,
         "control_chart": changes.control_chart,
     }
