@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ilp.analytics import changes as change_analysis
-from ilp.analytics.brief import location_area
+from ilp.analytics.brief import STATUS_LABELS, location_area, threat_place
 from ilp.analytics import threats as threat_ranking
 from ilp.state import State
 from ilp.warehouse import Warehouse, read_meta, run_query
@@ -116,6 +116,12 @@ def build_brief_from(
     # Taskings are live app state, not snapshot data: due and overdue are judged on the day the
     # brief is generated (the meeting), which its stamp records.
     due = taskings_due(taskings, today or dt.date.today())
+    labels = dict(con.execute("SELECT category, label FROM offence_categories").fetchall())
+    due = due.assign(
+        category_label=[labels.get(c, c) for c in due["offense_category"]],
+        place=[threat_place(level, area, None) for level, area in zip(due["area_level"], due["area_id"])],
+    )
+    locations = attach_location_taskings(locations, taskings)
     return Brief(
         week=week, as_of=as_of, district=district, harm_index=harm_index, harm_version=harm_version,
         harm_title=harm_title, harm_unit=harm_unit, snapshot=snapshot,
@@ -154,6 +160,26 @@ def attach_taskings(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFra
         key = (row["offense_category"], row["level"], str(row["area"]))
         if key in keyed.index:
             tasking = keyed.loc[key]
+            out.at[position, "tasking_id"] = int(tasking["id"])
+            out.at[position, "tasking_owner"] = tasking["owner"]
+            out.at[position, "tasking_status"] = tasking["status"]
+            out.at[position, "tasking_due"] = tasking["due_date"]
+    return out
+
+
+def attach_location_taskings(locations: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
+    """Each repeat location's latest live tasking (owner, status, due date), if one targets that location
+    (area level 'location'), whatever offence it names: a location is tasked as a place."""
+    out = locations.copy()
+    for column in ("tasking_id", "tasking_owner", "tasking_status", "tasking_due"):
+        out[column] = None
+    if taskings.empty or out.empty:
+        return out
+    live = taskings[(taskings["status"] != "cancelled") & (taskings["area_level"] == "location")]
+    latest = live.sort_values("id").groupby("area_id").tail(1).set_index("area_id")
+    for position, row in out.iterrows():
+        if row["location"] in latest.index:
+            tasking = latest.loc[row["location"]]
             out.at[position, "tasking_id"] = int(tasking["id"])
             out.at[position, "tasking_owner"] = tasking["owner"]
             out.at[position, "tasking_status"] = tasking["status"]
@@ -229,16 +255,19 @@ def render_html(brief: Brief) -> str:
         f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
         f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
         f"<td>{_e(r.explanation)}</td><td>{_e(r.tasking_owner) or 'no tasking'}"
-        f"{' (' + _e(r.tasking_status) + ')' if r.tasking_status else ''}</td></tr>"
+        f"{' (' + _e(STATUS_LABELS.get(r.tasking_status, r.tasking_status)) + ')' if r.tasking_status else ''}</td></tr>"
         for _, r in brief.threats.iterrows()
     ) or "<tr><td colspan='10'>No candidate threats in this window.</td></tr>"
     location_rows = "".join(
         f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
         f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
         f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
-        f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td></tr>"
+        f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
+        f"<td>{_e(r.get('tasking_owner')) or 'no tasking'}"
+        f"{' (' + _e(STATUS_LABELS.get(r.get('tasking_status'), r.get('tasking_status'))) + ')' if r.get('tasking_status') else ''}"
+        "</td></tr>"
         for _, r in brief.repeat_locations.iterrows()
-    ) or "<tr><td colspan='9'>No location had 3 or more incidents in these 28 days.</td></tr>"
+    ) or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
     change_rows = "".join(
         f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
         f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
@@ -246,9 +275,9 @@ def render_html(brief: Brief) -> str:
         for _, c in brief.changes.assign(window_label=brief.changes["window"].map(change_analysis.WINDOW_LABELS)).iterrows()
     ) or f"<tr><td colspan='8'>No change is significant at a false discovery rate of {brief.fdr:.0%}.</td></tr>"
     due_rows = "".join(
-        f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.offense_category)}</td><td>{_e(t.area_level)} {_e(t.area_id)}</td>"
+        f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.category_label)}</td><td>{_e(t.place)}</td>"
         f"<td>{_e(t.owner)}</td><td>{_e(t.action)}</td><td class='{'overdue' if t.overdue else ''}'>{_e(t.due_date)}"
-        f"{' (overdue)' if t.overdue else ''}</td><td>{_e(t.status)}</td></tr>"
+        f"{' (overdue)' if t.overdue else ''}</td><td>{_e(STATUS_LABELS.get(t.status, t.status))}</td></tr>"
         for _, t in brief.taskings_due.iterrows()
     ) or "<tr><td colspan='7'>No tasking is due or overdue.</td></tr>"
     scope = f"district {_e(brief.district)}" if brief.district else "citywide"
@@ -272,7 +301,7 @@ expected in 28 days from the 12 weeks before; z: Poisson z against it. Left out:
 sexual offences) and domestic incidents, whose repeat locations would point at victims' homes; proactively detected
 offences.</p>
 <table><tr><th>#</th><th>Location</th><th>Beat, district</th><th>Offences (highest harm first)</th><th>Incidents</th>
-<th>Harm</th><th>Expected</th><th>z</th><th>First – last</th></tr>{location_rows}</table>
+<th>Harm</th><th>Expected</th><th>z</th><th>First – last</th><th>Tasking</th></tr>{location_rows}</table>
 <h2>2. What changed, for real (significant at FDR {brief.fdr:.0%})</h2>
 <table><tr><th>Window</th><th>Offence</th><th>District</th><th>Count</th><th>Expected</th><th>z</th><th>q</th><th>Change</th></tr>
 {change_rows}</table>

@@ -23,6 +23,9 @@ import pandas as pd
 from ilp import paths
 
 TASKING_STATUSES = ("open", "in_progress", "done", "cancelled")
+# What a tasking's threat names: an offence in a district or beat, or at a repeat location (a block, the
+# source's location text, as the brief's repeat-location list shows it).
+TASKING_AREA_LEVELS = ("district", "beat", "location")
 TASKING_FIELDS = ("offense_category", "area_level", "area_id", "owner", "action", "due_date", "status", "result_note")
 
 SCHEMA = """
@@ -243,6 +246,8 @@ def _validated_tasking(values: dict) -> dict:
         if not text:
             raise TaskingError(f"{key.replace('_', ' ')} is required")
         values[key] = text
+    if values["area_level"] not in TASKING_AREA_LEVELS:
+        raise TaskingError(f"area level must be one of {', '.join(TASKING_AREA_LEVELS)}, not {values['area_level']!r}")
     due = values["due_date"]
     if isinstance(due, dt.datetime):
         due = due.date()

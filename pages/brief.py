@@ -80,6 +80,28 @@ downloads.download_button(
     icon=":material/picture_as_pdf:", on_click="ignore", key="brief_pdf",
     help="The same brief printed by headless Chromium (takes a few seconds). Audited.")
 
+def tasking_form(prefix: str, what: str, *, category: str, level: str, area: str, described: str) -> None:
+    """A commander's 'Create tasking' form for one threat (offence in a beat or district) or repeat
+    location (level 'location'); saved to the app state, which keeps its history and audits it."""
+    with st.form(f"task_{level}_{area}_{category}"):
+        st.markdown(f"**Create tasking** for {what}")
+        owner = st.text_input("Owner (person or team)", key=f"{prefix}_owner")
+        action = st.text_area("Action (what will be done)", key=f"{prefix}_action")
+        due_date = st.date_input("Due date", value=today + dt.timedelta(days=14), key=f"{prefix}_due")
+        if st.form_submit_button("Create tasking", type="primary", key=f"{prefix}_create"):
+            try:
+                new_id = store.create_tasking(
+                    by=page.user, role=page.role, data_version=page.version, offense_category=category,
+                    area_level=level, area_id=area, owner=owner, action=action, due_date=due_date)
+            except TaskingError as error:
+                st.error(f"Not saved: {error}.", icon=":material/error:")
+            else:
+                st.session_state["brief_flash"] = f"Tasking No. {new_id} created: {described}, owner {owner}."
+                for key in ("owner", "action", "due"):
+                    st.session_state.pop(f"{prefix}_{key}", None)
+                st.rerun()
+
+
 # ------------------------------------------------------------------------------------------ 1. top threats
 with st.container(border=True, key="top_threats"):
     st.header("Top threats", anchor="top-threats")
@@ -166,10 +188,12 @@ with st.container(border=True, key="top_threats"):
         if locations.empty:
             st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
+            shown_locations = brief_report.attach_location_taskings(locations.head(10), store.taskings())
             st.dataframe(
-                brief.repeat_location_table(locations.head(10)).round({"harm": 0}), width="stretch",
+                brief.repeat_location_table(shown_locations).round({"harm": 0}), width="stretch",
                 hide_index=True, key="repeat_locations_table",
-                column_order=["rank", "location", "area", "top_offence", "incidents", "baseline", "z", "harm"],
+                column_order=["rank", "location", "area", "top_offence", "incidents", "baseline", "z", "harm",
+                              "tasking"],
                 column_config={
                     "rank": st.column_config.NumberColumn("Rank", width="small"),
                     "location": st.column_config.TextColumn("Location (block)"),
@@ -185,12 +209,27 @@ with st.container(border=True, key="top_threats"):
                                                        help="Poisson z = 2(√incidents − √expected)."),
                     "harm": st.column_config.NumberColumn(f"Harm ({unit})", format="localized", width="small",
                                                           help=f"Harm in the 28 days, {index_tag}."),
+                    "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
                 },
             )
             st.markdown("**What happens at each**\n\n" + "\n".join(
                 f"{int(row['rank'])}. {row['explanation']}" for _, row in locations.head(10).iterrows()), help=(
                 "Incidents against the location's 12-week baseline with the Poisson z; its top three offences, "
                 "highest harm first; the days of its first and last incident in the 28 days."))
+            spot = shown_locations.iloc[st.selectbox(
+                "Repeat location to task" if can_task else "Repeat location", range(len(shown_locations)),
+                format_func=lambda i: f"#{i + 1} {shown_locations['location'].iloc[i]}", key="location_pick")]
+            if isinstance(spot["tasking_owner"], str):
+                st.markdown(
+                    f"**Tasked:** No. {int(spot['tasking_id'])} to {spot['tasking_owner']}, "
+                    f"{brief.STATUS_LABELS.get(spot['tasking_status'], spot['tasking_status'])}, due {spot['tasking_due']}.")
+                st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
+            elif can_task:
+                tasking_form("location", f"{spot['location']} (its top offence, {spot['top_category_label']})",
+                             category=spot["top_category"], level="location", area=spot["location"],
+                             described=f"{spot['top_category_label']} at {spot['location']}")
+            else:
+                st.markdown("**Not tasked.** Commanders create taskings.")
         st.caption(
             f"{len(locations):,} locations (blocks, as the source publishes them) with 3 or more incidents in the "
             f"28 days to {as_of:%d %b %Y}, ranked by harm ({index_tag}); expected is the 28-day count expected from the "
@@ -263,25 +302,8 @@ with st.container(border=True, key="top_threats"):
                     f"{brief.STATUS_LABELS.get(picked['tasking_status'], picked['tasking_status'])}, due {picked['tasking_due']}.")
                 st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
             elif can_task:
-                with st.form(f"task_{picked['level']}_{picked['area']}_{picked['offense_category']}"):
-                    st.markdown("**Create tasking** for this threat")
-                    owner = st.text_input("Owner (person or team)", key="threat_owner")
-                    action = st.text_area("Action (what will be done)", key="threat_action")
-                    due_date = st.date_input("Due date", value=today + dt.timedelta(days=14), key="threat_due")
-                    if st.form_submit_button("Create tasking", type="primary"):
-                        try:
-                            new_id = store.create_tasking(
-                                by=page.user, role=page.role, data_version=page.version,
-                                offense_category=picked["offense_category"], area_level=picked["level"],
-                                area_id=str(picked["area"]), owner=owner, action=action, due_date=due_date)
-                        except TaskingError as error:
-                            st.error(f"Not saved: {error}.", icon=":material/error:")
-                        else:
-                            st.session_state["brief_flash"] = (
-                                f"Tasking No. {new_id} created: {picked['category_label']} in {place}, owner {owner}.")
-                            for key in ("threat_owner", "threat_action", "threat_due"):
-                                st.session_state.pop(key, None)
-                            st.rerun()
+                tasking_form("threat", "this threat", category=picked["offense_category"], level=picked["level"],
+                             area=str(picked["area"]), described=f"{picked['category_label']} in {place}")
             else:
                 st.markdown("**Not tasked.** Commanders create taskings.")
 

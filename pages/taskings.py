@@ -34,6 +34,13 @@ area_keys = (areas["area_level"] + ":" + areas["area_id"]).tolist()
 area_labels = dict(zip(area_keys, areas["label"]))
 taskings = store.taskings()
 
+
+def area_label(key: str) -> str:
+    """'Beat 1A — Harbour 1A (district 1)'; a repeat location as 'Location 011XX S CANAL ST'."""
+    level, _, area_id = key.partition(":")
+    return area_labels.get(key, f"{level.capitalize()} {area_id}")
+
+
 st.title("Taskings")
 st.caption(
     "Who owns the response to each threat, by when, and what came of it. "
@@ -53,8 +60,7 @@ days_late = (pd.Timestamp(today) - pd.to_datetime(taskings["due_date"])).dt.days
 listing = pd.DataFrame({
     "id": taskings["id"],
     "threat": taskings["offense_category"].map(category_labels).fillna(taskings["offense_category"]),
-    "area": (taskings["area_level"] + ":" + taskings["area_id"]).map(area_labels)
-            .fillna(taskings["area_level"].str.title() + " " + taskings["area_id"]),
+    "area": (taskings["area_level"] + ":" + taskings["area_id"]).map(area_label),
     "owner": taskings["owner"],
     "due": due,
     "status": taskings["status"].map(STATUS_LABELS),
@@ -108,6 +114,8 @@ def tasking_form(prefix: str, current: dict | None) -> dict | None:
     current = current or {}
     category_ids = categories["category"].tolist()
     level_key = f"{current.get('area_level')}:{current.get('area_id')}"
+    # A repeat location (tasked from the brief) is not in the district/beat list: keep it an option.
+    options = area_keys + ([level_key] if current and level_key not in area_labels else [])
     statuses = list(TASKING_STATUSES)
     left, right = st.columns(2)
     category = left.selectbox(
@@ -116,9 +124,10 @@ def tasking_form(prefix: str, current: dict | None) -> dict | None:
         format_func=lambda c: category_labels.get(c, c), key=f"{prefix}_category",
     )
     area = right.selectbox(
-        "Threat: area (district or beat)", area_keys,
-        index=area_keys.index(level_key) if level_key in area_keys else 0,
-        format_func=lambda k: area_labels.get(k, k), key=f"{prefix}_area",
+        "Threat: area (district or beat)", options,
+        index=options.index(level_key) if level_key in options else 0,
+        format_func=area_label, key=f"{prefix}_area",
+        help="Repeat locations (blocks) are tasked from the Command brief's Repeat locations tab.",
     )
     owner = left.text_input("Owner (person or team)", value=current.get("owner", ""), key=f"{prefix}_owner")
     due_default = dt.date.fromisoformat(current["due_date"]) if current.get("due_date") else today + dt.timedelta(days=14)
@@ -184,8 +193,7 @@ if choices:
     initial = pd.json_normalize(history.loc[created, "new_value"].map(json.loads).tolist())
     created_text = (
         "Offence " + initial["offense_category"].map(category_labels).fillna(initial["offense_category"])
-        + "; " + (initial["area_level"] + ":" + initial["area_id"]).map(area_labels)
-        .fillna(initial["area_level"] + " " + initial["area_id"]) + "; owner " + initial["owner"]
+        + "; " + (initial["area_level"] + ":" + initial["area_id"]).map(area_label) + "; owner " + initial["owner"]
         + "; due " + initial["due_date"] + "; status " + initial["status"].map(STATUS_LABELS)
         + "; action: " + initial["action"]
     ).tolist() if len(initial) else []
@@ -222,7 +230,7 @@ else:
     outcome["tasking"] = "No. " + outcome["tasking_id"].astype(str) + " · " + outcome["threat"] + " · " + outcome["area"]
     st.markdown(
         "**Before/after, not a causal estimate.** For each done tasking: incidents and harm of its offence "
-        "category in its area in the 4 weeks before the tasking was created against the 4 weeks after. "
+        "category in its area (or at its location) in the 4 weeks before the tasking was created against the 4 weeks after. "
         "Counts often fall after a tasking simply because taskings are set when counts are unusually high "
         "(regression to the mean), and nothing here compares with an untreated area; use the Outcomes page's "
         "treated-vs-control comparison for that. The Poisson z is 2 × (√after − √before); |z| ≥ 3 is a change "

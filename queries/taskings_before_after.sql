@@ -1,6 +1,7 @@
 -- "What came of it": for each done tasking given in the parallel lists $tasking_ids, $categories,
 -- $area_levels, $area_ids and $anchor_dates (the day the tasking was created), the target's incidents
--- and harm in the 28 days before the anchor and the 28 days from it.
+-- and harm in the 28 days before the anchor and the 28 days from it. A target is the offence category in
+-- a district, a beat, or at a location (area_level 'location': incidents whose location_text is area_id).
 -- One row per tasking: counts and harm before/after, how many of each window's days the snapshot
 -- covers, and a Poisson z for the change in counts, 2 * (sqrt(after) - sqrt(before)) (Wheeler 2023),
 -- given only when both windows are fully covered. Before/after only, NOT a causal estimate.
@@ -31,7 +32,9 @@ counted AS (
       ON i.offense_category = t.category
      AND i.occurred_at >= t.anchor - INTERVAL 28 DAY
      AND i.occurred_at < t.anchor + INTERVAL 28 DAY
-     AND ((t.area_level = 'district' AND i.district = t.area_id) OR (t.area_level = 'beat' AND i.beat = t.area_id))
+     AND ((t.area_level = 'district' AND i.district = t.area_id)
+          OR (t.area_level = 'beat' AND i.beat = t.area_id)
+          OR (t.area_level = 'location' AND i.location_text = t.area_id))
     LEFT JOIN weights w ON w.category = i.offense_category
     GROUP BY t.tasking_id
 ),

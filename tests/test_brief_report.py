@@ -49,10 +49,23 @@ def test_threats_show_their_tasking(demo_warehouse, state, tmp_path):
     state.create_tasking(by="cmdr", offense_category=first["offense_category"], area_level=first["level"],
                          area_id=str(first["area"]), owner="Insp. Okafor", action="Plain-clothes patrols",
                          due_date=dt.date(2026, 11, 20))
+    spot = brief_report.build_brief(warehouse, state=state).repeat_locations.iloc[1]
+    state.create_tasking(by="cmdr", offense_category=spot["top_category"], area_level="location",
+                         area_id=spot["location"], owner="Sgt. Reyes", action="Problem-solving visit",
+                         due_date=dt.date(2026, 11, 21), status="in_progress")
     brief = brief_report.build_brief(warehouse, state=state)
     row = brief.threats.iloc[0]
     assert (row["tasking_owner"], row["tasking_status"]) == ("Insp. Okafor", "open")
-    assert list(brief.taskings_due["owner"]) == ["Insp. Okafor"]
+    assert list(brief.taskings_due["owner"]) == ["Insp. Okafor", "Sgt. Reyes"]
+    assert brief.repeat_locations["tasking_owner"].tolist()[:3] == [None, "Sgt. Reyes", None]
+
+    # printed with labels, not codes: offence label, area in words, status in words
+    text = brief_report.render_html(brief)
+    due_table = text[text.index("Owner</th><th>Action"):]
+    assert f"<td>{row['category_label']}</td><td>Beat {row['area']}" in due_table
+    assert f"<td>Location {spot['location']}</td><td>Sgt. Reyes</td>" in due_table
+    assert ">In progress</td>" in due_table and "in_progress" not in text and "burglary_residential" not in text
+    assert "<td>Sgt. Reyes (In progress)</td>" in text
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftoppm") is None,

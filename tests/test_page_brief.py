@@ -279,7 +279,7 @@ def test_commander_tasks_a_threat_from_the_brief_and_analyst_cannot(series_env):
     at.text_input(key="threat_owner").input("Insp. Okafor, robbery squad")
     at.text_area(key="threat_action").input("Plain-clothes patrols 15:00-19:00 on school days; CCTV review")
     at.date_input(key="threat_due").set_value(due)
-    button(at, "Create tasking").click()
+    at.button(key="threat_create").click()
     rerun(at)
 
     taskings = truth["state"].taskings()
@@ -383,3 +383,42 @@ def test_brief_says_when_the_warehouse_has_no_victim_records(app_env, facts, war
     assert any(i.value.startswith("No victim records in this warehouse") for i in at.info)
     assert not [f for f in frames(at) if "repeat_victims" in f.columns]
     assert len(frame_with(at, "top_offence", "seen")) == 10  # repeat locations need no victims
+
+
+def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_warehouse):
+    snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
+    with duckdb.connect(str(demo_warehouse / snapshot), read_only=True) as con:
+        truth = repeat_facts(con, facts["week"] + dt.timedelta(days=6))
+        top_category, top_label = con.execute(
+            """
+            SELECT i.offense_category, c.label FROM incidents i
+            JOIN offence_categories c ON c.category = i.offense_category
+            JOIN harm_weights h ON h.category = i.offense_category AND h.index_name = 'cchi' AND h.version = '2016'
+            WHERE i.location_text = ? AND i.occurred_at >= ?::DATE - 27 AND i.occurred_at < ?::DATE + 1
+              AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false) AND h.weight > 0
+            GROUP BY 1, 2, h.weight ORDER BY count(*) * h.weight DESC, count(*) DESC, 1 LIMIT 1
+            """, [truth["location"], facts["week"] + dt.timedelta(days=6), facts["week"] + dt.timedelta(days=6)],
+        ).fetchone()
+
+    analyst = open_brief("analyst", week=facts["week"].isoformat())
+    assert analyst.selectbox(key="location_pick").label == "Repeat location"
+    assert not [b for b in analyst.button if b.key == "location_create"]
+
+    at = open_brief("commander", week=facts["week"].isoformat())
+    assert at.selectbox(key="location_pick").label == "Repeat location to task"
+    assert frame_with(at, "top_offence", "seen")["tasking"].eq("None").all()
+    at.text_input(key="location_owner").input("Sgt. Reyes, neighbourhood team")
+    at.text_area(key="location_action").input("Problem-solving visit with the premises manager; CCTV and lighting")
+    at.button(key="location_create").click()
+    rerun(at)
+    assert not at.error, [e.value for e in at.error]
+
+    store = State(app_env["ILP_STATE"])
+    tasking = store.taskings().iloc[0]
+    assert (tasking["area_level"], tasking["area_id"], tasking["offense_category"], tasking["owner"]) == (
+        "location", truth["location"], top_category, "Sgt. Reyes, neighbourhood team")
+    assert any(f"{top_label} at {truth['location']}, owner Sgt. Reyes" in s.value for s in at.success)
+    listed = frame_with(at, "top_offence", "seen")
+    assert listed["tasking"].iloc[0].startswith("Sgt. Reyes, neighbourhood team (Open, due ")
+    assert listed["tasking"].iloc[1:].eq("None").all()
+    assert any(m.value.startswith(f"**Tasked:** No. {tasking['id']} to Sgt. Reyes") for m in at.markdown)

@@ -154,3 +154,52 @@ def test_roles_without_taskings_are_refused(app_env, role):
     assert not at.exception
     assert [e.value for e in at.error] and at.error[0].value.startswith("Access refused")
     assert len(at.error) == 1 and not at.dataframe and not at.metric and not at.text_input and not at.title
+
+
+def test_a_repeat_location_tasking_is_listed_kept_on_update_and_measured_at_its_location(app_env, demo_warehouse):
+    """Taskings at a repeat location (created from the brief) count that location's incidents only."""
+    with read_snapshot(demo_warehouse) as warehouse:
+        location, before, after = warehouse.execute(
+            """
+            SELECT location_text,
+                   count(*) FILTER (WHERE occurred_at >= DATE '2026-04-20' AND occurred_at < DATE '2026-05-18'),
+                   count(*) FILTER (WHERE occurred_at >= DATE '2026-05-18' AND occurred_at < DATE '2026-06-15')
+            FROM incidents WHERE offense_category = 'shoplifting' AND location_text IS NOT NULL
+              AND occurred_at >= DATE '2026-04-20' AND occurred_at < DATE '2026-06-15'
+            GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1
+            """).fetchone()
+    assert before + after >= 6
+    store = State(app_env["ILP_STATE"])
+    tasking_id = store.create_tasking(by="c", offense_category="shoplifting", area_level="location",
+                                      area_id=location, owner="PC Hale", action="Store-detective liaison",
+                                      due_date=dt.date(2026, 6, 1))
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE taskings SET created_at = '2026-05-18T09:00:00' WHERE id = ?", (tasking_id,))
+    con.commit()
+    con.close()
+    store.update_tasking(tasking_id, by="c", status="done", result_note="Two prolific shoplifters charged")
+
+    at = open_page("taskings", "commander")
+    listing = frame_with(at, "threat")
+    assert listing["area"].tolist() == [f"Location {location}"]
+    outcome = frame_with(at, "poisson_z").iloc[0]
+    assert (outcome["before_incidents"], outcome["after_incidents"]) == (before, after)
+
+    # Updating the owner keeps the location (it is not in the district/beat picker).
+    at.selectbox(key="update_choice").set_value(tasking_id)
+    rerun(at)
+    assert at.selectbox(key=f"update_{tasking_id}_area").value == f"location:{location}"
+    at.text_input(key=f"update_{tasking_id}_owner").set_value("PC Hale and DS Ito")
+    at.button(key=f"update_{tasking_id}_submit").click()
+    rerun(at)
+    saved = store.taskings().iloc[0]
+    assert (saved["area_level"], saved["area_id"], saved["owner"]) == ("location", location, "PC Hale and DS Ito")
+
+
+def test_a_tasking_names_a_known_kind_of_area(app_env):
+    from ilp.state import TaskingError
+
+    with pytest.raises(TaskingError, match="area level must be one of district, beat, location"):
+        State(app_env["ILP_STATE"]).create_tasking(by="c", offense_category="robbery", area_level="street",
+                                                   area_id="Main St", owner="x", action="y",
+                                                   due_date=dt.date(2026, 12, 1))

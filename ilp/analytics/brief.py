@@ -212,15 +212,18 @@ def threat_place(level: str, area, area_name) -> str:
     return place
 
 
+def tasking_text(owner, status, due) -> str:
+    """'Insp. Okafor (Open, due 2026-12-01)', or 'None' when nothing is tasked."""
+    return f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "None"
+
+
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
     labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
     significance = np.where(threats["significant"], "▲ significant",
                             np.where(threats["z"] > 0, "not significant", "no rise"))
-    tasking = [
-        f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "None"
-        for owner, status, due in zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])
-    ]
+    tasking = [tasking_text(owner, status, due) for owner, status, due in
+               zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])]
     return pd.DataFrame({
         "rank": threats["rank"].astype(int).to_numpy(),
         "threat": [f"{label}, {threat_place(lv, a, n)}" for label, lv, a, n in
@@ -248,7 +251,9 @@ def location_area(beat, district, district_name) -> str:
 
 def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
     """``threats.repeat_locations`` rows as the page shows them: area and days in words, labels not codes,
-    the top offence with its count (the top three are in each row's ``explanation``)."""
+    the top offence with its count (the top three are in each row's ``explanation``), and the tasking
+    when ``brief_report.attach_location_taskings`` added one ('None' otherwise)."""
+    none = [None] * len(locations)
     return pd.DataFrame({
         "rank": locations["rank"].astype(int).to_numpy(),
         "location": locations["location"].to_numpy(),
@@ -262,6 +267,9 @@ def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
         "harm": locations["harm"].astype(float).to_numpy(),
         "seen": [f"{first:%d %b} – {last:%d %b}" if first != last else f"{first:%d %b}"
                  for first, last in zip(locations["first_seen"], locations["last_seen"])],
+        "tasking": [tasking_text(owner, status, due) for owner, status, due in
+                    zip(locations.get("tasking_owner", none), locations.get("tasking_status", none),
+                        locations.get("tasking_due", none))],
     })
 
 
