@@ -130,11 +130,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _json_default(value):
+    """numpy scalars as numbers, dates and anything else as text."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def _emit(args, payload, text: str) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(payload, indent=2, default=_json_default))
     else:
         print(text)
+
+
+def _demo_text(summary: dict) -> str:
+    """What `ilp demo` built, for a person: the city, its rows and the planted truth, one line each."""
+    lines = [
+        f"Built the demo city {summary['city']} (seed {summary['seed']}) in {summary['seconds']:.1f} s: snapshot "
+        f"{summary['snapshot']}, incidents {summary['start_date']} to {summary['end_date']}.",
+        "Rows: " + ", ".join(f"{table} {count:,}" for table, count in summary["rows"].items()) + ".",
+        f"Planted ground truth ({summary['truth_rows']} rows in table demo_truth):",
+    ]
+    for truth in summary["truth"]:
+        where = f"{truth['area_level']} {truth['area_id']}" if truth["area_id"] else "citywide"
+        lines.append(f"  - {truth['kind']}, {where}, {truth['offense_category'] or 'all offences'}, "
+                     f"{truth['start_date']} to {truth['end_date']}: {truth['description']}")
+    lines.append(f"Warehouse: {summary['directory']}")
+    return "\n".join(lines)
 
 
 def _run(args, warehouse: Warehouse) -> int:
@@ -165,7 +186,7 @@ def _run(args, warehouse: Warehouse) -> int:
         finally:
             bar.close()
         summary = {"snapshot": warehouse.current_version(), **summary}
-        _emit(args, summary, "\n".join(f"{key}: {value}" for key, value in summary.items()))
+        _emit(args, summary, _demo_text(summary))
         return 0
 
     if args.command == "ingest":

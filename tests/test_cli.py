@@ -110,3 +110,20 @@ def test_ingest_requires_a_mapping_and_files(run_cli, tmp_path):
     assert caught.value.code == 2
     with pytest.raises(SystemExit):
         run_cli("ingest", "--mapping", MAPPING, warehouse=tmp_path / "w")
+
+
+def test_demo_prints_the_city_rows_and_planted_truth_for_a_person_and_clean_json(tmp_path, run_cli):
+    small = ("--years", "1", "--incidents-per-year", "20000")
+    code, out, err = run_cli("demo", *small, warehouse=tmp_path / "text")
+    assert code == 0, err
+    assert re.match(r"Built the demo city \S.* \(seed 7\) in [\d.]+ s: snapshot s00001-", out)
+    assert re.search(r"^Rows: areas \d+, incidents [\d,]+, ", out, flags=re.M)
+    assert re.search(r"^  - emerging_series, beat 3D, robbery, \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d: A street robbery", out,
+                     flags=re.M)
+    assert "np.float64" not in out and "{" not in out
+
+    code, out, err = run_cli("demo", "--json", *small, warehouse=tmp_path / "json")
+    assert code == 0, err
+    summary = json.loads(out)
+    series = next(t for t in summary["truth"] if t["kind"] == "emerging_series")
+    assert isinstance(series["details"]["baseline_per_week"], float) and series["area_id"] == "3D"
