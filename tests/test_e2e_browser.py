@@ -120,6 +120,7 @@ class PageLoad:
     heading: str
     text: str
     sidebar: str
+    sidebar_visible: bool
     exceptions: list[str]
     console_errors: list[str]
     data_elements: dict[str, int]
@@ -185,6 +186,7 @@ def load(context, url: str, screenshot: Path | None = None) -> PageLoad:
             heading=headings[0].strip() if headings else "",
             text=main.inner_text() if main.count() else page.locator("body").inner_text(),
             sidebar=sidebar.inner_text() if sidebar.count() else "",
+            sidebar_visible=sidebar.count() > 0 and sidebar.first.is_visible(),
             exceptions=page.locator('[data-testid="stException"]').all_inner_texts(),
             console_errors=errors,
             data_elements={s: page.locator(s).count() for s in DATA_SELECTORS if page.locator(s).count()},
@@ -326,8 +328,8 @@ def test_brief_downloads_as_html_and_pdf_and_is_audited(site, tmp_path):
 
 def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_warehouse, tmp_path):
     """What Streamlit 1.67 does, observed: a server that has not yet run dashboard.py in any session
-    serves `/<page>` in the old multipage mode, running pages/<page>.py directly (the sidebar lists the
-    auto-discovered files: dashboard, brief, deployment, ...). The entry point never runs, so no role
+    serves `/<page>` in the old multipage mode, running pages/<page>.py directly (with a sidebar listing
+    the auto-discovered files, which the refusal hides). The entry point never runs, so no role
     is resolved (a `?role=` in the URL grants nothing) and the page's own gate() must refuse. Should a
     later Streamlit run dashboard.py for that URL instead, the frame decides: then the outcome must be
     the sign-in page or the demo role picker, never a bare page file's content.
@@ -346,6 +348,7 @@ def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_wa
             assert not result.exceptions, f"{path}: {result.exceptions}"
             if "Access refused" in result.text:
                 assert not result.data_elements, f"{path}: refused, yet shows data elements {result.data_elements}"
+                assert not result.sidebar_visible, f"{path}: refused, yet the sidebar lists the page files"
             else:
                 framed = result.heading == "Sign in" or "View as role" in result.sidebar
                 assert framed, f"{path} on a fresh server showed neither a refusal nor the sign-in/role picker:\n{result.text[:500]}"

@@ -214,6 +214,10 @@ def gate(page_key: str) -> PageContext:
         # When the entry point has not run for this session (a bookmark on a freshly started server),
         # the way in is the home page, which resolves the role first.
         home = " [Open the dashboard home page](/)." if context is None else ""
+        if context is None:
+            # Streamlit's fallback lists the page files (dashboard, brief, ...) in the sidebar: hide it.
+            st.html("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] "
+                    "{display: none;}</style>")
         st.error(
             f"Access refused: **{title}** is not available to this session. "
             f"Open the dashboard's home page and sign in with a role that may see it.{home}",
