@@ -80,6 +80,16 @@ downloads.download_button(
     icon=":material/picture_as_pdf:", on_click="ignore", key="brief_pdf",
     help="The same brief printed by headless Chromium (takes a few seconds). Audited.")
 
+def tasked_text(row) -> str:
+    """'**Tasked:** No. 2 to Insp. Okafor, In progress, due 2026-11-27 (overdue by 3 days).'"""
+    due = dt.date.fromisoformat(str(row["tasking_due"]))
+    live = row["tasking_status"] in ("open", "in_progress")
+    days = (today - due).days
+    late = f" (**overdue by {days} day{'s' if days != 1 else ''}**)" if live and days > 0 else ""
+    return (f"**Tasked:** No. {int(row['tasking_id'])} to {row['tasking_owner']}, "
+            f"{brief.STATUS_LABELS.get(row['tasking_status'], row['tasking_status'])}, due {due}{late}.")
+
+
 def tasking_form(prefix: str, what: str, *, category: str, level: str, area: str, described: str) -> None:
     """A commander's 'Create tasking' form for one threat (offence in a beat or district) or repeat
     location (level 'location'); saved to the app state, which keeps its history and audits it."""
@@ -195,21 +205,21 @@ with st.container(border=True, key="top_threats"):
                 column_order=["rank", "location", "area", "top_offence", "incidents", "baseline", "z", "harm",
                               "tasking"],
                 column_config={
-                    "rank": st.column_config.NumberColumn("Rank", width="small"),
+                    "rank": st.column_config.NumberColumn("Rank", width=50),
                     "location": st.column_config.TextColumn("Location (block)"),
                     "area": "Beat, district",
                     "top_offence": st.column_config.TextColumn(
                         "Top offence", help="The offence carrying most of its harm, with its incidents in the 28 days."),
                     "incidents": st.column_config.NumberColumn(
-                        "Incidents", format="%d", width="small", help="Incidents in the 28 days."),
+                        "Incidents", format="%d", width=75, help="Incidents in the 28 days."),
                     "baseline": st.column_config.NumberColumn(
-                        "Expected", format="%.1f", width="small",
+                        "Expected", format="%.1f", width=75,
                         help="Incidents expected in 28 days from the 12 weeks before."),
-                    "z": st.column_config.NumberColumn("z", format="%+.1f", width="small",
+                    "z": st.column_config.NumberColumn("z", format="%+.1f", width=50,
                                                        help="Poisson z = 2(√incidents − √expected)."),
-                    "harm": st.column_config.NumberColumn(f"Harm ({unit})", format="localized", width="small",
+                    "harm": st.column_config.NumberColumn(f"Harm ({unit})", format="localized", width=95,
                                                           help=f"Harm in the 28 days, {index_tag}."),
-                    "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
+                    "tasking": st.column_config.TextColumn("Tasking", help="Owner, status and due date."),
                 },
             )
             st.markdown("**What happens at each**\n\n" + "\n".join(
@@ -220,9 +230,7 @@ with st.container(border=True, key="top_threats"):
                 "Repeat location to task" if can_task else "Repeat location", range(len(shown_locations)),
                 format_func=lambda i: f"#{i + 1} {shown_locations['location'].iloc[i]}", key="location_pick")]
             if isinstance(spot["tasking_owner"], str):
-                st.markdown(
-                    f"**Tasked:** No. {int(spot['tasking_id'])} to {spot['tasking_owner']}, "
-                    f"{brief.STATUS_LABELS.get(spot['tasking_status'], spot['tasking_status'])}, due {spot['tasking_due']}.")
+                st.markdown(tasked_text(spot))
                 st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
             elif can_task:
                 tasking_form("location", f"{spot['location']} (its top offence, {spot['top_category_label']})",
@@ -297,9 +305,7 @@ with st.container(border=True, key="top_threats"):
                        + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None))
         with task_column:
             if isinstance(picked["tasking_owner"], str):
-                st.markdown(
-                    f"**Tasked:** No. {int(picked['tasking_id'])} to {picked['tasking_owner']}, "
-                    f"{brief.STATUS_LABELS.get(picked['tasking_status'], picked['tasking_status'])}, due {picked['tasking_due']}.")
+                st.markdown(tasked_text(picked))
                 st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
             elif can_task:
                 tasking_form("threat", "this threat", category=picked["offense_category"], level=picked["level"],
@@ -410,7 +416,8 @@ else:
             "late": [f"Overdue by {d} days" if d else "" for d in due["days_overdue"]],
         }),
         width="stretch", hide_index=True,
-        column_config={"id": st.column_config.NumberColumn("No.", format="%d", width="small"),
+        column_order=["id", "threat", "area", "owner", "due", "late", "status", "action"],
+        column_config={"id": st.column_config.NumberColumn("No.", format="%d", width=50),
                        "threat": "Offence", "area": "Area", "owner": "Owner",
                        "action": st.column_config.TextColumn("Action", width="large"),
                        "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD"), "status": "Status",

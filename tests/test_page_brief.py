@@ -154,7 +154,7 @@ def test_brief_shows_the_demo_citys_real_numbers(app_env, facts, role):
     assert ranked["score"].is_monotonic_decreasing
     assert not ranked["threat"].str.contains("_").any(), "raw category codes in the table"
     assert ranked["threat"].str.contains(", Beat ").all()
-    assert (ranked["why"].str.len() > 40).all() and set(ranked["tasking"]) == {"None"}
+    assert (ranked["why"].str.len() > 40).all() and set(ranked["tasking"]) == {"Not tasked"}
     assert all(why.startswith(threat.split(", Beat ")[0] + " in beat ") for threat, why in zip(ranked["threat"], ranked["why"]))
 
     # the cross-check tab: the ten highest-harm offence x beat combinations, harm alone
@@ -406,7 +406,7 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
 
     at = open_brief("commander", week=facts["week"].isoformat())
     assert at.selectbox(key="location_pick").label == "Repeat location to task"
-    assert frame_with(at, "top_offence", "seen")["tasking"].eq("None").all()
+    assert frame_with(at, "top_offence", "seen")["tasking"].eq("Not tasked").all()
     at.text_input(key="location_owner").input("Sgt. Reyes, neighbourhood team")
     at.text_area(key="location_action").input("Problem-solving visit with the premises manager; CCTV and lighting")
     at.button(key="location_create").click()
@@ -420,5 +420,11 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
     assert any(f"{top_label} at {truth['location']}, owner Sgt. Reyes" in s.value for s in at.success)
     listed = frame_with(at, "top_offence", "seen")
     assert listed["tasking"].iloc[0].startswith("Sgt. Reyes, neighbourhood team (Open, due ")
-    assert listed["tasking"].iloc[1:].eq("None").all()
+    assert listed["tasking"].iloc[1:].eq("Not tasked").all()
     assert any(m.value.startswith(f"**Tasked:** No. {tasking['id']} to Sgt. Reyes") for m in at.markdown)
+
+    # a live tasking past its due date says so where the commander looks
+    store.update_tasking(int(tasking["id"]), by="c", due_date=dt.date.today() - dt.timedelta(days=2))
+    rerun(at)
+    assert any(m.value.startswith(f"**Tasked:** No. {tasking['id']} to Sgt. Reyes")
+               and m.value.endswith("(**overdue by 2 days**).") for m in at.markdown)

@@ -213,8 +213,8 @@ def threat_place(level: str, area, area_name) -> str:
 
 
 def tasking_text(owner, status, due) -> str:
-    """'Insp. Okafor (Open, due 2026-12-01)', or 'None' when nothing is tasked."""
-    return f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "None"
+    """'Insp. Okafor (Open, due 2026-12-01)', or 'Not tasked'."""
+    return f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "Not tasked"
 
 
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
@@ -252,7 +252,7 @@ def location_area(beat, district, district_name) -> str:
 def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
     """``threats.repeat_locations`` rows as the page shows them: area and days in words, labels not codes,
     the top offence with its count (the top three are in each row's ``explanation``), and the tasking
-    when ``brief_report.attach_location_taskings`` added one ('None' otherwise)."""
+    when ``brief_report.attach_location_taskings`` added one ('Not tasked' otherwise)."""
     none = [None] * len(locations)
     return pd.DataFrame({
         "rank": locations["rank"].astype(int).to_numpy(),
