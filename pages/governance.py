@@ -63,6 +63,9 @@ with tabs["Freshness and ingests"]:
     ingests = ingests.assign(mapping=ingests["mapping"].where(ingests["kind"] != "demo", "generated (ilp demo)"))
     st.dataframe(
         ingests, width="stretch", hide_index=True,
+        # the counts a reader checks first (read = new + updated + unchanged + rejected), then when and how
+        column_order=["ingest_id", "source", "rows_read", "loaded", "updated", "unchanged", "rejected", "kind",
+                      "mapping", "started_at", "seconds", "snapshot", "files"],
         column_config={
             "ingest_id": st.column_config.NumberColumn("Ingest", format="%d"), "kind": "Kind", "source": "Source",
             "mapping": "Mapping file",

@@ -189,13 +189,14 @@ if not citywide_only:
         share = totals.iloc[0] / totals.sum() if totals.sum() else float("nan")
         small_multiples = px.line(
             by_district, x="week", y=measure, facet_col="district_name", facet_col_wrap=4,
+            facet_col_spacing=0.07, facet_row_spacing=0.12,  # room for each panel's own y-axis labels
             category_orders={"district_name": totals.index.tolist()},
             labels={"week": "Week beginning", measure: f"{measure.capitalize()} per week ({measure_unit})",
                     "district_name": "District"},
-            height=140 * -(-by_district["district"].nunique() // 4) + 140,
+            height=170 * -(-by_district["district"].nunique() // 4) + 140,
         )
         small_multiples.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-        small_multiples.update_yaxes(matches=None, rangemode="tozero", showticklabels=True)
+        small_multiples.update_yaxes(matches=None, rangemode="tozero", showticklabels=True, nticks=4)
         small_multiples.update_layout(
             title=(f"Weekly {measure} by district, last {by_district['week'].nunique()} weeks: "
                    f"{totals.index[0]} carries {share:.0%} of the city's {measure}"),
