@@ -96,16 +96,21 @@ def test_analyst_reads_the_list_without_a_form(app_env):
     assert [s.key for s in at.selectbox if s.key and s.key.startswith(("new_tasking", "update_"))] == []
 
 
+def backdate(store: State, tasking_id: int, created_at: str) -> None:
+    """Pretend the tasking was created on ``created_at`` (the app never edits creation times itself)."""
+    con = sqlite3.connect(store.path)
+    with con:
+        con.execute("UPDATE taskings SET created_at = ? WHERE id = ?", (created_at, tasking_id))
+    con.close()
+
+
 def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
     """A done tasking backdated to the demo's planted intervention (beat 4C, from 2026-05-18)."""
     store = State(app_env["ILP_STATE"])
     tasking_id = store.create_tasking(by="Ch. Supt. Vale", offense_category="burglary_residential", area_level="beat",
                                       area_id="4C", owner="Insp. Mensah", action="Target hardening",
                                       due_date=dt.date(2026, 6, 15))
-    con = sqlite3.connect(store.path)
-    con.execute("UPDATE taskings SET created_at = '2026-05-18T09:00:00' WHERE id = ?", (tasking_id,))
-    con.commit()
-    con.close()
+    backdate(store, tasking_id, "2026-05-18T09:00:00")
     store.update_tasking(tasking_id, by="Ch. Supt. Vale", status="done", result_note="Visits to 180 homes")
 
     with read_snapshot(demo_warehouse) as warehouse:
@@ -173,10 +178,7 @@ def test_a_repeat_location_tasking_is_listed_kept_on_update_and_measured_at_its_
     tasking_id = store.create_tasking(by="c", offense_category="shoplifting", area_level="location",
                                       area_id=location, owner="PC Hale", action="Store-detective liaison",
                                       due_date=dt.date(2026, 6, 1))
-    con = sqlite3.connect(store.path)
-    con.execute("UPDATE taskings SET created_at = '2026-05-18T09:00:00' WHERE id = ?", (tasking_id,))
-    con.commit()
-    con.close()
+    backdate(store, tasking_id, "2026-05-18T09:00:00")
     store.update_tasking(tasking_id, by="c", status="done", result_note="Two prolific shoplifters charged")
 
     at = open_page("taskings", "commander")
