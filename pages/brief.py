@@ -23,6 +23,7 @@ from ilp.ui.context import cursor, gate, state
 page = gate("brief")
 f = page.filters
 store = state()
+taskings = store.taskings()  # app state, read once per run: the threats, repeat locations and due list share it
 can_task = page.role in access.TASKING_EDITORS
 today = dt.date.today()
 as_of = f.week + dt.timedelta(days=6)
@@ -124,7 +125,7 @@ with st.container(border=True, key="top_threats"):
     candidates = int(ranked["candidates"].iloc[0]) if len(ranked) else 0
     if f.category:
         ranked = ranked[ranked["offense_category"] == f.category]
-    top = brief_report.attach_taskings(ranked.head(10), store.taskings()).reset_index(drop=True)
+    top = brief_report.attach_taskings(ranked.head(10), taskings).reset_index(drop=True)
     ranked_tab, harm_tab, locations_tab, victims_tab = st.tabs(
         ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"])
     with ranked_tab:
@@ -198,7 +199,7 @@ with st.container(border=True, key="top_threats"):
         if locations.empty:
             st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
-            shown_locations = brief_report.attach_location_taskings(locations.head(10), store.taskings())
+            shown_locations = brief_report.attach_location_taskings(locations.head(10), taskings)
             st.dataframe(
                 brief.repeat_location_table(shown_locations).round({"harm": 0}), width="stretch",
                 hide_index=True, key="repeat_locations_table",
@@ -402,7 +403,7 @@ else:
 
 # ------------------------------------------------------------------------------------------ 3. taskings due
 st.header("Taskings due or overdue")
-due = brief_report.taskings_due(store.taskings(), today)
+due = brief_report.taskings_due(taskings, today)
 if due.empty:
     st.info(f"No open tasking is due by {today + dt.timedelta(days=7):%d %b %Y} or overdue.", icon=":material/assignment:")
 else:
