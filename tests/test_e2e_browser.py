@@ -62,8 +62,9 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run dashboard.py` in its own process group, on a free port, over a given warehouse."""
 
-    def __init__(self, warehouse: Path, state: Path, log: Path):
+    def __init__(self, warehouse: Path, state: Path, log: Path, *, as_make_run: bool = False):
         self.warehouse, self.state, self.log = warehouse, state, log
+        self.as_make_run = as_make_run  # exactly `make run`'s command line: only the port, the rest from config
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -74,8 +75,9 @@ class StreamlitServer:
     def start(self, timeout: float = 90) -> StreamlitServer:
         env = {**os.environ, "ILP_WAREHOUSE": str(self.warehouse), "ILP_STATE": str(self.state)}
         env.pop("ILP_ROLE", None)
-        command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port)]
+        if not self.as_make_run:
+            command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
@@ -357,3 +359,19 @@ def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_wa
             context.close()
         server.stop()
 
+
+
+def test_make_run_server_starts_without_looking_up_its_external_ip(demo_warehouse, tmp_path):
+    """Started as `make run` starts it (port only; .streamlit/config.toml decides the rest), the server does
+    not ask checkip.amazonaws.com for an external IP, which headless Streamlit does to print its welcome
+    URLs: the log would say 'External URL' (network up) or 'Did not auto detect external IP' (air-gapped)."""
+    server = StreamlitServer(demo_warehouse, tmp_path / "state.sqlite", tmp_path / "streamlit.log", as_make_run=True)
+    try:
+        server.start()
+        time.sleep(3)  # the welcome message (and any lookup) follows the server's start
+        with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+    log = server.log.read_text(errors="replace")
+    assert "External URL" not in log and "external IP" not in log, log
