@@ -14,7 +14,9 @@ with one message naming the file, and no snapshot is written.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
 import hashlib
 import json
 import os
@@ -340,13 +342,63 @@ def _reproject(con: duckdb.DuckDBPyConnection, m: Mapping, table: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ lines
-def _line_numbers(rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_line: int) -> np.ndarray:
-    """File line of each accepted row ordinal, given the lines the CSV reader rejected.
+@dataclass
+class _Layout:
+    """Where a file's records sit, read with the mapping's dialect (:func:`_file_layout`).
 
-    Assumes one physical line per record (true of every shipped preset's source; a quoted field with an
-    embedded newline shifts the numbers after it).
-    """
-    lines = rows.astype(np.int64) - 1 + first_data_line
+    DuckDB numbers lines by record: each skipped line, the header, each blank line and each record is
+    one "line", however many lines a quoted field with embedded newlines makes it. ``starts[n - 1]`` is
+    the file line (as an editor counts) on which DuckDB's line ``n`` starts; ``data`` lists DuckDB's line
+    numbers of the non-blank data records, in file order."""
+
+    starts: np.ndarray
+    data: np.ndarray
+
+    def physical(self, lines: np.ndarray) -> np.ndarray:
+        lines = np.asarray(lines, dtype=np.int64)
+        if len(lines) and (lines.min() < 1 or lines.max() > len(self.starts)):
+            return lines
+        return self.starts[lines - 1]
+
+
+def _file_layout(m: Mapping, path: Path) -> _Layout | None:
+    """The file's :class:`_Layout`, or None when it cannot be read here (then each record counts as one
+    line). Read only for files with rejected rows, whose line numbers a person will look up."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    starts: list[int] = []
+    data: list[int] = []
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # as long a field as DuckDB reads
+    try:
+        with opener(path, "rt", encoding=m.encoding, errors="replace", newline="") as handle:
+            for line in range(1, m.skip_rows + 1):
+                handle.readline()
+                starts.append(line)
+            reader = csv.reader(handle, delimiter=m.delimiter, quotechar=m.quote, doublequote=True, strict=False)
+            end = m.skip_rows
+            header_pending = m.header
+            for record in reader:
+                starts.append(end + 1)
+                end = m.skip_rows + reader.line_num
+                if header_pending:
+                    header_pending = False
+                elif record:  # a blank line is a DuckDB line but no record
+                    data.append(len(starts))
+    except (csv.Error, OSError, EOFError, UnicodeError):
+        return None
+    return _Layout(np.array(starts, dtype=np.int64), np.array(data, dtype=np.int64))
+
+
+def _line_numbers(rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_line: int,
+                  layout: _Layout | None = None) -> np.ndarray:
+    """File line of each accepted row ordinal (1-based, in DuckDB's reading order), given the DuckDB
+    lines the CSV reader rejected. With the file's ``layout`` the numbers are exact (multi-line records,
+    blank lines); without it every record is taken to be one line."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if layout is not None:
+        accepted = layout.data[~np.isin(layout.data, csv_reject_lines)]
+        if len(rows) == 0 or (rows.min() >= 1 and rows.max() <= len(accepted)):
+            return layout.starts[accepted[rows - 1] - 1]
+    lines = rows - 1 + first_data_line
     for rejected in np.sort(np.unique(csv_reject_lines)):
         lines[lines >= rejected] += 1
     return lines
@@ -415,6 +467,13 @@ def ingest(
     today = today or dt.date.today()
     step = progress or (lambda _name, _fraction: None)
     file_records = [_file_record(p) for p in paths_]
+    layouts: dict[int, _Layout | None] = {}
+
+    def layout(index: int) -> _Layout | None:
+        """The file's record layout, read once and only if one of its rows is rejected."""
+        if index not in layouts:
+            layouts[index] = _file_layout(m, paths_[index])
+        return layouts[index]
 
     with warehouse.write(kind="real", note=f"ingest {m.name}: {', '.join(p.name for p in paths_)}") as con:
         ingest_id = next_ingest_id(con)
@@ -437,13 +496,13 @@ def ingest(
             except duckdb.Error as error:
                 raise IngestError(f"{path}: cannot be read as CSV with this mapping ({_first_line(error)}).") from None
             rows_read += con.execute("SELECT count(*) FROM batch WHERE _file = ?", [index]).fetchone()[0]
-            rows_read += _collect_csv_rejects(con, m, path, index)
+            rows_read += _collect_csv_rejects(con, m, path, index, layout)
 
         step("validating", 0.8)
         _assign_content_ids(con, m)
         _reject_duplicate_ids(con, m)
         _fill_raw_rows(con, m, paths_, columns)
-        _collect_validation_rejects(con, paths_, m)
+        _collect_validation_rejects(con, paths_, m, layout)
 
         step("merging", 0.85)
         counts = _merge(con, m, ingest_id, started)
@@ -492,8 +551,10 @@ def _file_record(path: Path) -> dict:
     return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
 
 
-def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int) -> int:
-    """Move the CSV reader's rejected lines into batch_rejects; return how many lines it rejected."""
+def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int,
+                         layout: Callable[[int], _Layout | None]) -> int:
+    """Move the CSV reader's rejected lines into batch_rejects, numbered as the file's lines (DuckDB
+    counts records: see :class:`_Layout`); return how many lines it rejected."""
     hint = {
         "INVALID ENCODING": f"bytes that are not valid {m.encoding} (set [file] encoding if the file uses another)",
         "MISSING COLUMNS": "too few fields (a truncated or broken line?)",
@@ -510,12 +571,15 @@ def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path,
         f"any_value(error_message) AS message, any_value(csv_line) AS raw FROM csv_rejects_{index} "
         f"GROUP BY line ORDER BY line"
     ).df()
-    for row in frame.itertuples():
+    shape = layout(index) if len(frame) else None
+    lines = shape.physical(frame["line"].to_numpy()) if shape is not None else frame["line"].to_numpy()
+    for row, line in zip(frame.itertuples(), lines):
         reason = hint.get(str(row.error_type), str(row.message).splitlines()[0])
         field_name = row.field if isinstance(row.field, str) else None
+        raw = row.raw.lstrip("\r\n") if isinstance(row.raw, str) else row.raw  # DuckDB prefixes blank lines before it
         con.execute(
             "INSERT INTO batch_rejects VALUES (?, ?, ?, ?, ?)",
-            [str(path), int(row.line), field_name, f"unreadable line: {reason}", row.raw],
+            [str(path), int(line), field_name, f"unreadable line: {reason}", raw],
         )
     # Remember the CSV-rejected lines so accepted rows get their true line numbers.
     con.execute(f"CREATE OR REPLACE TEMP TABLE csv_lines_{index} AS SELECT DISTINCT line FROM csv_rejects_{index}")
@@ -592,7 +656,8 @@ def _fill_raw_rows(
         con.execute(f"DROP TABLE IF EXISTS csv_scans_{tag}")
 
 
-def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping) -> None:
+def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping,
+                                layout: Callable[[int], _Layout | None]) -> None:
     frame = con.execute(
         "SELECT _file, _row, reject_field, reject_reason, raw_row FROM batch WHERE reject_reason IS NOT NULL "
         "ORDER BY _file, _row"
@@ -607,7 +672,8 @@ def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence
         csv_lines = con.execute(f"SELECT line FROM csv_lines_{int(file_index)}").df()["line"].to_numpy()
         line_of[int(file_index)] = csv_lines
         selector = frame["_file"] == file_index
-        frame.loc[selector, "line_number"] = _line_numbers(frame.loc[selector, "_row"].to_numpy(), csv_lines, first_data_line)
+        frame.loc[selector, "line_number"] = _line_numbers(
+            frame.loc[selector, "_row"].to_numpy(), csv_lines, first_data_line, layout(int(file_index)))
     if not winners.empty:
         winners = winners.set_index(["_file", "_row"])
         for position, row in frame.iterrows():
@@ -616,8 +682,9 @@ def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence
                 win_file, win_row = winners.loc[key, ["win_file", "win_row"]]
                 win_csv = line_of.get(int(win_file))
                 if win_csv is None:
-                    win_csv = con.execute(f"SELECT line FROM csv_lines_{int(win_file)}").df()["line"].to_numpy()
-                win_line = int(_line_numbers(np.array([win_row]), win_csv, first_data_line)[0])
+                    win_csv = line_of[int(win_file)] = con.execute(
+                        f"SELECT line FROM csv_lines_{int(win_file)}").df()["line"].to_numpy()
+                win_line = int(_line_numbers(np.array([win_row]), win_csv, first_data_line, layout(int(win_file)))[0])
                 frame.at[position, "reject_reason"] = (
                     f"{row['reject_reason']}: superseded by {paths_[int(win_file)].name} line {win_line}"
                 )

@@ -401,13 +401,59 @@ def test_latin1_file_loads_whole_with_a_latin1_mapping(real_warehouse, run_cli, 
     assert incidents(real_warehouse.directory)["1002"]["location_text"] == "002XX W CAF\u00e9 ST"
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation: accepted rows are numbered by record, so a row after a "
-                   "quoted field with an embedded newline is reported one line early (ilp/ingest.py _line_numbers)")
 def test_line_number_after_a_multiline_field(real_warehouse, run_cli):
     code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "multiline_field.csv", warehouse=real_warehouse)
     assert code == 0, err
     _, out, _ = run_cli("rejects", "--json", warehouse=real_warehouse)
     assert [r["line_number"] for r in json.loads(out)] == [4]
+
+
+def test_line_numbers_count_every_embedded_newline_a_broken_line_and_a_duplicate(real_warehouse, run_cli, tmp_path):
+    """Lines as an editor shows them, in a file where two records span 2 and 3 lines, a line the CSV reader
+    rejects sits between them, and a later duplicate id supersedes an earlier row."""
+    lines = [
+        "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",                     # 1
+        '2001,01/01/2017 12:01:00 AM,"001XX N STATE ST',                                # 2
+        'REAR",0486,BATTERY,false,41.8781,-87.6298',                                    # 3
+        "2002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",          # 4
+        "2003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA,FIELDS",  # 5: too many fields
+        '2004,01/03/2017 10:00:00 AM,"004XX',                                           # 6
+        "W",                                                                            # 7
+        'LAKE ST",0820,THEFT,true,41.885,-87.63',                                       # 8
+        "2005,,005XX W LAKE ST,0820,THEFT,true,41.885,-87.63",                          # 9: no date
+        "2001,01/04/2017 10:00:00 AM,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298",  # 10: id again
+    ]
+    path = tmp_path / "multiline_mix.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", path, warehouse=real_warehouse)
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["rows_read"], result["loaded"], result["rejected"]) == (6, 2, 4)
+    _, out, _ = run_cli("rejects", "--json", warehouse=real_warehouse)
+    rejects = {r["line_number"]: r for r in json.loads(out)}
+    assert sorted(rejects) == [2, 4, 5, 9]
+    assert rejects[2]["reason"].endswith(f"superseded by {path.name} line 10")
+    assert rejects[4]["field"] == "Date" and rejects[9]["field"] == "Date"
+    assert incidents(real_warehouse.directory)["2004"]["location_text"] == "004XX\nW\nLAKE ST"
+
+
+def test_line_numbers_count_blank_lines(real_warehouse, run_cli, tmp_path):
+    path = tmp_path / "blank_lines.csv"
+    path.write_text("\n".join([
+        "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",                      # 1
+        "3001,01/01/2017 12:01:00 AM,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298",  # 2
+        "",                                                                               # 3
+        "3002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",           # 4
+        "",                                                                               # 5
+        "3003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA",          # 6: too many fields
+        "3004,,004XX W LAKE ST,0820,THEFT,true,41.885,-87.63",                           # 7: no date
+    ]) + "\n", encoding="utf-8")
+    code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", path, warehouse=real_warehouse)
+    assert code == 0, err
+    _, out, _ = run_cli("rejects", "--json", warehouse=real_warehouse)
+    rejects = json.loads(out)
+    assert [(r["line_number"], r["field"]) for r in rejects] == [(4, "Date"), (6, None), (7, "Date")]
+    assert rejects[1]["raw_row"] == "3003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA"
 
 
 def test_rejects_are_listed_in_text_with_file_line_field_reason_and_raw_row(real_warehouse, run_cli):
