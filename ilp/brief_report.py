@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
+import math
 import os
 import shutil
 import subprocess
@@ -194,44 +195,53 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
+def _nice_step(span: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about ``ticks`` intervals."""
+    raw = max(span, 1e-9) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(power * f for f in (1, 2, 2.5, 5, 10) if power * f >= raw)
+
+
 def weekly_chart_svg(weekly: pd.DataFrame, *, unit: str, highlight: dt.date, width: int = 860, height: int = 260) -> str:
-    """A 52-week line chart of harm as inline SVG, with labelled axes and the brief's week marked."""
-    left, right, top, bottom = 70, 20, 36, 48
+    """A 52-week line chart of harm as inline SVG, with labelled axes, round y ticks and the brief's week marked."""
+    left, right, top, bottom = 92, 36, 36, 48
     values = weekly["harm"].astype(float).tolist()
     weeks = [pd.Timestamp(w).date() for w in weekly["week"]]
     if not values:
         return "<p>No weeks to chart.</p>"
-    peak = max(values) or 1.0
+    step = _nice_step(max(values) or 1.0)
+    ceiling = step * math.ceil((max(values) or 1.0) * 1.05 / step)
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(i: int) -> float:
         return left + (plot_w * i / max(len(values) - 1, 1))
 
     def y(v: float) -> float:
-        return top + plot_h - plot_h * v / (peak * 1.1)
+        return top + plot_h - plot_h * v / ceiling
 
     points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="Weekly harm, 52 weeks">',
-        f'<text x="{left}" y="20" font-size="14" font-weight="bold">Weekly harm, 52 weeks to {highlight:%d %b %Y}</text>',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">Weekly harm, {len(values)} weeks to {highlight:%d %b %Y}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#444"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#444"/>',
     ]
-    for fraction in (0, 0.25, 0.5, 0.75, 1.0):
-        value = peak * 1.1 * fraction
+    for k in range(int(round(ceiling / step)) + 1):
+        value = k * step
         parts.append(f'<line x1="{left - 4}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 8}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:,.0f}</text>')
     for i, week in enumerate(weeks):
         if (i % 8 == 0 and i <= len(weeks) - 5) or i == len(weeks) - 1:
-            parts.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle">{week:%d %b %y}</text>')
+            anchor = "end" if i == len(weeks) - 1 else "middle"
+            parts.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="{anchor}">{week:%d %b %y}</text>')
     parts.append(f'<polyline fill="none" stroke="#1f3a5f" stroke-width="2" points="{points}"/>')
     if highlight in weeks:
         i = weeks.index(highlight)
         parts.append(f'<circle cx="{x(i):.1f}" cy="{y(values[i]):.1f}" r="5" fill="#D55E00"/>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="12" text-anchor="middle">Week starting (Monday)</text>')
     parts.append(f'<text transform="translate(16,{top + plot_h / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
-                 f'Harm ({_e(unit.split(" (")[0])})</text>')
+                 f'Harm per week ({_e(unit.split(" (")[0])})</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -286,7 +296,7 @@ def render_html(brief: Brief) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>Command brief, week of {brief.week:%d %b %Y}</title>
 <style>{STYLE}</style></head><body>
 <h1>Command brief: week {brief.week:%d %b %Y} – {brief.as_of:%d %b %Y} ({scope})</h1>
-<div class="stamp">{_e(brief.stamp)}<br>Parameters: {_e(", ".join(f"{k}={v}" for k, v in brief.parameters.items()))}</div>
+<div class="stamp">{_e(brief.stamp)}<br>Parameters: {_e(", ".join(f"{k}={'all' if v is None else v}" for k, v in brief.parameters.items()))}</div>
 {demo}
 <h2>1. Top threats (offence x beat), ranked with reasons</h2>
 <p class="note">Score: weighted harm, momentum, expected harm, vulnerability and concentration (threat matrix
