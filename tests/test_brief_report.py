@@ -133,3 +133,15 @@ def test_brief_lists_the_five_highest_harm_repeat_locations(demo_warehouse, stat
         assert f"<td>{location}</td>" in section and f"<td class='num'>{harm:,.0f}</td>" in section
     assert "homes" in section
     assert text.index("1. Top threats") < text.index("Repeat locations") < text.index("2. What changed")
+
+
+def test_weekly_chart_has_round_ticks_above_the_peak_and_labels_its_axes():
+    import pandas as pd
+
+    weeks = pd.date_range("2025-11-17", periods=52, freq="7D")
+    weekly = pd.DataFrame({"week": weeks, "harm": [150_000 + (i % 7) * 2_000 for i in range(51)] + [163_744]})
+    svg = brief_report.weekly_chart_svg(weekly, unit="days of imprisonment (starting point)", highlight=weeks[-1].date())
+    ticks = [int(t.replace(",", "")) for t in re.findall(r'text-anchor="end">([\d,]+)</text>', svg)]
+    assert ticks == [0, 50_000, 100_000, 150_000, 200_000]
+    assert "Harm per week (days of imprisonment)</text>" in svg and "Week starting (Monday)" in svg
+    assert f"{weeks[-1]:%d %b %y}</text>" in svg and svg.count("<circle") == 1
