@@ -120,7 +120,8 @@ def shared_filters(info: dict) -> ui.Filters:
     requested = params.get("harm", harm_keys[0] if harm_keys else "")
     harm_key = sidebar.selectbox(
         "Harm index", harm_keys, index=harm_keys.index(requested) if requested in harm_keys else 0,
-        format_func=lambda k: next((f"{r.title} ({r.version})" for r in harm.itertuples()
+        # the short tag first, so a narrow sidebar still shows which index: "CCHI 2016 · Cambridge Crime Harm Index"
+        format_func=lambda k: next((f"{r.index_name.upper()} {r.version} · {r.title}" for r in harm.itertuples()
                                     if f"{r.index_name}:{r.version}" == k), k),
         help="Which published weighting turns offences into harm. Indices rank places differently; see Data and governance.",
     )
