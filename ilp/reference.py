@@ -10,12 +10,24 @@ import csv
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from ilp import paths
 
 
 class ReferenceDataError(Exception):
     pass
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple], columns: int) -> None:
+    """Insert rows in one statement (DuckDB's executemany runs one INSERT per row: slow for code lists)."""
+    if rows:
+        frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(columns)], dtype=object)
+        con.register("reference_rows", frame)
+        try:
+            con.execute(f"INSERT INTO {table} SELECT * FROM reference_rows")
+        finally:
+            con.unregister("reference_rows")
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -37,14 +49,11 @@ def load_all(con: duckdb.DuckDBPyConnection) -> None:
 def load_categories(con: duckdb.DuckDBPyConnection) -> None:
     rows = read_csv_rows(paths.DATA_DIR / "offence_categories.csv")
     con.execute("DELETE FROM offence_categories")
-    con.executemany(
-        "INSERT INTO offence_categories VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (r["category"], r["label"], r["crime_group"], _bool(r["violent"]), _bool(r["property"]),
-             _bool(r["proactive"]), _bool(r["sensitive"]), r["description"])
-            for r in rows
-        ],
-    )
+    _insert(con, "offence_categories", [
+        (r["category"], r["label"], r["crime_group"], _bool(r["violent"]), _bool(r["property"]),
+         _bool(r["proactive"]), _bool(r["sensitive"]), r["description"])
+        for r in rows
+    ], 8)
 
 
 def known_categories(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -63,11 +72,10 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> in
     con.execute("DELETE FROM offence_taxonomy WHERE source = ?", [source])
     if not rows:
         return 0
-    con.executemany(
-        "INSERT INTO offence_taxonomy VALUES (?, ?, ?, ?, ?)",
-        [(source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
-         for r in rows],
-    )
+    _insert(con, "offence_taxonomy", [
+        (source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
+        for r in rows
+    ], 5)
     return len(rows)
 
 
@@ -111,9 +119,8 @@ def load_harm_table(
     con.execute("DELETE FROM harm_weights WHERE index_name = ? AND version = ?", [name, version])
     con.execute("DELETE FROM harm_indices WHERE index_name = ? AND version = ?", [name, version])
     con.execute("INSERT INTO harm_indices VALUES (?, ?, ?, ?, ?, ?)", [name, version, title, unit, provenance, is_default])
-    con.executemany(
-        "INSERT INTO harm_weights VALUES (?, ?, ?, ?, ?)",
-        [(name, version, r["category"], float(r["weight"]), r.get("provenance")) for r in rows]
-        + ([(name, version, "unmapped", 0.0, "unmapped codes carry no weight until mapped")] if "unmapped" not in seen else []),
-    )
+    _insert(con, "harm_weights",
+            [(name, version, r["category"], float(r["weight"]), r.get("provenance")) for r in rows]
+            + ([(name, version, "unmapped", 0.0, "unmapped codes carry no weight until mapped")] if "unmapped" not in seen else []),
+            5)
     return len(rows)
