@@ -147,45 +147,45 @@ def taskings_due(taskings: pd.DataFrame, on: dt.date, days_ahead: int = 7) -> pd
     return due.assign(overdue=[days > 0 for days in late], days_overdue=[max(days, 0) for days in late])
 
 
+TASKING_COLUMNS = ("tasking_id", "tasking_owner", "tasking_status", "tasking_due")
+
+
+def _attach(frame: pd.DataFrame, live: pd.DataFrame, keys: list[str], key_of) -> pd.DataFrame:
+    """``frame`` with the latest of the ``live`` taskings whose ``keys`` equal ``key_of(row)``, if any."""
+    out = frame.copy()
+    for column in TASKING_COLUMNS:
+        out[column] = None
+    if live.empty or out.empty:
+        return out
+    latest = live.sort_values("id").groupby(keys).tail(1).set_index(keys)
+    for position, row in out.iterrows():
+        key = key_of(row)
+        if key in latest.index:
+            tasking = latest.loc[key]
+            out.loc[position, list(TASKING_COLUMNS)] = [int(tasking["id"]), tasking["owner"], tasking["status"],
+                                                        tasking["due_date"]]
+    return out
+
+
 def attach_taskings(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
     """Each threat's latest live tasking (owner, status, due date), if one targets the same offence and area."""
-    out = threats.copy()
-    for column in ("tasking_id", "tasking_owner", "tasking_status", "tasking_due"):
-        out[column] = None
-    if taskings.empty or out.empty:
-        return out
-    live = taskings[taskings["status"] != "cancelled"].sort_values("id")
-    latest = live.groupby(["offense_category", "area_level", "area_id"]).tail(1)
-    keyed = latest.set_index(["offense_category", "area_level", "area_id"])
-    for position, row in out.iterrows():
-        key = (row["offense_category"], row["level"], str(row["area"]))
-        if key in keyed.index:
-            tasking = keyed.loc[key]
-            out.at[position, "tasking_id"] = int(tasking["id"])
-            out.at[position, "tasking_owner"] = tasking["owner"]
-            out.at[position, "tasking_status"] = tasking["status"]
-            out.at[position, "tasking_due"] = tasking["due_date"]
-    return out
+    live = taskings[taskings["status"] != "cancelled"]
+    return _attach(threats, live, ["offense_category", "area_level", "area_id"],
+                   lambda row: (row["offense_category"], row["level"], str(row["area"])))
 
 
 def attach_location_taskings(locations: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
     """Each repeat location's latest live tasking (owner, status, due date), if one targets that location
     (area level 'location'), whatever offence it names: a location is tasked as a place."""
-    out = locations.copy()
-    for column in ("tasking_id", "tasking_owner", "tasking_status", "tasking_due"):
-        out[column] = None
-    if taskings.empty or out.empty:
-        return out
     live = taskings[(taskings["status"] != "cancelled") & (taskings["area_level"] == "location")]
-    latest = live.sort_values("id").groupby("area_id").tail(1).set_index("area_id")
-    for position, row in out.iterrows():
-        if row["location"] in latest.index:
-            tasking = latest.loc[row["location"]]
-            out.at[position, "tasking_id"] = int(tasking["id"])
-            out.at[position, "tasking_owner"] = tasking["owner"]
-            out.at[position, "tasking_status"] = tasking["status"]
-            out.at[position, "tasking_due"] = tasking["due_date"]
-    return out
+    return _attach(locations, live, ["area_id"], lambda row: row["location"])
+
+
+def _tasking_cell(owner, status) -> str:
+    """The printed brief's tasking cell: 'Insp. Okafor (In progress)' or 'no tasking'."""
+    if not isinstance(owner, str):
+        return "no tasking"
+    return f"{_e(owner)} ({_e(STATUS_LABELS.get(status, status))})" if status else _e(owner)
 
 
 # ------------------------------------------------------------------------------------------ HTML
@@ -264,8 +264,7 @@ def render_html(brief: Brief) -> str:
         f"({_e(r.level)} {_e(r.area)})</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
         f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
         f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
-        f"<td>{_e(r.explanation)}</td><td>{_e(r.tasking_owner) or 'no tasking'}"
-        f"{' (' + _e(STATUS_LABELS.get(r.tasking_status, r.tasking_status)) + ')' if r.tasking_status else ''}</td></tr>"
+        f"<td>{_e(r.explanation)}</td><td>{_tasking_cell(r.tasking_owner, r.tasking_status)}</td></tr>"
         for _, r in brief.threats.iterrows()
     ) or "<tr><td colspan='10'>No candidate threats in this window.</td></tr>"
     location_rows = "".join(
@@ -273,9 +272,7 @@ def render_html(brief: Brief) -> str:
         f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
         f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
         f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
-        f"<td>{_e(r.get('tasking_owner')) or 'no tasking'}"
-        f"{' (' + _e(STATUS_LABELS.get(r.get('tasking_status'), r.get('tasking_status'))) + ')' if r.get('tasking_status') else ''}"
-        "</td></tr>"
+        f"<td>{_tasking_cell(r.get('tasking_owner'), r.get('tasking_status'))}</td></tr>"
         for _, r in brief.repeat_locations.iterrows()
     ) or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
     change_rows = "".join(
