@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import json
@@ -467,13 +468,8 @@ def ingest(
     today = today or dt.date.today()
     step = progress or (lambda _name, _fraction: None)
     file_records = [_file_record(p) for p in paths_]
-    layouts: dict[int, _Layout | None] = {}
-
-    def layout(index: int) -> _Layout | None:
-        """The file's record layout, read once and only if one of its rows is rejected."""
-        if index not in layouts:
-            layouts[index] = _file_layout(m, paths_[index])
-        return layouts[index]
+    # A file's record layout, read once and only if one of its rows is rejected.
+    layout = functools.cache(lambda index: _file_layout(m, paths_[index]))
 
     with warehouse.write(kind="real", note=f"ingest {m.name}: {', '.join(p.name for p in paths_)}") as con:
         ingest_id = next_ingest_id(con)
