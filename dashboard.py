@@ -15,6 +15,7 @@ import sys
 import streamlit as st
 
 from ilp import access
+from ilp.snapshot import SnapshotInfo
 from ilp.ui import context as ui
 
 st.set_page_config(page_title="ILP Command Dashboard", page_icon="🛡️", layout="wide")
@@ -65,19 +66,11 @@ def sign_in_page() -> None:
     )
 
 
-def week_options(info: dict) -> list[dt.date]:
-    last = info["last"].date() if info["last"] is not None else dt.date.today()
-    first = info["first"].date() if info["first"] is not None else last
-    latest = ui.last_complete_week(last)
-    count = max(1, min(156, (latest - first).days // 7 + 1))
-    return [latest - dt.timedelta(weeks=i) for i in range(count)]
-
-
-def shared_filters(info: dict) -> ui.Filters:
+def shared_filters(info: SnapshotInfo) -> ui.Filters:
     params = st.query_params
     sidebar = st.sidebar
     sidebar.header("Filters")
-    weeks_available = week_options(info)
+    weeks_available = info.weeks()
     requested_week = params.get("week")
     try:
         default_week = dt.date.fromisoformat(requested_week) if requested_week else weeks_available[0]
@@ -97,32 +90,27 @@ def shared_filters(info: dict) -> ui.Filters:
     weeks = sidebar.slider("Weeks in period", 1, 26, min(max(default_span, 1), 26),
                            help="Default: the week and the 4 before it.")
 
-    districts = info["districts"]
-    district_ids = [ui.ALL, *districts["area_id"].tolist()]
-    names = dict(zip(districts["area_id"], districts["name"]))
+    district_ids = [ui.ALL, *info.districts]
     requested = params.get("district", ui.ALL)
     district = sidebar.selectbox(
         "District", district_ids, index=district_ids.index(requested) if requested in district_ids else 0,
-        format_func=lambda d: "All districts" if d == ui.ALL else (names.get(d) if names.get(d) == d else f"{names.get(d)} ({d})"),
+        format_func=lambda d: info.district_label(None if d == ui.ALL else d),
     )
 
-    categories = info["categories"]
-    category_ids = [ui.ALL, *categories["category"].tolist()]
-    labels = dict(zip(categories["category"], categories["label"]))
+    category_ids = [ui.ALL, *info.categories]
     requested = params.get("category", ui.ALL)
     category = sidebar.selectbox(
         "Offence category", category_ids, index=category_ids.index(requested) if requested in category_ids else 0,
-        format_func=lambda c: "All categories" if c == ui.ALL else labels.get(c, c),
+        format_func=lambda c: info.category_label(None if c == ui.ALL else c, all_label="All categories"),
     )
 
-    harm = info["harm"]
-    harm_keys = [f"{r.index_name}:{r.version}" for r in harm.itertuples()]
+    indices = {harm.key: harm for harm in info.harm_indices}
+    harm_keys = list(indices)
     requested = params.get("harm", harm_keys[0] if harm_keys else "")
     harm_key = sidebar.selectbox(
         "Harm index", harm_keys, index=harm_keys.index(requested) if requested in harm_keys else 0,
         # the short tag first, so a narrow sidebar still shows which index: "CCHI 2016 · Cambridge Crime Harm Index"
-        format_func=lambda k: next((f"{r.index_name.upper()} {r.version} · {r.title}" for r in harm.itertuples()
-                                    if f"{r.index_name}:{r.version}" == k), k),
+        format_func=lambda k: f"{indices[k].tag} · {indices[k].title}" if k in indices else k,
         help="Which published weighting turns offences into harm. Indices rank places differently; see Data and governance.",
     )
     harm_index, harm_version = harm_key.split(":", 1)
@@ -140,8 +128,8 @@ def main() -> None:
     if snapshot is None:
         no_warehouse()
     version = snapshot.stem
-    info = ui._meta(str(snapshot))
-    demo = info["meta"].get("kind") == "demo"
+    info = ui.snapshot_info(str(snapshot))
+    demo = info.demo
     ui.banner(info)
     role = resolve_role(demo)
     st.session_state["ilp_role"] = role

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pages import chicago_warehouse, demo_warehouse  # noqa: E402  (the same warehouses as the page benchmark)
 
 from ilp.analytics import forecast  # noqa: E402
-from ilp.analytics.threats import data_context, default_as_of  # noqa: E402
+from ilp.snapshot import SnapshotInfo  # noqa: E402
 from ilp.warehouse import Warehouse, run_query  # noqa: E402
 
 HISTORY_WEEKS = 260  # all of it: the page fits on up to this many weeks
@@ -38,15 +38,15 @@ HISTORY_WEEKS = 260  # all of it: the page fits on up to this many weeks
 
 def series_of(con) -> list[tuple[str, str, pd.Series]]:
     """(area, measure, weekly series) for the city and each district, incidents and harm."""
-    context = data_context(con)
-    week = default_as_of(con) - dt.timedelta(days=6)
+    info = SnapshotInfo.read(con)
+    week = info.default_week()
     districts = [None, *con.execute(
         "SELECT DISTINCT district FROM incidents WHERE district IS NOT NULL ORDER BY 1").fetchnumpy()["district"]]
     out = []
     for district in districts:
         weekly = run_query(con, "trends_weekly", {
             "week": week, "history_start": week - dt.timedelta(weeks=HISTORY_WEEKS - 1), "district": district,
-            "category": None, "harm_index": context["harm_index"], "harm_version": context["harm_version"]})
+            "category": None, "harm_index": info.default_harm.name, "harm_version": info.default_harm.version})
         index = pd.to_datetime(weekly["week"])
         out.append((district or "citywide", "count", pd.Series(weekly["incidents"].to_numpy(float), index=index)))
         out.append((district or "citywide", "harm", pd.Series(weekly["harm"].to_numpy(float), index=index)))

@@ -21,14 +21,11 @@ filters = page.filters
 
 st.title("Deployment map: where does harm concentrate?")
 
-district_names = dict(zip(page.info["districts"]["area_id"], page.info["districts"]["name"]))
-category_labels = dict(zip(page.info["categories"]["category"], page.info["categories"]["label"]))
-harm_row = page.info["harm"].query("index_name == @filters.harm_index and version == @filters.harm_version")
-harm_unit = harm_row["unit"].iloc[0].split(" (")[0] if len(harm_row) else "harm units"
+harm_unit = page.harm.unit_name
 scope = (
     f"{filters.start:%d %b %Y} – {filters.end - dt.timedelta(days=1):%d %b %Y} · "
-    f"{district_names.get(filters.district, filters.district) if filters.district else 'all districts'} · "
-    f"{category_labels.get(filters.category, filters.category) if filters.category else 'all offence categories'}"
+    f"{page.info.district_name(filters.district) if filters.district else 'all districts'} · "
+    f"{page.info.category_label(filters.category)}"
 )
 st.caption(f"{scope}. Change the period, district and category in the sidebar.")
 
@@ -68,7 +65,7 @@ if no_times:
 ranked = hotspots.rank_cells(cells, grid)
 area_km2 = reference["area_km2"]
 if area_km2 == area_km2 and area_km2:   # areas loaded: the district (or city) area
-    area_basis = (f"{district_names.get(filters.district, filters.district)} district's area" if filters.district
+    area_basis = (f"{page.info.district_name(filters.district)} district's area" if filters.district
                   else "the city's area")
 else:
     occupied = int(page.query("deployment_occupied_cells", **grid.params())["occupied_cells"].iloc[0])
@@ -102,7 +99,7 @@ if beats["features"]:
         pickable=False,
     ))
 layers.append(pdk.Layer(
-    "PolygonLayer", id="harm-cells", data=hotspots.map_cells(ranked, district_names),
+    "PolygonLayer", id="harm-cells", data=hotspots.map_cells(ranked, page.info.districts),
     get_polygon=grid.polygon_expression(), get_fill_color="fill", get_line_color=[90, 90, 90, 60], line_width_min_pixels=0.2,
     stroked=True, filled=True, pickable=True, auto_highlight=True,
 ))
@@ -166,7 +163,7 @@ notes.append(
     if not include_proactive else "Harm includes proactive offences (the toggle above)."
 )
 if filters.category and not include_proactive and cells["harm"].sum() == 0 and len(cells):
-    notes.append(f"{category_labels.get(filters.category, filters.category)} is a proactive category: it carries no "
+    notes.append(f"{page.info.category_label(filters.category)} is a proactive category: it carries no "
                  "harm unless the toggle above counts it.")
 notes.append("Cells only: incident points are never drawn, so sensitive offences (homicide, rape, other sexual "
              "offences) cannot be located more exactly than their cell.")
@@ -176,7 +173,7 @@ st.caption(page.source_note())
 # ------------------------------------------------------------------------------------ top cells
 st.subheader(f"Top {concentration.top_n} cells by harm")
 top = ranked.head(top_n).assign(
-    district_name=lambda f: f["district"].map(lambda d: district_names.get(d, d), na_action="ignore"),
+    district_name=lambda f: f["district"].map(page.info.district_name, na_action="ignore"),
     harm_share_pct=lambda f: f["harm_share"] * 100,
     cumulative_pct=lambda f: f["cumulative_harm_share"] * 100,
 )

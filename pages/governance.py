@@ -12,11 +12,10 @@ from ilp.ui.context import gate, state
 
 page = gate("governance")
 is_admin = page.role == "admin"
-meta = page.info["meta"]
 
 st.title("Data and governance")
 st.caption(
-    f"Snapshot **{page.version}** ({meta.get('kind', '?')} data, created {meta.get('created_at', '?')}). "
+    f"Snapshot **{page.version}** ({page.info.kind or '?'} data, created {page.info.created_at}). "
     "Freshness, ingest history and rejected rows, location quality, unmapped offence codes, the harm tables "
     "in use, and who may see what." + (" As administrator you also see the audit log." if is_admin else "")
 )

@@ -23,19 +23,16 @@ page = gate("trends")
 f = page.filters
 citywide_only = page.aggregate_only
 district = None if citywide_only else f.district
-harm_row = page.info["harm"].query("index_name == @f.harm_index and version == @f.harm_version")
-unit = brief.short_harm_unit(harm_row["unit"].iloc[0] if len(harm_row) else None)
-index_tag = f"{f.harm_index.upper()} {f.harm_version}"
-district_names = dict(zip(page.info["districts"]["area_id"], page.info["districts"]["name"]))
-category_labels = dict(zip(page.info["categories"]["category"], page.info["categories"]["label"]))
-scope = district_names.get(district, district) if district else "Citywide"
-category_scope = category_labels.get(f.category, f.category) if f.category else "all offence categories"
+unit = page.harm.unit_short
+index_tag = page.harm.tag
+scope = page.info.scope(district)
+category_scope = page.info.category_label(f.category)
 PROACTIVE_NOTE = ("Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
                   "vehicle offences): their counts measure police activity, not harm, as in the CCHI.")
 
 st.title("Trends and forecasts")
 if citywide_only:
-    ignored = (f" The district filter ({district_names.get(f.district, f.district)}) is ignored."
+    ignored = (f" The district filter ({page.info.district_name(f.district)}) is ignored."
                if f.district else "")
     st.info(f"City leader view: citywide figures only, no district breakdown.{ignored}", icon=":material/location_city:")
 

@@ -65,10 +65,9 @@ def read_snapshot(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def last_complete_week(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The Monday of the last complete week (Monday to Sunday) by yesterday and by the data's last day: the
     week the brief and trends pages show by default."""
-    last_day = con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
-    as_of = min(dt.date.today() - dt.timedelta(days=1), last_day)
-    monday = as_of - dt.timedelta(days=as_of.weekday())
-    return monday if as_of.weekday() == 6 else monday - dt.timedelta(weeks=1)
+    from ilp.snapshot import last_complete_week as rule
+
+    return rule(con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0])
 
 
 def dashboard_as(role: str | None, **params) -> AppTest:

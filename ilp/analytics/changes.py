@@ -81,10 +81,10 @@ def changes(
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     if harm_index is None and harm_version is None:
-        from ilp.analytics.threats import data_context
+        from ilp.analytics.threats import resolve_harm
+        from ilp.snapshot import SnapshotInfo
 
-        context = data_context(con)
-        harm_index, harm_version = context["harm_index"], context["harm_version"]
+        harm_index, harm_version = resolve_harm(SnapshotInfo.read(con), None, None)
     params = {
         "as_of": as_of, "level": level, "baseline_weeks": int(baseline_weeks), "harm_index": harm_index,
         "harm_version": harm_version, "district": district, "category": category,

@@ -18,8 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from ilp import access
+from ilp.snapshot import HarmIndex, SnapshotInfo
 from ilp.state import State
-from ilp.warehouse import Warehouse, read_meta, run_query
+from ilp.warehouse import Warehouse, query_text, run_query
 
 ALL = "__all__"
 
@@ -54,56 +55,26 @@ def _cached_query(snapshot_path: str, version: str, name: str, parameters: tuple
         con.close()
 
 
-# Library analyses a page may run on the snapshot: each takes a connection (a cursor) first and keyword
-# parameters, reads only, and returns a DataFrame. Cached like named queries, on (snapshot, version,
-# analysis, parameters). Add one here to make it available as ``page.analysis(name, ...)``.
-def _analyses() -> dict:
-    from ilp.analytics import changes, threats
-
-    return {
-        "threats": threats.rank_threats,
-        "repeat_locations": threats.repeat_locations,
-        "repeat_victims": threats.repeat_victims,
-        "changes": changes.changes,
-        "control_chart": changes.control_chart,
-    }
-
-
 @st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
-def _cached_analysis(snapshot_path: str, version: str, config: float, name: str, parameters: tuple) -> pd.DataFrame:
-    del version, config  # part of the cache key only
+def _cached_analysis(snapshot_path: str, version: str, config: float, name: str, _function, parameters: tuple):
+    """``_function(cursor, **parameters)``, cached on (snapshot, version, config, the function's qualified
+    name, parameters); the function object itself is not hashed (leading underscore), its name stands for it."""
+    del version, config, name  # part of the cache key only
     con = cursor(Path(snapshot_path))
     try:
-        return _analyses()[name](con, **dict(parameters))
+        return _function(con, **dict(parameters))
     finally:
         con.close()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _meta(snapshot_path: str) -> dict:
+def snapshot_info(snapshot_path: str) -> SnapshotInfo:
+    """What the snapshot offers (districts, categories, harm indices, dates, kind), read once per file."""
     con = cursor(Path(snapshot_path))
     try:
-        meta = read_meta(con)
-        harm = con.execute(
-            "SELECT index_name, version, title, unit, provenance, is_default FROM harm_indices "
-            "ORDER BY is_default DESC, index_name, version"
-        ).df()
-        bounds = con.execute("SELECT min(occurred_at), max(occurred_at) FROM incidents").fetchone()
-        districts = con.execute(
-            "SELECT DISTINCT d.district AS area_id, coalesce(a.name, d.district) AS name FROM "
-            "(SELECT DISTINCT district FROM incidents WHERE district IS NOT NULL) d "
-            "LEFT JOIN areas a ON a.level = 'district' AND a.area_id = d.district ORDER BY 1"
-        ).df()
-        categories = con.execute(
-            "SELECT c.category, c.label FROM offence_categories c "
-            "WHERE c.category IN (SELECT DISTINCT offense_category FROM incidents) ORDER BY c.label"
-        ).df()
-        areas = con.execute("SELECT level, count(*) AS n, count(population) AS with_population, "
-                            "count(geometry_geojson) AS with_geometry FROM areas GROUP BY level").df()
+        return SnapshotInfo.read(con)
     finally:
         con.close()
-    return {"meta": meta, "harm": harm, "first": bounds[0], "last": bounds[1], "districts": districts,
-            "categories": categories, "areas": areas}
 
 
 # ------------------------------------------------------------------------------------------ filters
@@ -133,14 +104,6 @@ class Filters:
         }
 
 
-def last_complete_week(last_data_day: dt.date, today: dt.date | None = None) -> dt.date:
-    """Monday of the last Monday-Sunday week that is complete both in the calendar and in the data."""
-    today = today or dt.date.today()
-    as_of = min(today - dt.timedelta(days=1), last_data_day)
-    monday = as_of - dt.timedelta(days=as_of.weekday())
-    return monday if as_of.weekday() == 6 else monday - dt.timedelta(weeks=1)
-
-
 # ------------------------------------------------------------------------------------------ page context
 @dataclass
 class PageContext:
@@ -150,35 +113,44 @@ class PageContext:
     snapshot: Path
     version: str
     filters: Filters
-    info: dict = field(repr=False)
+    info: SnapshotInfo = field(repr=False)
 
     @property
     def demo(self) -> bool:
-        return self.info["meta"].get("kind") == "demo"
+        return self.info.demo
 
     @property
     def aggregate_only(self) -> bool:
         return self.role in access.AGGREGATE_ONLY
 
     @property
+    def harm(self) -> HarmIndex:
+        """The harm index the filters chose."""
+        return self.info.harm(self.filters.harm_index, self.filters.harm_version)
+
+    @property
     def harm_label(self) -> str:
-        harm = self.info["harm"]
-        row = harm[(harm.index_name == self.filters.harm_index) & (harm.version == self.filters.harm_version)]
-        title = row.iloc[0]["title"] if len(row) else self.filters.harm_index
-        return f"{title} ({self.filters.harm_index.upper()} {self.filters.harm_version})"
+        return self.harm.label
 
     def query(self, name: str, **overrides) -> pd.DataFrame:
+        """The named query ``queries/<name>.sql`` with the shared filters (and ``overrides``) bound, cached on
+        the snapshot version and the parameters the SQL actually uses."""
+        _, wanted = query_text(name)
         parameters = {**self.filters.params(), **overrides}
-        return _cached_query(str(self.snapshot), self.version, name, tuple(sorted(parameters.items())))
+        bound = tuple(sorted((key, value) for key, value in parameters.items() if key in wanted))
+        return _cached_query(str(self.snapshot), self.version, name, bound)
 
-    def analysis(self, name: str, **parameters) -> pd.DataFrame:
-        """A library analysis (see ``_analyses``) on this page's snapshot, cached on the data version."""
+    def analysis(self, function, **parameters):
+        """``function(con, **parameters)``, a read-only library analysis, on this page's snapshot, cached on
+        the data version, the function and the parameters."""
         # The threat matrix is configuration an admin may edit while the server runs: its modification
         # time is part of the key so an edit takes effect on the next rerun.
         from ilp.analytics.threats import matrix_path
 
         config = matrix_path().stat().st_mtime
-        return _cached_analysis(str(self.snapshot), self.version, config, name, tuple(sorted(parameters.items())))
+        name = f"{function.__module__}.{function.__qualname__}"
+        return _cached_analysis(str(self.snapshot), self.version, config, name, function,
+                                tuple(sorted(parameters.items())))
 
     def audit(self, action: str, parameters: dict | None = None) -> None:
         state().record(user=self.user, role=self.role, action=action, page=self.key,
@@ -232,16 +204,15 @@ def gate(page_key: str) -> PageContext:
 
 
 # ------------------------------------------------------------------------------------------ frame
-def banner(info: dict) -> None:
-    if info["meta"].get("kind") == "demo":
+def banner(info: SnapshotInfo) -> None:
+    if info.demo:
         st.warning("**Demo city — synthetic data.** No real person or place is shown.", icon=":material/science:")
 
 
 def footer(page: PageContext) -> None:
-    meta = page.info["meta"]
     st.divider()
     st.caption(
-        f"Data snapshot **{page.version}** (created {meta.get('created_at', '?')}) · "
+        f"Data snapshot **{page.version}** (created {page.info.created_at}) · "
         f"harm index **{page.harm_label}** · "
         f"generated {dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} · role {access.ROLES[page.role]}"
     )
