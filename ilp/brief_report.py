@@ -19,173 +19,26 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from ilp import taskings as tasking_rules
 from ilp.analytics import changes as change_analysis
-from ilp.analytics.brief import STATUS_LABELS, location_area, threat_place
-from ilp.analytics import threats as threat_ranking
+from ilp.analytics.brief import Brief, BriefError, BriefRequest, build_brief, location_area
+from ilp.snapshot import SnapshotReader
 from ilp.state import State
-from ilp.warehouse import Warehouse, read_meta, run_query
+from ilp.warehouse import Warehouse
 
+__all__ = ["BriefError", "generate", "render_bytes", "render_html", "write_brief"]
 
-class BriefError(Exception):
-    pass
-
-
-REPEAT_LOCATIONS_SHOWN = 5
-
-
-@dataclass
-class Brief:
-    week: dt.date                 # Monday of the brief's week
-    as_of: dt.date                # Sunday ending it
-    district: str | None
-    harm_index: str
-    harm_version: str
-    harm_title: str
-    harm_unit: str
-    snapshot: str
-    snapshot_created: str
-    demo: bool
-    matrix_version: str
-    generated_at: str
-    threats: pd.DataFrame
-    changes: pd.DataFrame
-    taskings_due: pd.DataFrame
-    weekly: pd.DataFrame
-    fdr: float
-    parameters: dict = field(default_factory=dict)
-    repeat_locations: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    @property
-    def stamp(self) -> str:
-        return (
-            f"Snapshot {self.snapshot} (created {self.snapshot_created}) · harm index {self.harm_index.upper()} "
-            f"{self.harm_version} · threat matrix {self.matrix_version} · generated {self.generated_at}"
-        )
-
-
-def build_brief(
-    warehouse: Warehouse, *, week: dt.date | None = None, district: str | None = None,
-    harm_index: str | None = None, harm_version: str | None = None, top: int = 10,
-    state: State | None = None,
-) -> Brief:
-    """Gather everything the brief shows, from the warehouse's current snapshot."""
-    snapshot = warehouse.require_current()
-    with contextlib.closing(warehouse.connect()) as con:
-        return build_brief_from(con, snapshot.stem, week=week, district=district, harm_index=harm_index,
-                                harm_version=harm_version, top=top, state=state)
-
-
-def build_brief_from(
-    con, snapshot: str, *, week: dt.date | None = None, district: str | None = None,
-    harm_index: str | None = None, harm_version: str | None = None, top: int = 10,
-    state: State | None = None, today: dt.date | None = None,
-) -> Brief:
-    """The brief from an open read-only connection (or cursor) on snapshot ``snapshot``: what the CLI
-    and the dashboard's download button share, so both print the same numbers for the same inputs."""
-    meta = read_meta(con)
-    if week is None:
-        as_of = threat_ranking.default_as_of(con)
-    else:
-        as_of = week - dt.timedelta(days=week.weekday()) + dt.timedelta(days=6)
-    week = as_of - dt.timedelta(days=6)
-    harm = con.execute(
-        "SELECT index_name, version, title, unit FROM harm_indices "
-        "WHERE ($name IS NULL AND is_default) OR (index_name = $name AND ($version IS NULL OR version = $version)) "
-        "ORDER BY version DESC LIMIT 1",
-        {"name": harm_index, "version": harm_version},
-    ).fetchone()
-    if harm is None:
-        raise BriefError(f"No harm index {harm_index}:{harm_version} in snapshot {snapshot}.")
-    harm_index, harm_version, harm_title, harm_unit = harm
-    matrix = threat_ranking.load_matrix()
-    threats = threat_ranking.rank_threats(con, as_of=as_of, level="beat", harm_index=harm_index,
-                                          harm_version=harm_version, top=top, matrix=matrix, district=district)
-    locations = threat_ranking.repeat_locations(con, as_of=as_of, district=district, harm_index=harm_index,
-                                                harm_version=harm_version)
-    found = change_analysis.changes(con, as_of=as_of, level="district", harm_index=harm_index,
-                                    harm_version=harm_version, district=district)
-    weekly = run_query(con, "report_weekly_harm", {"week": week, "district": district,
-                                                   "harm_index": harm_index, "harm_version": harm_version})
-    significant = change_analysis.significant_changes(found)
-    taskings = (state or State()).taskings()
-    threats = attach_taskings(threats, taskings)
-    # Taskings are live app state, not snapshot data: due and overdue are judged on the day the
-    # brief is generated (the meeting), which its stamp records.
-    due = taskings_due(taskings, today or dt.date.today())
-    labels = dict(con.execute("SELECT category, label FROM offence_categories").fetchall())
-    due = due.assign(
-        category_label=[labels.get(c, c) for c in due["offense_category"]],
-        place=[threat_place(level, area, None) for level, area in zip(due["area_level"], due["area_id"])],
-    )
-    locations = attach_location_taskings(locations, taskings)
-    return Brief(
-        week=week, as_of=as_of, district=district, harm_index=harm_index, harm_version=harm_version,
-        harm_title=harm_title, harm_unit=harm_unit, snapshot=snapshot,
-        snapshot_created=meta.get("created_at", "?"), demo=meta.get("kind") == "demo",
-        matrix_version=str(matrix.get("version", "?")),
-        generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        threats=threats, changes=significant, taskings_due=due, weekly=weekly,
-        repeat_locations=locations.head(REPEAT_LOCATIONS_SHOWN),
-        fdr=float(found["fdr"].iloc[0]) if len(found) else change_analysis.DEFAULT_FDR,
-        parameters={"week": week.isoformat(), "as_of": as_of.isoformat(), "district": district,
-                    "harm": f"{harm_index}:{harm_version}", "top": top, "level": "beat"},
-    )
-
-
-def taskings_due(taskings: pd.DataFrame, on: dt.date, days_ahead: int = 7) -> pd.DataFrame:
-    """Open or in-progress taskings due within ``days_ahead`` days after ``on`` or already overdue,
-    soonest first, with an ``overdue`` flag (due before ``on``) and ``days_overdue``."""
-    live = taskings[taskings["status"].isin(["open", "in_progress"])].copy()
-    live["due_date"] = pd.to_datetime(live["due_date"]).dt.date
-    due = live[live["due_date"] <= on + dt.timedelta(days=days_ahead)].sort_values(["due_date", "id"])
-    late = [(on - d).days for d in due["due_date"]]
-    return due.assign(overdue=[days > 0 for days in late], days_overdue=[max(days, 0) for days in late])
-
-
-TASKING_COLUMNS = ("tasking_id", "tasking_owner", "tasking_status", "tasking_due")
-
-
-def _attach(frame: pd.DataFrame, live: pd.DataFrame, keys: list[str], key_of) -> pd.DataFrame:
-    """``frame`` with the latest of the ``live`` taskings whose ``keys`` equal ``key_of(row)``, if any."""
-    out = frame.copy()
-    for column in TASKING_COLUMNS:
-        out[column] = None
-    if live.empty or out.empty:
-        return out
-    latest = live.sort_values("id").groupby(keys).tail(1).set_index(keys)
-    for position, row in out.iterrows():
-        key = key_of(row)
-        if key in latest.index:
-            tasking = latest.loc[key]
-            out.loc[position, list(TASKING_COLUMNS)] = [int(tasking["id"]), tasking["owner"], tasking["status"],
-                                                        tasking["due_date"]]
-    return out
-
-
-def attach_taskings(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
-    """Each threat's latest live tasking (owner, status, due date), if one targets the same offence and area."""
-    live = taskings[taskings["status"] != "cancelled"]
-    return _attach(threats, live, ["offense_category", "area_level", "area_id"],
-                   lambda row: (row["offense_category"], row["level"], str(row["area"])))
-
-
-def attach_location_taskings(locations: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:
-    """Each repeat location's latest live tasking (owner, status, due date), if one targets that location
-    (area level 'location'), whatever offence it names: a location is tasked as a place."""
-    live = taskings[(taskings["status"] != "cancelled") & (taskings["area_level"] == "location")]
-    return _attach(locations, live, ["area_id"], lambda row: row["location"])
+LOCATIONS_PRINTED = 5
+VICTIM_ROWS_PRINTED = 5
 
 
 def _tasking_cell(owner, status) -> str:
-    """The printed brief's tasking cell: 'Insp. Okafor (In progress)' or 'no tasking'."""
-    if not isinstance(owner, str):
-        return "no tasking"
-    return f"{_e(owner)} ({_e(STATUS_LABELS.get(status, status))})" if status else _e(owner)
+    """The printed brief's tasking cell: 'Insp. Okafor (In progress)' or 'Not tasked'."""
+    return _e(tasking_rules.summary(owner, status))
 
 
 # ------------------------------------------------------------------------------------------ HTML
@@ -266,56 +119,89 @@ def render_html(brief: Brief) -> str:
         f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
         f"<td>{_e(r.explanation)}</td><td>{_tasking_cell(r.tasking_owner, r.tasking_status)}</td></tr>"
         for _, r in brief.threats.iterrows()
-    ) or "<tr><td colspan='10'>No candidate threats in this window.</td></tr>"
+    ) or f"<tr><td colspan='10'>No candidate threats in this window ({brief.candidates:,} candidates ranked).</td></tr>"
     location_rows = "".join(
         f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
         f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
         f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
         f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
         f"<td>{_tasking_cell(r.get('tasking_owner'), r.get('tasking_status'))}</td></tr>"
-        for _, r in brief.repeat_locations.iterrows()
+        for _, r in brief.repeat_locations.head(LOCATIONS_PRINTED).iterrows()
     ) or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
+    victim_rows = "".join(
+        f"<tr><td>{_e(v.area_name if v.area_name != v.area else v.area)} ({_e(v.level)} {_e(v.area)})</td>"
+        f"<td>{_e(v.category_label)}</td><td class='num'>{int(v.repeat_victims)}</td>"
+        f"<td class='num'>{int(v.incidents_recent)}</td><td class='num'>{int(v.incidents_window)}</td>"
+        f"<td class='num'>{int(v.under_18)}</td><td class='num'>{int(v.aged_65_plus)}</td>"
+        f"<td class='num'>{v.domestic_share:.0%}</td></tr>"
+        for _, v in brief.repeat_victims.head(VICTIM_ROWS_PRINTED).iterrows()
+    ) or ("<tr><td colspan='8'>No victim records in this source, so repeat victims cannot be counted.</td></tr>"
+          if not brief.victim_records else
+          "<tr><td colspan='8'>No repeat victim had an incident in these 28 days.</td></tr>")
     change_rows = "".join(
         f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
         f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
         f"<td class='num'>{c.q_value:.3f}</td><td>{_e(c.change_text)}</td></tr>"
-        for _, c in brief.changes.assign(window_label=brief.changes["window"].map(change_analysis.WINDOW_LABELS)).iterrows()
+        for _, c in brief.significant_changes.assign(
+            window_label=brief.significant_changes["window"].map(change_analysis.WINDOW_LABELS)).iterrows()
     ) or f"<tr><td colspan='8'>No change is significant at a false discovery rate of {brief.fdr:.0%}.</td></tr>"
     due_rows = "".join(
         f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.category_label)}</td><td>{_e(t.place)}</td>"
         f"<td>{_e(t.owner)}</td><td>{_e(t.action)}</td><td class='{'overdue' if t.overdue else ''}'>{_e(t.due_date)}"
-        f"{' (overdue)' if t.overdue else ''}</td><td>{_e(STATUS_LABELS.get(t.status, t.status))}</td></tr>"
+        f"{' (' + tasking_rules.overdue_text(t.days_overdue) + ')' if t.overdue else ''}</td>"
+        f"<td>{_e(tasking_rules.status_text(t.status))}</td></tr>"
         for _, t in brief.taskings_due.iterrows()
     ) or "<tr><td colspan='7'>No tasking is due or overdue.</td></tr>"
+    head = brief.headline
+    headline_rows = "".join(
+        f"<tr><td>{label}</td><td class='num'>{head[measure]:,.0f}</td>"
+        + "".join(f"<td class='num'>{head[f'{b}_{measure}']:,.{1 if measure == 'incidents' and b == 'prior_4wk' else 0}f}</td>"
+                  f"<td class='num'>{head[f'{b}_{measure}_z']:+.1f}</td><td>{_e(head[f'{b}_{measure}_reading'])}</td>"
+                  for b in ("prior_4wk", "last_year"))
+        + "</tr>"
+        for measure, label in (("harm", f"Harm ({_e(brief.harm.unit_short)})"), ("incidents", "Incidents"))
+    )
     scope = f"district {_e(brief.district)}" if brief.district else "citywide"
-    demo = "<div class='demo'>Demo city — synthetic data. No real person or place is shown.</div>" if brief.demo else ""
+    if brief.category:
+        scope += f", {_e(brief.category_scope)}"
+    demo = "<div class='demo'>Demo city — synthetic data. No real person or place is shown.</div>" if brief.info.demo else ""
+    level = _e(brief.level)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Command brief, week of {brief.week:%d %b %Y}</title>
 <style>{STYLE}</style></head><body>
 <h1>Command brief: week {brief.week:%d %b %Y} – {brief.as_of:%d %b %Y} ({scope})</h1>
 <div class="stamp">{_e(brief.stamp)}<br>Parameters: {_e(", ".join(f"{k}={'all' if v is None else v}" for k, v in brief.parameters.items()))}</div>
 {demo}
-<h2>1. Top threats (offence x beat), ranked with reasons</h2>
+<h2>1. Top threats (offence x {level}), ranked with reasons</h2>
 <p class="note">Score: weighted harm, momentum, expected harm, vulnerability and concentration (threat matrix
-{_e(brief.matrix_version)}). Harm: {_e(brief.harm_title)} ({_e(brief.harm_unit)}), last 28 days; proactively detected
+{_e(brief.matrix_version)}). Harm: {_e(brief.harm.title)} ({_e(brief.harm.unit)}), last 28 days; proactively detected
 offences excluded. z: Poisson change against the 12-week baseline; * significant after Benjamini-Hochberg at a false
-discovery rate of {brief.fdr:.0%}.</p>
+discovery rate of {brief.fdr:.0%} across all {brief.candidates:,} candidates{', ranks among all offences' if brief.category else ''}.</p>
 <table><tr><th>#</th><th>Offence</th><th>Area</th><th>Score</th><th>Harm</th><th>Count</th><th>Expected</th><th>z</th>
 <th>Why</th><th>Tasking</th></tr>{threats_rows}</table>
-<h2>1b. Repeat locations: the {REPEAT_LOCATIONS_SHOWN} highest-harm blocks</h2>
-<p class="note">Blocks with 3 or more incidents in the 28 days, ranked by harm ({_e(brief.harm_title)}). Expected: incidents
+<h2>1b. Repeat locations: the {LOCATIONS_PRINTED} highest-harm blocks</h2>
+<p class="note">Blocks with 3 or more incidents in the 28 days, ranked by harm ({_e(brief.harm.title)}). Expected: incidents
 expected in 28 days from the 12 weeks before; z: Poisson z against it. Left out: offences flagged sensitive (homicide,
 sexual offences) and domestic incidents, whose repeat locations would point at victims' homes; proactively detected
 offences.</p>
 <table><tr><th>#</th><th>Location</th><th>Beat, district</th><th>Offences (highest harm first)</th><th>Incidents</th>
 <th>Harm</th><th>Expected</th><th>z</th><th>First – last</th><th>Tasking</th></tr>{location_rows}</table>
-<h2>2. What changed, for real (significant at FDR {brief.fdr:.0%})</h2>
-<table><tr><th>Window</th><th>Offence</th><th>District</th><th>Count</th><th>Expected</th><th>z</th><th>q</th><th>Change</th></tr>
+<h2>2. What changed, for real (significant at FDR {brief.fdr:.0%}, by {_e(brief.change_level)})</h2>
+<table><tr><th>Window</th><th>Offence</th><th>{_e(brief.change_level.capitalize())}</th><th>Count</th><th>Expected</th><th>z</th><th>q</th><th>Change</th></tr>
 {change_rows}</table>
-<h2>3. Taskings due or overdue</h2>
+<h2>3. Repeat victims, counted (never listed)</h2>
+<p class="note">Victims with 2 or more incidents in the 365 days and at least one in the 28 days, counted per {level} and
+offence of their recent incidents, by pseudonymous key: no victim is named or listed.</p>
+<table><tr><th>Area</th><th>Offence</th><th>Repeat victims</th><th>Incidents here (28 days)</th><th>In 365 days</th>
+<th>Under 18</th><th>65+</th><th>Domestic</th></tr>{victim_rows}</table>
+<h2>4. Taskings due or overdue</h2>
 <table><tr><th>#</th><th>Offence</th><th>Area</th><th>Owner</th><th>Action</th><th>Due</th><th>Status</th></tr>{due_rows}</table>
-<h2>4. Headline harm trend</h2>
-{weekly_chart_svg(brief.weekly, unit=brief.harm_unit, highlight=brief.week)}
+<h2>5. Headline harm: {_e(head['area'])}, this week against its baselines</h2>
+<table><tr><th></th><th>This week</th><th>4-week average</th><th>z</th><th>Reading</th><th>Same week last year</th><th>z</th>
+<th>Reading</th></tr>{headline_rows}</table>
+<p class="note">z = 2(√current − √baseline), for harm on effective counts; |z| ≥ 3 is worth a look, |z| &lt; 2 is ordinary
+variation.</p>
+{weekly_chart_svg(brief.weekly, unit=brief.harm.unit, highlight=brief.week)}
 <p class="note">{_e(brief.stamp)}</p>
 </body></html>
 """
@@ -364,12 +250,11 @@ def record_generation(state: State, brief: Brief, *, user: str, role: str | None
                  data_version=brief.snapshot)
 
 
-def render_bytes(con, snapshot: str, fmt: str, *, user: str, role: str | None, state: State, **options) -> bytes:
-    """Build the brief on an open connection, render it as ``fmt`` ('html' or 'pdf') and audit it: what
-    the dashboard's download buttons return (the CLI's ``ilp brief`` writes the same document)."""
+def render_bytes(brief: Brief, fmt: str, *, user: str, role: str | None, state: State) -> bytes:
+    """The brief rendered as ``fmt`` ('html' or 'pdf') and audited: what the dashboard's download buttons
+    return for the brief the page shows (the CLI's ``ilp brief`` writes the same document)."""
     if fmt not in ("html", "pdf"):
         raise BriefError(f"the brief is rendered as html or pdf, not {fmt!r}")
-    brief = build_brief_from(con, snapshot, state=state, **options)
     document = render_html(brief)
     if fmt == "html":
         data = document.encode("utf-8")
@@ -382,11 +267,18 @@ def render_bytes(con, snapshot: str, fmt: str, *, user: str, role: str | None, s
     return data
 
 
+def build_from_warehouse(warehouse: Warehouse, request: BriefRequest | None = None, *, state: State | None = None,
+                         today: dt.date | None = None) -> Brief:
+    """:func:`ilp.analytics.brief.build_brief` on the warehouse's current snapshot, with the app state's taskings."""
+    with contextlib.closing(warehouse.connect()) as con:
+        return build_brief(SnapshotReader(con), request, taskings=(state or State()).taskings(), today=today)
+
+
 def generate(warehouse: Warehouse, out: Path, *, user: str, role: str | None = None, state: State | None = None,
-             **options) -> Brief:
-    """Build, write and audit one brief."""
+             request: BriefRequest | None = None) -> Brief:
+    """Build, write and audit one brief (``ilp brief``)."""
     state = state or State()
-    brief = build_brief(warehouse, state=state, **options)
+    brief = build_from_warehouse(warehouse, request, state=state)
     write_brief(brief, out)
     record_generation(state, brief, user=user, role=role, out=str(out))
     return brief

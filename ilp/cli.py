@@ -105,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     brief.add_argument("--week", type=dt.date.fromisoformat, default=None,
                        help="any day of the brief's week, YYYY-MM-DD (default: the last complete week in the data)")
     brief.add_argument("--out", type=Path, required=True, help="FILE.html (self-contained) or FILE.pdf")
-    brief.add_argument("--district", default=None)
+    brief.add_argument("--district", default=None, help="one district's brief (default: citywide)")
+    brief.add_argument("--category", default=None, help="one offence category, e.g. robbery (default: all)")
+    brief.add_argument("--level", choices=("beat", "district"), default="beat",
+                       help="rank threats and count repeat victims by beat or district (default: beat)")
     brief.add_argument("--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)")
     brief.add_argument("--top", type=int, default=10)
     brief.add_argument("--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)")
@@ -273,15 +276,18 @@ def _run(args, warehouse: Warehouse) -> int:
         import getpass
 
         from ilp import brief_report
+        from ilp.analytics.brief import BriefRequest
+        from ilp.analytics.threats import parse_harm
         from ilp.state import State
 
-        harm_index, harm_version = args.harm.split(":", 1) if args.harm else (None, None)
-        result = brief_report.generate(
-            warehouse, args.out, user=f"{getpass.getuser()} (cli)", state=State(args.state) if args.state else None,
-            week=args.week, district=args.district, harm_index=harm_index, harm_version=harm_version, top=args.top,
-        )
+        harm_index, harm_version = parse_harm(args.harm) if args.harm else (None, None)
+        request = BriefRequest(week=args.week, district=args.district, category=args.category, level=args.level,
+                               harm_index=harm_index, harm_version=harm_version, top=args.top)
+        result = brief_report.generate(warehouse, args.out, user=f"{getpass.getuser()} (cli)",
+                                       state=State(args.state) if args.state else None, request=request)
         print(f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
-              f"{len(result.changes)} significant changes, {len(result.taskings_due)} taskings due.\n{result.stamp}")
+              f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
+              f"{result.stamp}")
         return 0
     raise AssertionError(args.command)
 

@@ -21,12 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from ilp import paths
-
-TASKING_STATUSES = ("open", "in_progress", "done", "cancelled")
-# What a tasking's threat names: an offence in a district or beat, or at a repeat location (a block, the
-# source's location text, as the brief's repeat-location list shows it).
-TASKING_AREA_LEVELS = ("district", "beat", "location")
-TASKING_FIELDS = ("offense_category", "area_level", "area_id", "owner", "action", "due_date", "status", "result_note")
+from ilp.taskings import AREA_LEVELS as TASKING_AREA_LEVELS
+from ilp.taskings import FIELDS as TASKING_FIELDS
+from ilp.taskings import STATUSES as TASKING_STATUSES
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (

@@ -15,39 +15,37 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ilp import access, brief_report
-from ilp.analytics import brief
-from ilp.analytics.threats import load_matrix
-from ilp.state import TaskingError
-from ilp.ui.context import cursor, gate, state
+from ilp import taskings as tasking_rules
+from ilp.analytics import brief, changes
+from ilp.snapshot import PROACTIVE_NOTE, area_label
+from ilp.ui.context import gate, state
+from ilp.ui.tasking_form import Target, show_flash, tasking_form
 
 page = gate("brief")
 f = page.filters
 store = state()
-taskings = store.taskings()  # app state, read once per run: the threats, repeat locations and due list share it
 can_task = page.role in access.TASKING_EDITORS
 today = dt.date.today()
-as_of = f.week + dt.timedelta(days=6)
-matrix = load_matrix()
-fdr = float(matrix["significance"]["false_discovery_rate"])
-harm_row = page.info["harm"].query("index_name == @f.harm_index and version == @f.harm_version")
-unit = brief.short_harm_unit(harm_row["unit"].iloc[0] if len(harm_row) else None)
-index_tag = f"{f.harm_index.upper()} {f.harm_version}"
-district_names = dict(zip(page.info["districts"]["area_id"], page.info["districts"]["name"]))
-category_labels = dict(zip(page.info["categories"]["category"], page.info["categories"]["label"]))
-scope = district_names.get(f.district, f.district) if f.district else "Citywide"
-category_scope = category_labels.get(f.category, f.category) if f.category else "all offence categories"
-week_text = f"{f.week:%d %b %Y} – {as_of:%d %b %Y}"
-PROACTIVE_NOTE = ("Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
-                  "vehicle offences): their counts measure police activity, not harm, as in the CCHI.")
+# The brief's own choices (threat level, change level) are widgets further down; their values from the last
+# run are in the session state, so the brief is built once, here, for what the page will show.
+request = brief.BriefRequest(
+    week=f.week, district=f.district, category=f.category, harm_index=f.harm_index, harm_version=f.harm_version,
+    level=st.session_state.get("threat_level") or "beat",
+    change_level="beat" if st.session_state.get("change_beats") else "district",
+)
+report = brief.build_brief(page, request, taskings=store.taskings(), today=today)
+as_of = report.as_of
+unit = report.harm.unit_short
+index_tag = report.harm.tag
+scope, category_scope = report.scope, report.category_scope
+fdr = report.fdr
+week_text = f"{report.week:%d %b %Y} – {as_of:%d %b %Y}"
 
 st.title("Command brief")
 st.markdown(f"**Week {week_text}** · {scope} · {category_scope}")
+show_flash()
 
-flash = st.session_state.pop("brief_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
-
-last_day = pd.Timestamp(page.info["last"]).date() if page.info["last"] is not None else None
+last_day = page.info.last_day
 if last_day is not None and (last_day - as_of).days < 14 and not page.demo:
     st.info(
         f"This week ends {(last_day - as_of).days} days before the last incident in the snapshot ({last_day:%d %b %Y}). "
@@ -57,60 +55,37 @@ if last_day is not None and (last_day - as_of).days < 14 and not page.demo:
 
 # ------------------------------------------------------------------------------------------ downloads
 def download(fmt: str):
-    """Deferred: built only when the button is clicked (on Streamlit's download thread), then audited."""
-    snapshot, user, role = page.snapshot, page.user, page.role
-    options = {"week": f.week, "district": f.district, "harm_index": f.harm_index, "harm_version": f.harm_version}
+    """Deferred: rendered only when the button is clicked (on Streamlit's download thread), then audited.
+    It prints the brief this page shows: the same object, so the two cannot disagree."""
+    user, role = page.user, page.role
 
-    def build() -> bytes:
-        con = cursor(snapshot)
-        try:
-            return brief_report.render_bytes(con, snapshot.stem, fmt, user=user, role=role, state=store, **options)
-        finally:
-            con.close()
+    def render() -> bytes:
+        return brief_report.render_bytes(report, fmt, user=user, role=role, state=store)
 
-    return build
+    return render
 
 
 downloads = st.container(horizontal=True)
 downloads.download_button(
-    "Download brief (HTML)", data=download("html"), file_name=f"command-brief-{f.week}.html", mime="text/html",
+    "Download brief (HTML)", data=download("html"), file_name=f"command-brief-{report.week}.html", mime="text/html",
     icon=":material/download:", on_click="ignore", key="brief_html",
     help="Self-contained: opens offline, charts embedded. Stamped with snapshot, harm index and threat matrix; audited.")
 downloads.download_button(
-    "Download brief (PDF)", data=download("pdf"), file_name=f"command-brief-{f.week}.pdf", mime="application/pdf",
+    "Download brief (PDF)", data=download("pdf"), file_name=f"command-brief-{report.week}.pdf", mime="application/pdf",
     icon=":material/picture_as_pdf:", on_click="ignore", key="brief_pdf",
     help="The same brief printed by headless Chromium (takes a few seconds). Audited.")
 
-def tasked_text(row) -> str:
-    """'**Tasked:** No. 2 to Insp. Okafor, In progress, due 2026-11-27 (overdue by 3 days).'"""
-    due = dt.date.fromisoformat(str(row["tasking_due"]))
-    live = row["tasking_status"] in ("open", "in_progress")
-    days = (today - due).days
-    late = f" (**overdue by {days} day{'s' if days != 1 else ''}**)" if live and days > 0 else ""
-    return (f"**Tasked:** No. {int(row['tasking_id'])} to {row['tasking_owner']}, "
-            f"{brief.STATUS_LABELS.get(row['tasking_status'], row['tasking_status'])}, due {due}{late}.")
 
-
-def tasking_form(prefix: str, what: str, *, category: str, level: str, area: str, described: str) -> None:
-    """A commander's 'Create tasking' form for one threat (offence in a beat or district) or repeat
-    location (level 'location'); saved to the app state, which keeps its history and audits it."""
-    with st.form(f"task_{level}_{area}_{category}"):
-        st.markdown(f"**Create tasking** for {what}")
-        owner = st.text_input("Owner (person or team)", key=f"{prefix}_owner")
-        action = st.text_area("Action (what will be done)", key=f"{prefix}_action")
-        due_date = st.date_input("Due date", value=today + dt.timedelta(days=14), key=f"{prefix}_due")
-        if st.form_submit_button("Create tasking", type="primary", key=f"{prefix}_create"):
-            try:
-                new_id = store.create_tasking(
-                    by=page.user, role=page.role, data_version=page.version, offense_category=category,
-                    area_level=level, area_id=area, owner=owner, action=action, due_date=due_date)
-            except TaskingError as error:
-                st.error(f"Not saved: {error}.", icon=":material/error:")
-            else:
-                st.session_state["brief_flash"] = f"Tasking No. {new_id} created: {described}, owner {owner}."
-                for key in ("owner", "action", "due"):
-                    st.session_state.pop(f"{prefix}_{key}", None)
-                st.rerun()
+def task_or_show(prefix: str, row, target: Target, title: str) -> None:
+    """A threat's or location's tasking in a sentence, or the form to create one (commanders)."""
+    if isinstance(row["tasking_owner"], str):
+        st.markdown(tasking_rules.sentence(row["tasking_id"], row["tasking_owner"], row["tasking_status"],
+                                           row["tasking_due"], today))
+        st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
+    elif can_task:
+        tasking_form(page, store, prefix=prefix, title=title, target=target, today=today)
+    else:
+        st.markdown("**Not tasked.** Commanders create taskings.")
 
 
 # ------------------------------------------------------------------------------------------ 1. top threats
@@ -120,12 +95,7 @@ with st.container(border=True, key="top_threats"):
         "Threats by", ["beat", "district"], default="beat", key="threat_level", format_func=str.capitalize,
         help="A threat is an offence category in one area a commander can task: a beat or a whole district.",
     ) or "beat"
-    ranked = page.analysis("threats", as_of=as_of, level=level, harm_index=f.harm_index,
-                           harm_version=f.harm_version, district=f.district)
-    candidates = int(ranked["candidates"].iloc[0]) if len(ranked) else 0
-    if f.category:
-        ranked = ranked[ranked["offense_category"] == f.category]
-    top = brief_report.attach_taskings(ranked.head(10), taskings).reset_index(drop=True)
+    top, candidates = report.threats, report.candidates
     ranked_tab, harm_tab, locations_tab, victims_tab = st.tabs(
         ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"])
     with ranked_tab:
@@ -143,7 +113,7 @@ with st.container(border=True, key="top_threats"):
                     "score": st.column_config.ProgressColumn(
                         "Score", format="%.2f", min_value=0.0, max_value=1.0,
                         help="Weighted sum of the matrix components, each 0..1 (threat matrix "
-                             f"{matrix['version']}, data/threat_matrix.toml)."),
+                             f"{report.matrix_version}, data/threat_matrix.toml)."),
                     "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
                     "count": st.column_config.NumberColumn("Incidents, 28 days", format="%d"),
                     "baseline": st.column_config.NumberColumn(
@@ -163,19 +133,19 @@ with st.container(border=True, key="top_threats"):
                 "Harm against its 12-week baseline with the Poisson z and whether the rise survives the false "
                 "discovery rate; who the victims are (counted, never named); repeat locations; data confidence."))
             labels = [f"#{int(t['rank'])} {t['category_label']}, "
-                      f"{brief.threat_place(t['level'], t['area'], t['area_name'])}" for _, t in top.iterrows()]
+                      f"{area_label(t['level'], t['area'], t['area_name'])}" for _, t in top.iterrows()]
             chosen_threat = st.selectbox(
                 "Threat to look into" + (" or task" if can_task else ""), range(len(top)),
                 format_func=labels.__getitem__, key=f"threat_pick_{level}")
             picked = top.iloc[chosen_threat]
         st.caption(
             f"{candidates:,} offence × {level} candidates scored on harm, momentum, expected harm, vulnerability "
-            f"and concentration (threat matrix {matrix['version']}); confidence is shown beside the score, not in it. "
+            f"and concentration (threat matrix {report.matrix_version}); confidence is shown beside the score, not in it. "
             + ("Filtered to " + category_scope + "; ranks are among all offences. " if f.category else "")
             + f"Pick a threat above for its score breakdown{' and to task it' if can_task else ''}. {PROACTIVE_NOTE}"
         )
     with harm_tab:
-        combinations = brief.top_harm_combinations(page.query("brief_top_combinations"))
+        combinations = report.top_harm
         if combinations.empty:
             st.info(f"No harm recorded in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
@@ -194,12 +164,10 @@ with st.container(border=True, key="top_threats"):
         st.caption("The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
                    "vulnerability or confidence. A cross-check on the ranking.")
     with locations_tab:
-        locations = page.analysis("repeat_locations", as_of=as_of, district=f.district, harm_index=f.harm_index,
-                                  harm_version=f.harm_version, category=f.category)
-        if locations.empty:
+        shown_locations = report.repeat_locations
+        if shown_locations.empty:
             st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
-            shown_locations = brief_report.attach_location_taskings(locations.head(10), taskings)
             st.dataframe(
                 brief.repeat_location_table(shown_locations).round({"harm": 0}), width="stretch",
                 hide_index=True, key="repeat_locations_table",
@@ -224,31 +192,24 @@ with st.container(border=True, key="top_threats"):
                 },
             )
             st.markdown("**What happens at each**\n\n" + "\n".join(
-                f"{int(row['rank'])}. {row['explanation']}" for _, row in locations.head(10).iterrows()), help=(
+                f"{int(row['rank'])}. {row['explanation']}" for _, row in shown_locations.iterrows()), help=(
                 "Incidents against the location's 12-week baseline with the Poisson z; its top three offences, "
                 "highest harm first; the days of its first and last incident in the 28 days."))
             spot = shown_locations.iloc[st.selectbox(
                 "Repeat location to task" if can_task else "Repeat location", range(len(shown_locations)),
                 format_func=lambda i: f"#{i + 1} {shown_locations['location'].iloc[i]}", key="location_pick")]
-            if isinstance(spot["tasking_owner"], str):
-                st.markdown(tasked_text(spot))
-                st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
-            elif can_task:
-                tasking_form("location", f"{spot['location']} (its top offence, {spot['top_category_label']})",
-                             category=spot["top_category"], level="location", area=spot["location"],
-                             described=f"{spot['top_category_label']} at {spot['location']}")
-            else:
-                st.markdown("**Not tasked.** Commanders create taskings.")
+            task_or_show("location", spot, Target(
+                category=spot["top_category"], level="location", area_id=spot["location"],
+                described=f"{spot['top_category_label']} at {spot['location']}"),
+                f"**Create tasking** for {spot['location']} (its top offence, {spot['top_category_label']})")
         st.caption(
-            f"{len(locations):,} locations (blocks, as the source publishes them) with 3 or more incidents in the "
+            f"{report.location_count:,} locations (blocks, as the source publishes them) with 3 or more incidents in the "
             f"28 days to {as_of:%d %b %Y}, ranked by harm ({index_tag}); expected is the 28-day count expected from the "
             "12 weeks before. Left out: offences flagged sensitive (homicide, sexual offences) and domestic incidents, "
             "whose repeat locations would point at victims' homes. "
             + (f"Only {category_scope} counts. " if f.category else "") + PROACTIVE_NOTE)
     with victims_tab:
-        victim_records = int(page.query("threats_victim_records")["victim_records"].iloc[0])
-        repeaters = page.analysis("repeat_victims", as_of=as_of, district=f.district, level=level,
-                                  category=f.category) if victim_records else None
+        victim_records, repeaters = report.victim_records, report.repeat_victims
         if not victim_records:
             st.info("No victim records in this warehouse (the source publishes none), so repeat victims cannot be "
                     "counted.", icon=":material/person_off:")
@@ -256,7 +217,7 @@ with st.container(border=True, key="top_threats"):
             st.info(f"No repeat victim had an incident in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
             st.dataframe(
-                brief.repeat_victim_table(repeaters.head(10)), width="stretch", hide_index=True,
+                brief.repeat_victim_table(repeaters), width="stretch", hide_index=True,
                 key="repeat_victims_table",
                 column_config={
                     "area": "Area", "offence": "Offence",
@@ -285,7 +246,7 @@ with st.container(border=True, key="top_threats"):
                 + "Counted by pseudonymous key: no victim is named or listed.")
 
     if picked is not None:
-        place = brief.threat_place(picked["level"], picked["area"], picked["area_name"])
+        place = area_label(picked["level"], picked["area"], picked["area_name"])
         st.subheader(f"#{int(picked['rank'])} {picked['category_label']} in {place}")
         st.markdown(picked["explanation"])
         breakdown, task_column = st.columns([3, 2])
@@ -305,14 +266,9 @@ with st.container(border=True, key="top_threats"):
             st.caption(f"Confidence: {picked['confidence_label']} ({picked['confidence']:.2f}). "
                        + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None))
         with task_column:
-            if isinstance(picked["tasking_owner"], str):
-                st.markdown(tasked_text(picked))
-                st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
-            elif can_task:
-                tasking_form("threat", "this threat", category=picked["offense_category"], level=picked["level"],
-                             area=str(picked["area"]), described=f"{picked['category_label']} in {place}")
-            else:
-                st.markdown("**Not tasked.** Commanders create taskings.")
+            task_or_show("threat", picked, Target(
+                category=picked["offense_category"], level=picked["level"], area_id=str(picked["area"]),
+                described=f"{picked['category_label']} in {place}"), "**Create tasking** for this threat")
 
 # ------------------------------------------------------------------------------------------ 2. what changed
 st.header("What changed, for real")
@@ -324,12 +280,9 @@ with_beats = controls[1].toggle("By beat", key="change_beats",
                                 help="Test every offence × beat instead of offence × district (more tests, so a "
                                      "change must be larger to survive the false discovery rate).")
 show_all = controls[2].toggle("Show changes that are not significant", key="change_all")
-found = page.analysis("changes", as_of=as_of, level="beat" if with_beats else "district", fdr=fdr,
-                      harm_index=f.harm_index, harm_version=f.harm_version, district=f.district,
-                      category=f.category)
-in_window = found[found["window"] == window]
+in_window = report.changes[report.changes["window"] == window]
 shown = in_window if show_all else in_window[in_window["significant"]]
-tests = int(in_window["tests"].iloc[0]) if len(in_window) else 0
+tests = report.change_tests.get(window, 0)
 significant_count = int(in_window["significant"].sum())
 if shown.empty:
     st.success(
@@ -362,15 +315,15 @@ series_options = [("district", None, None, "All offences, citywide")]
 for _, threat in top.iterrows():
     series_options.append((threat["level"], str(threat["area"]), threat["offense_category"],
                            f"Threat #{int(threat['rank'])}: {threat['category_label']}, "
-                           f"{brief.threat_place(threat['level'], threat['area'], threat['area_name'])}"))
+                           f"{area_label(threat['level'], threat['area'], threat['area_name'])}"))
 for _, change in in_window[in_window["significant"]].head(20).iterrows():
     series_options.append((change["level"], str(change["area"]), change["offense_category"],
                            f"Changed: {change['category_label']}, "
-                           f"{brief.threat_place(change['level'], change['area'], change['area_name'])}"))
+                           f"{area_label(change['level'], change['area'], change['area_name'])}"))
 chosen = st.selectbox("Control chart for", range(len(series_options)), index=1 if len(series_options) > 1 else 0,
                       format_func=lambda i: series_options[i][3], key="control_series")
 series_level, series_area, series_category, series_label = series_options[chosen]
-chart = page.analysis("control_chart", as_of=as_of, weeks=26, level=series_level, area=series_area,
+chart = page.analysis(changes.control_chart, as_of=as_of, weeks=26, level=series_level, area=series_area,
                       category=series_category)
 if chart.empty:
     st.info("No weeks to chart for this series.")
@@ -403,18 +356,17 @@ else:
 
 # ------------------------------------------------------------------------------------------ 3. taskings due
 st.header("Taskings due or overdue")
-due = brief_report.taskings_due(taskings, today)
+due = report.taskings_due
 if due.empty:
     st.info(f"No open tasking is due by {today + dt.timedelta(days=7):%d %b %Y} or overdue.", icon=":material/assignment:")
 else:
     st.dataframe(
         pd.DataFrame({
             "id": due["id"],
-            "threat": due["offense_category"].map(category_labels).fillna(due["offense_category"]),
-            "area": [brief.threat_place(lv, a, None) for lv, a in zip(due["area_level"], due["area_id"])],
+            "threat": due["category_label"], "area": due["place"],
             "owner": due["owner"], "action": due["action"], "due": due["due_date"],
-            "status": due["status"].map(brief.STATUS_LABELS),
-            "late": [f"Overdue by {d} days" if d else "" for d in due["days_overdue"]],
+            "status": [tasking_rules.status_text(status) for status in due["status"]],
+            "late": [tasking_rules.overdue_text(days).capitalize() for days in due["days_overdue"]],
         }),
         width="stretch", hide_index=True,
         column_order=["id", "threat", "area", "owner", "due", "late", "status", "action"],
@@ -424,13 +376,12 @@ else:
                        "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD"), "status": "Status",
                        "late": "Overdue"},
     )
-st.caption(f"Open or in progress, due within 7 days of today ({today:%d %b %Y}) or already overdue. "
+st.caption(f"Open or in progress, due within {tasking_rules.DUE_SOON_DAYS} days of today ({today:%d %b %Y}) or already overdue. "
            "Taskings are edited on the Taskings page.")
 
 # ------------------------------------------------------------------------------------------ 4. headline harm
 st.header("Headline harm: this week against its baselines")
-changes = brief.district_changes(page.query("brief_district_week"))
-row = brief.headline(changes, f.district)
+row = report.headline
 
 
 def metric(column, label: str, measure: str, baseline: str, baseline_text: str, value_unit: str) -> None:
@@ -462,7 +413,7 @@ st.caption(
 
 
 def district_table(measure: str, number_label: str) -> None:
-    table = brief.measure_table(changes, measure).round(
+    table = brief.measure_table(report.district_changes, measure).round(
         {"current": 0, "prior_4wk": 0 if measure == "harm" else 1, "last_year": 0})
     st.dataframe(
         table, width="stretch", hide_index=True,
@@ -491,8 +442,8 @@ st.caption(
     f"All districts are listed whatever the district filter. {page.source_note()}"
 )
 
-weekly = page.query("trends_weekly", history_start=f.week - dt.timedelta(weeks=51))
-facts = brief.weekly_summary(weekly, f.week)
+weekly = report.weekly
+facts = brief.weekly_summary(weekly, report.week)
 if facts["weeks"] == 0:
     st.info("No weeks of data before the selected week.")
 else:

@@ -13,19 +13,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ilp import access
-from ilp.state import TASKING_STATUSES, TaskingError
+from ilp import taskings as rules
+from ilp.snapshot import area_label as place
 from ilp.ui.context import gate, state
+from ilp.ui.tasking_form import show_flash, tasking_form
 
 page = gate("taskings")
 store = state()
 can_edit = page.role in access.TASKING_EDITORS
 today = dt.date.today()
-
-STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
-FIELD_LABELS = {
-    "created": "Created", "offense_category": "Offence category", "area_level": "Area level", "area_id": "Area",
-    "owner": "Owner", "action": "Action", "due_date": "Due date", "status": "Status", "result_note": "Result note",
-}
 
 categories = page.query("taskings_categories")
 areas = page.query("taskings_areas")
@@ -38,7 +34,7 @@ taskings = store.taskings()
 def area_label(key: str) -> str:
     """'Beat 1A — Harbour 1A (district 1)'; a repeat location as 'Location 011XX S CANAL ST'."""
     level, _, area_id = key.partition(":")
-    return area_labels.get(key, f"{level.capitalize()} {area_id}")
+    return area_labels.get(key) or place(level, area_id)
 
 
 st.title("Taskings")
@@ -48,34 +44,28 @@ st.caption(
        if can_edit else "Read-only for your role: commanders create and update taskings.")
 )
 
-flash = st.session_state.pop("tasking_flash", None)
-if flash:
-    st.success(flash, icon=":material/check_circle:")
+show_flash()
 
 # ------------------------------------------------------------------------------------------ the list
-due = pd.to_datetime(taskings["due_date"]).dt.date
-live = taskings["status"].isin(["open", "in_progress"])
-overdue = live & (due < today)
-days_late = (pd.Timestamp(today) - pd.to_datetime(taskings["due_date"])).dt.days
+ordered = rules.overdue_first(taskings, today)
 listing = pd.DataFrame({
-    "id": taskings["id"],
-    "threat": taskings["offense_category"].map(category_labels).fillna(taskings["offense_category"]),
-    "area": (taskings["area_level"] + ":" + taskings["area_id"]).map(area_label),
-    "owner": taskings["owner"],
-    "due": due,
-    "status": taskings["status"].map(STATUS_LABELS),
-    "flag": np.where(overdue, "Overdue by " + days_late.astype(str) + " days", ""),
-    "action": taskings["action"],
-    "result_note": taskings["result_note"],
-    "updated": taskings["updated_at"].str.replace("T", " ") + " by " + taskings["updated_by"],
+    "id": ordered["id"],
+    "threat": ordered["offense_category"].map(category_labels).fillna(ordered["offense_category"]),
+    "area": (ordered["area_level"] + ":" + ordered["area_id"]).map(area_label),
+    "owner": ordered["owner"],
+    "due": ordered["due_date"],
+    "status": [rules.status_text(status) for status in ordered["status"]],
+    "flag": [rules.overdue_text(days).capitalize() for days in ordered["days_overdue"]],
+    "action": ordered["action"],
+    "result_note": ordered["result_note"],
+    "updated": ordered["updated_at"].str.replace("T", " ") + " by " + ordered["updated_by"],
 })
-listing = listing.loc[pd.DataFrame({"later": ~overdue, "due": due}).sort_values(["later", "due"]).index]
 
 counts = taskings["status"].value_counts()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Open", int(counts.get("open", 0)))
 c2.metric("In progress", int(counts.get("in_progress", 0)))
-c3.metric("Overdue", int(overdue.sum()), help="Open or in progress with a due date before today.")
+c3.metric("Overdue", int(ordered["overdue"].sum()), help="Open or in progress with a due date before today.")
 c4.metric("Done", int(counts.get("done", 0)))
 
 st.subheader("All taskings")
@@ -109,80 +99,19 @@ describe = dict(zip(listing["id"], "No. " + listing["id"].astype(str) + " · " +
 
 
 # ------------------------------------------------------------------------------------------ forms
-def tasking_form(prefix: str, current: dict | None) -> dict | None:
-    """The tasking fields; returns the submitted values (None when not submitted)."""
-    current = current or {}
-    category_ids = categories["category"].tolist()
-    level_key = f"{current.get('area_level')}:{current.get('area_id')}"
-    # A repeat location (tasked from the brief) is not in the district/beat list: keep it an option.
-    options = area_keys + ([level_key] if current and level_key not in area_labels else [])
-    statuses = list(TASKING_STATUSES)
-    left, right = st.columns(2)
-    category = left.selectbox(
-        "Threat: offence category", category_ids,
-        index=category_ids.index(current["offense_category"]) if current.get("offense_category") in category_ids else 0,
-        format_func=lambda c: category_labels.get(c, c), key=f"{prefix}_category",
-    )
-    area = right.selectbox(
-        "Threat: area (district or beat)", options,
-        index=options.index(level_key) if level_key in options else 0,
-        format_func=area_label, key=f"{prefix}_area",
-        help="Repeat locations (blocks) are tasked from the Command brief's Repeat locations tab.",
-    )
-    owner = left.text_input("Owner (person or team)", value=current.get("owner", ""), key=f"{prefix}_owner")
-    due_default = dt.date.fromisoformat(current["due_date"]) if current.get("due_date") else today + dt.timedelta(days=14)
-    due_date = right.date_input("Due date", value=due_default, key=f"{prefix}_due")
-    action = st.text_area("Action (what will be done)", value=current.get("action", ""), key=f"{prefix}_action")
-    status = left.selectbox(
-        "Status", statuses, index=statuses.index(current.get("status", "open")),
-        format_func=STATUS_LABELS.get, key=f"{prefix}_status",
-    )
-    note = st.text_area(
-        "Result note (required to mark done: what came of it)", value=current.get("result_note", ""),
-        key=f"{prefix}_note",
-    )
-    if not st.form_submit_button("Save tasking", type="primary", key=f"{prefix}_submit"):
-        return None
-    level, area_id = area.split(":", 1)
-    return dict(offense_category=category, area_level=level, area_id=area_id, owner=owner, action=action,
-                due_date=due_date, status=status, result_note=note)
-
-
 if can_edit:
     st.subheader("Create or update")
     create_tab, update_tab = st.tabs(["New tasking", "Update a tasking"])
-    with create_tab, st.form("new_tasking", clear_on_submit=False):
-        values = tasking_form("new_tasking", None)
-        if values is not None:
-            try:
-                new_id = store.create_tasking(by=page.user, role=page.role, data_version=page.version, **values)
-            except TaskingError as error:
-                st.error(f"Not saved: {error}.", icon=":material/error:")
-            else:
-                st.session_state["tasking_flash"] = f"Tasking No. {new_id} created."
-                for key in [k for k in st.session_state if str(k).startswith("new_tasking_")]:
-                    del st.session_state[key]  # an empty form for the next one
-                st.rerun()
+    with create_tab:
+        tasking_form(page, store, prefix="new_tasking", categories=category_labels, areas=area_labels, today=today)
     with update_tab:
         if not choices:
             st.info("No taskings to update yet.")
         else:
             chosen = st.selectbox("Tasking to update", choices, format_func=describe.get, key="update_choice")
-            current = taskings.set_index("id").loc[chosen].to_dict()
-            with st.form(f"update_tasking_{chosen}"):
-                values = tasking_form(f"update_{chosen}", current)
-                if values is not None:
-                    try:
-                        changed = store.update_tasking(int(chosen), by=page.user, role=page.role,
-                                                       data_version=page.version, **values)
-                    except TaskingError as error:
-                        st.error(f"Not saved: {error}.", icon=":material/error:")
-                    else:
-                        st.session_state["tasking_flash"] = (
-                            f"Tasking No. {chosen} updated: {', '.join(FIELD_LABELS[f].lower() for f in changed)}."
-                            if changed else f"Tasking No. {chosen}: nothing changed."
-                        )
-                        st.rerun()
+            current = {"id": int(chosen), **taskings.set_index("id").loc[chosen].to_dict()}
+            tasking_form(page, store, prefix=f"update_{chosen}", current=current, categories=category_labels,
+                         areas=area_labels, today=today)
 
 # ------------------------------------------------------------------------------------------ history
 if choices:
@@ -194,14 +123,14 @@ if choices:
     created_text = (
         "Offence " + initial["offense_category"].map(category_labels).fillna(initial["offense_category"])
         + "; " + (initial["area_level"] + ":" + initial["area_id"]).map(area_label) + "; owner " + initial["owner"]
-        + "; due " + initial["due_date"] + "; status " + initial["status"].map(STATUS_LABELS)
+        + "; due " + initial["due_date"] + "; status " + initial["status"].map(rules.STATUS_LABELS)
         + "; action: " + initial["action"]
     ).tolist() if len(initial) else []
-    replacements = {**category_labels, **STATUS_LABELS}
+    replacements = {**category_labels, **rules.STATUS_LABELS}
     changes = pd.DataFrame({
         "at": history["at"].str.replace("T", " "),
         "by": history["by"],
-        "field": history["field"].map(FIELD_LABELS).fillna(history["field"]),
+        "field": history["field"].map(rules.FIELD_LABELS).fillna(history["field"]),
         "from": history["old_value"].replace(replacements).fillna(""),
         "to": history["new_value"].replace(replacements).fillna(""),
     })
@@ -232,8 +161,8 @@ else:
         "**Before/after, not a causal estimate.** For each done tasking: incidents and harm of its offence "
         "category in its area (or at its location) in the 4 weeks before the tasking was created against the 4 weeks after. "
         "Counts often fall after a tasking simply because taskings are set when counts are unusually high "
-        "(regression to the mean), and nothing here compares with an untreated area; use the Outcomes page's "
-        "treated-vs-control comparison for that. The Poisson z is 2 × (√after − √before); |z| ≥ 3 is a change "
+        "(regression to the mean), and nothing here compares with an untreated area, so a fall here is not "
+        "evidence that the tasking worked. The Poisson z is 2 × (√after − √before); |z| ≥ 3 is a change "
         "larger than chance alone would usually produce."
     )
     fig = go.Figure([

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from ilp import brief_report
+from ilp.analytics.brief import BriefRequest
 from ilp.cli import main
 from ilp.state import State
 from ilp.warehouse import Warehouse
@@ -45,15 +46,15 @@ def test_html_brief_is_self_contained_and_stamped(demo_warehouse, state, tmp_pat
 
 def test_threats_show_their_tasking(demo_warehouse, state, tmp_path):
     warehouse = Warehouse(demo_warehouse)
-    first = brief_report.build_brief(warehouse, state=state).threats.iloc[0]
+    first = brief_report.build_from_warehouse(warehouse, state=state).threats.iloc[0]
     state.create_tasking(by="cmdr", offense_category=first["offense_category"], area_level=first["level"],
                          area_id=str(first["area"]), owner="Insp. Okafor", action="Plain-clothes patrols",
                          due_date=dt.date(2026, 11, 20))
-    spot = brief_report.build_brief(warehouse, state=state).repeat_locations.iloc[1]
+    spot = brief_report.build_from_warehouse(warehouse, state=state).repeat_locations.iloc[1]
     state.create_tasking(by="cmdr", offense_category=spot["top_category"], area_level="location",
                          area_id=spot["location"], owner="Sgt. Reyes", action="Problem-solving visit",
                          due_date=dt.date(2026, 11, 21), status="in_progress")
-    brief = brief_report.build_brief(warehouse, state=state)
+    brief = brief_report.build_from_warehouse(warehouse, state=state)
     row = brief.threats.iloc[0]
     assert (row["tasking_owner"], row["tasking_status"]) == ("Insp. Okafor", "open")
     assert list(brief.taskings_due["owner"]) == ["Insp. Okafor", "Sgt. Reyes"]
@@ -94,12 +95,10 @@ def test_download_bytes_are_the_same_brief_and_are_audited(demo_warehouse, state
     """What the page's download buttons return: the brief for the page's filters, audited per download."""
     warehouse = Warehouse(demo_warehouse)
     week = dt.date(2026, 10, 26)
-    with warehouse.connect() as con:
-        data = brief_report.render_bytes(con, warehouse.current_version(), "html", user="chief", role="commander",
-                                         state=state, week=week, district="3")
-        with pytest.raises(brief_report.BriefError, match="html or pdf"):
-            brief_report.render_bytes(con, warehouse.current_version(), "docx", user="chief", role="commander",
-                                      state=state)
+    brief = brief_report.build_from_warehouse(warehouse, BriefRequest(week=week, district="3"), state=state)
+    data = brief_report.render_bytes(brief, "html", user="chief", role="commander", state=state)
+    with pytest.raises(brief_report.BriefError, match="html or pdf"):
+        brief_report.render_bytes(brief, "docx", user="chief", role="commander", state=state)
     text = data.decode("utf-8")
     assert "Command brief: week 26 Oct 2026 – 01 Nov 2026 (district 3)" in text
     assert f"Snapshot {warehouse.current_version()}" in text
@@ -111,7 +110,7 @@ def test_download_bytes_are_the_same_brief_and_are_audited(demo_warehouse, state
 
 def test_brief_lists_the_five_highest_harm_repeat_locations(demo_warehouse, state):
     warehouse = Warehouse(demo_warehouse)
-    brief = brief_report.build_brief(warehouse, state=state)
+    brief = brief_report.build_from_warehouse(warehouse, state=state)
     text = brief_report.render_html(brief)
     with warehouse.connect() as con:
         # counted here: blocks with 3+ harm-bearing, non-sensitive, non-domestic incidents in the brief's 28 days
@@ -125,8 +124,9 @@ def test_brief_lists_the_five_highest_harm_repeat_locations(demo_warehouse, stat
               AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false)
             GROUP BY 1 HAVING count(*) >= 3 ORDER BY harm DESC, n DESC, 1 LIMIT 5
             """, [brief.as_of, brief.as_of]).fetchall()
-    assert brief.repeat_locations["location"].tolist() == [location for location, _, _ in expected]
-    assert brief.repeat_locations["incidents"].tolist() == [n for _, n, _ in expected]
+    printed = brief.repeat_locations.head(brief_report.LOCATIONS_PRINTED)
+    assert printed["location"].tolist() == [location for location, _, _ in expected]
+    assert printed["incidents"].tolist() == [n for _, n, _ in expected]
     section = text[text.index("Repeat locations: the 5 highest-harm blocks"):text.index("2. What changed")]
     assert section.count("<tr>") == 1 + 5  # header and five blocks
     for location, n, harm in expected:

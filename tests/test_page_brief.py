@@ -279,7 +279,7 @@ def test_commander_tasks_a_threat_from_the_brief_and_analyst_cannot(series_env):
     at.text_input(key="threat_owner").input("Insp. Okafor, robbery squad")
     at.text_area(key="threat_action").input("Plain-clothes patrols 15:00-19:00 on school days; CCTV review")
     at.date_input(key="threat_due").set_value(due)
-    at.button(key="threat_create").click()
+    at.button(key="threat_save").click()
     rerun(at)
 
     taskings = truth["state"].taskings()
@@ -402,14 +402,14 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
 
     analyst = open_brief("analyst", week=facts["week"].isoformat())
     assert analyst.selectbox(key="location_pick").label == "Repeat location"
-    assert not [b for b in analyst.button if b.key == "location_create"]
+    assert not [b for b in analyst.button if b.key == "location_save"]
 
     at = open_brief("commander", week=facts["week"].isoformat())
     assert at.selectbox(key="location_pick").label == "Repeat location to task"
     assert frame_with(at, "top_offence", "seen")["tasking"].eq("Not tasked").all()
     at.text_input(key="location_owner").input("Sgt. Reyes, neighbourhood team")
     at.text_area(key="location_action").input("Problem-solving visit with the premises manager; CCTV and lighting")
-    at.button(key="location_create").click()
+    at.button(key="location_save").click()
     rerun(at)
     assert not at.error, [e.value for e in at.error]
 

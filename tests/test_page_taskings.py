@@ -29,7 +29,7 @@ def test_commander_creates_a_tasking_through_the_form(app_env):
     at.text_input(key="new_tasking_owner").set_value("Insp. Okafor, Team 3")
     at.text_area(key="new_tasking_action").set_value("High-visibility patrols 15:00-18:00 near the schools")
     at.date_input(key="new_tasking_due").set_value(dt.date(2026, 12, 6))
-    at.button(key="new_tasking_submit").click()
+    at.button(key="new_tasking_save").click()
     rerun(at)
     assert not at.error, [e.value for e in at.error]
     assert [s.value for s in at.success] == ["Tasking No. 1 created."]
@@ -64,14 +64,14 @@ def test_commander_cannot_mark_done_without_a_result_note_and_history_shows_chan
     assert listing["flag"].iloc[0].startswith("Overdue by")  # due in 2020, still open
 
     at.selectbox(key=f"update_{tasking_id}_status").set_value("done")
-    at.button(key=f"update_{tasking_id}_submit").click()
+    at.button(key=f"update_{tasking_id}_save").click()
     at.run()
     assert any("needs a result note" in e.value for e in at.error)
     assert store.taskings()["status"].tolist() == ["open"]
 
     at.selectbox(key=f"update_{tasking_id}_status").set_value("done")
     at.text_area(key=f"update_{tasking_id}_note").set_value("Plan agreed; burglaries down")
-    at.button(key=f"update_{tasking_id}_submit").click()
+    at.button(key=f"update_{tasking_id}_save").click()
     rerun(at)
     assert not at.error
     assert store.taskings()["status"].tolist() == ["done"]
@@ -92,7 +92,7 @@ def test_analyst_reads_the_list_without_a_form(app_env):
     assert listing["threat"].tolist() == ["Violence with injury"] and listing["owner"].tolist() == ["Insp. Hart"]
     assert listing["area"].iloc[0].startswith("District 1")
     assert not at.text_input and not at.text_area and not at.date_input
-    assert not [b for b in at.button if str(b.key or "").endswith("_submit")]
+    assert not [b for b in at.button if str(b.key or "").endswith("_save")]
     assert [s.key for s in at.selectbox if s.key and s.key.startswith(("new_tasking", "update_"))] == []
 
 
@@ -192,7 +192,7 @@ def test_a_repeat_location_tasking_is_listed_kept_on_update_and_measured_at_its_
     rerun(at)
     assert at.selectbox(key=f"update_{tasking_id}_area").value == f"location:{location}"
     at.text_input(key=f"update_{tasking_id}_owner").set_value("PC Hale and DS Ito")
-    at.button(key=f"update_{tasking_id}_submit").click()
+    at.button(key=f"update_{tasking_id}_save").click()
     rerun(at)
     saved = store.taskings().iloc[0]
     assert (saved["area_level"], saved["area_id"], saved["owner"]) == ("location", location, "PC Hale and DS Ito")

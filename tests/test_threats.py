@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from ilp.analytics import threats
+from ilp.analytics import repeats, threats
 from ilp.demo import build_demo_warehouse
+from ilp.snapshot import last_complete_week, week_end
 from ilp.warehouse import Warehouse
 
 SMALL_CITIES = [dict(years=2, incidents_per_year=35_000, seed=seed) for seed in (11, 12, 13)]
@@ -228,10 +229,17 @@ def test_bad_requests_say_what_is_wrong(series_city):
     assert threats.parse_harm("csi:2009") == ("csi", "2009")
 
 
-def test_last_complete_sunday():
-    assert threats.last_complete_sunday(dt.date(2026, 11, 15)) == dt.date(2026, 11, 15)  # a Sunday
-    assert threats.last_complete_sunday(dt.date(2018, 11, 12)) == dt.date(2018, 11, 11)  # a Monday
-    assert threats.last_complete_sunday(dt.date(2017, 8, 5)) == dt.date(2017, 7, 30)     # a Saturday
+def test_last_complete_week():
+    """The one rule for the default week: complete in the data and in the calendar."""
+    def last_complete_sunday(last_day, today=dt.date(2027, 1, 1)):
+        return week_end(last_complete_week(last_day, today))
+
+    assert last_complete_sunday(dt.date(2026, 11, 15)) == dt.date(2026, 11, 15)  # a Sunday
+    assert last_complete_sunday(dt.date(2018, 11, 12)) == dt.date(2018, 11, 11)  # a Monday
+    assert last_complete_sunday(dt.date(2017, 8, 5)) == dt.date(2017, 7, 30)     # a Saturday
+    # data up to today (a Sunday): today's week is not over yet, so the week before is the last complete one
+    assert last_complete_sunday(dt.date(2026, 11, 29), today=dt.date(2026, 11, 29)) == dt.date(2026, 11, 22)
+    assert last_complete_sunday(dt.date(2026, 11, 29), today=dt.date(2026, 11, 30)) == dt.date(2026, 11, 29)
 
 
 def test_shipped_matrix_has_the_documented_settings():
@@ -292,7 +300,7 @@ def independent_repeat_locations(con, as_of: dt.date, *, district=None, min_inci
 def test_repeat_locations_match_an_independent_count(series_city):
     with connect(series_city) as con:
         as_of = threats.default_as_of(con)
-        frame = threats.repeat_locations(con, as_of=as_of)
+        frame = repeats.repeat_locations(con, as_of=as_of)
         expected, recent = independent_repeat_locations(con, as_of)
     assert len(frame) > 100 and set(frame["location"]) == set(expected.index)
     assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
@@ -322,7 +330,7 @@ def test_repeat_locations_match_an_independent_count(series_city):
 def test_repeat_locations_leave_out_sensitive_offences_and_domestic_incidents(series_city):
     with connect(series_city) as con:
         as_of = threats.default_as_of(con)
-        frame = threats.repeat_locations(con, as_of=as_of, min_incidents=2)
+        frame = repeats.repeat_locations(con, as_of=as_of, min_incidents=2)
         sensitive = con.execute("SELECT category, label FROM offence_categories WHERE sensitive").df()
         # blocks listed that did have sensitive or domestic incidents in the window: the exclusion is exercised
         left_out = con.execute(
@@ -345,12 +353,12 @@ def test_repeat_locations_leave_out_sensitive_offences_and_domestic_incidents(se
 def test_repeat_locations_follow_the_district_and_harm_index(series_city):
     with connect(series_city) as con:
         as_of = threats.default_as_of(con)
-        district = threats.repeat_locations(con, as_of=as_of, district="3")
+        district = repeats.repeat_locations(con, as_of=as_of, district="3")
         expected, _ = independent_repeat_locations(con, as_of, district="3")
-        cchi = threats.repeat_locations(con, as_of=as_of)
-        csi = threats.repeat_locations(con, as_of=as_of, harm_index="csi", harm_version="2009")
+        cchi = repeats.repeat_locations(con, as_of=as_of)
+        csi = repeats.repeat_locations(con, as_of=as_of, harm_index="csi", harm_version="2009")
         with pytest.raises(threats.ThreatError, match="no harm index nope:1"):
-            threats.repeat_locations(con, as_of=as_of, harm_index="nope", harm_version="1")
+            repeats.repeat_locations(con, as_of=as_of, harm_index="nope", harm_version="1")
     assert set(district["district"]) == {"3"} and set(district["location"]) == set(expected.index)
     assert (csi["harm_index"] == "csi").all() and csi["harm"].is_monotonic_decreasing
     assert (cchi["harm_index"] == "cchi").all()  # the snapshot's default index
@@ -374,8 +382,8 @@ def test_planted_robbery_series_shows_at_a_beat_3d_repeat_location(series_city):
             "AND occurred_at >= ? AND occurred_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
             [truth["beat"], truth["category"], truth["end"] - dt.timedelta(days=27),
              truth["end"] + dt.timedelta(days=1)]).fetchone()
-        citywide = threats.repeat_locations(con, as_of=truth["end"])
-        district = threats.repeat_locations(con, as_of=truth["end"], district="3")
+        citywide = repeats.repeat_locations(con, as_of=truth["end"])
+        district = repeats.repeat_locations(con, as_of=truth["end"], district="3")
     assert robberies >= 4
     for frame, within in ((district, 3), (citywide, 20)):
         row = frame[frame["location"] == block].iloc[0]
@@ -417,7 +425,7 @@ def independent_repeat_victims(con, as_of: dt.date, level: str, district=None) -
 def test_repeat_victims_are_counted_as_an_independent_count_says(series_city, level):
     with connect(series_city) as con:
         as_of = threats.default_as_of(con)
-        frame = threats.repeat_victims(con, as_of=as_of, level=level)
+        frame = repeats.repeat_victims(con, as_of=as_of, level=level)
         expected = independent_repeat_victims(con, as_of, level)
     assert len(frame) == len(expected) > 10
     assert frame["repeat_victims"].is_monotonic_decreasing
@@ -435,7 +443,7 @@ def test_repeat_victims_never_expose_a_person(series_city):
     with connect(series_city) as con:
         keys = set(con.execute("SELECT DISTINCT person_key FROM incident_persons").df()["person_key"])
         as_of = threats.default_as_of(con)
-        frames = [threats.repeat_victims(con, as_of=as_of, level=level, district=district)
+        frames = [repeats.repeat_victims(con, as_of=as_of, level=level, district=district)
                   for level in threats.LEVELS for district in (None, "1")]
     assert len(keys) > 10_000
     for frame in frames:
@@ -451,15 +459,15 @@ def test_repeat_victims_never_expose_a_person(series_city):
 def test_repeat_victims_district_filter_and_a_warehouse_without_victims(series_city, real_warehouse):
     with connect(series_city) as con:
         as_of = threats.default_as_of(con)
-        district = threats.repeat_victims(con, as_of=as_of, level="beat", district="3")
+        district = repeats.repeat_victims(con, as_of=as_of, level="beat", district="3")
         expected = independent_repeat_victims(con, as_of, "beat", district="3")
         with pytest.raises(threats.ThreatError, match="level"):
-            threats.repeat_victims(con, as_of=as_of, level="ward")
-        assert threats.victim_records(con) > 0
+            repeats.repeat_victims(con, as_of=as_of, level="ward")
+        assert repeats.victim_records(con) > 0
     assert district["area"].str.startswith("3").all()
     assert district["repeat_victims"].sum() == expected["repeat_victims"].sum()
     # like Chicago's public export: no victim records, so an empty frame with the columns
     with real_warehouse.connect() as con:
-        assert threats.victim_records(con) == 0
-        empty = threats.repeat_victims(con, as_of=dt.date(2018, 11, 11))
-    assert empty.empty and list(empty.columns) == threats.REPEAT_VICTIM_COLUMNS
+        assert repeats.victim_records(con) == 0
+        empty = repeats.repeat_victims(con, as_of=dt.date(2018, 11, 11))
+    assert empty.empty and list(empty.columns) == repeats.REPEAT_VICTIM_COLUMNS

@@ -1,9 +1,8 @@
-"""The command brief's numbers: this week against its baselines, honestly, and where harm concentrates.
-
-Everything here takes the DataFrames that the ``brief_*`` named queries return and gives back
-DataFrames a page can draw; nothing imports Streamlit, so each step is unit-testable and the next
-issue (threat ranking with reasons, significance and "create tasking") can replace
-:func:`top_harm_combinations` without touching the page's structure.
+"""The command brief, built once: :func:`build_brief` gathers everything the weekly meeting's brief shows
+(ranked threats, repeat locations and victims, what changed, taskings due, this week against its
+baselines, the 52-week series) into one :class:`Brief`, which the Command brief page draws and
+``ilp.brief_report`` prints as HTML or PDF. The functions before it turn query frames into the brief's
+numbers and display tables; nothing here imports Streamlit, so each step is unit-testable.
 
 Honest change (../shared/reference/harm-and-evaluation.md, "Weekly change: signal or noise?"):
 
@@ -20,10 +19,15 @@ Honest change (../shared/reference/harm-and-evaluation.md, "Weekly change: signa
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from ilp import taskings as tasking_rules
 from ilp.analytics.stats import poisson_z  # z = 2 * (sqrt(current) - sqrt(baseline)); re-exported here
+from ilp.snapshot import UNKNOWN_HARM, HarmIndex, SnapshotInfo, area_label, week_end, week_of
 
 CITYWIDE = "Citywide"
 UNKNOWN_DISTRICT = "No district recorded"
@@ -186,8 +190,8 @@ def measure_table(changes: pd.DataFrame, measure: str) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ top harm
 def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
     """The ``brief_top_combinations`` rows ready to show: rank, offence (label), beat, district, harm,
-    incidents, share of the district's harm. This is the seat of the coming threat ranking: it will add
-    reasons, significance and a "create tasking" action per row and keep these columns."""
+    incidents, share of the district's harm: the brief's cross-check on the threat ranking (harm alone, no
+    trend, vulnerability or confidence)."""
     out = pd.DataFrame({
         "rank": np.arange(1, len(rows) + 1),
         "offence": rows["category_label"].to_numpy(),
@@ -201,32 +205,16 @@ def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ threats
-STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
-
-
-def threat_place(level: str, area, area_name) -> str:
-    """'Beat 3D (Harbour North)', or 'Beat 0511' when the area has no name of its own."""
-    place = f"{str(level).capitalize()} {area}"
-    if isinstance(area_name, str) and area_name and area_name != str(area):
-        place += f" ({area_name})"
-    return place
-
-
-def tasking_text(owner, status, due) -> str:
-    """'Insp. Okafor (Open, due 2026-12-01)', or 'Not tasked'."""
-    return f"{owner} ({STATUS_LABELS.get(status, status)}, due {due})" if isinstance(owner, str) else "Not tasked"
-
-
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
     labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
     significance = np.where(threats["significant"], "▲ significant",
                             np.where(threats["z"] > 0, "not significant", "no rise"))
-    tasking = [tasking_text(owner, status, due) for owner, status, due in
+    tasking = [tasking_rules.summary(owner, status, due) for owner, status, due in
                zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])]
     return pd.DataFrame({
         "rank": threats["rank"].astype(int).to_numpy(),
-        "threat": [f"{label}, {threat_place(lv, a, n)}" for label, lv, a, n in
+        "threat": [f"{label}, {area_label(lv, a, n)}" for label, lv, a, n in
                    zip(threats["category_label"], threats["level"], threats["area"], threats["area_name"])],
         "score": threats["score"].astype(float).to_numpy(),
         "harm": threats["harm"].astype(float).to_numpy(),
@@ -252,7 +240,7 @@ def location_area(beat, district, district_name) -> str:
 def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
     """``threats.repeat_locations`` rows as the page shows them: area and days in words, labels not codes,
     the top offence with its count (the top three are in each row's ``explanation``), and the tasking
-    when ``brief_report.attach_location_taskings`` added one ('Not tasked' otherwise)."""
+    when ``taskings.attach_to_locations`` added one ('Not tasked' otherwise)."""
     none = [None] * len(locations)
     return pd.DataFrame({
         "rank": locations["rank"].astype(int).to_numpy(),
@@ -267,7 +255,7 @@ def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
         "harm": locations["harm"].astype(float).to_numpy(),
         "seen": [f"{first:%d %b} – {last:%d %b}" if first != last else f"{first:%d %b}"
                  for first, last in zip(locations["first_seen"], locations["last_seen"])],
-        "tasking": [tasking_text(owner, status, due) for owner, status, due in
+        "tasking": [tasking_rules.summary(owner, status, due) for owner, status, due in
                     zip(locations.get("tasking_owner", none), locations.get("tasking_status", none),
                         locations.get("tasking_due", none))],
     })
@@ -276,7 +264,7 @@ def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
 def repeat_victim_table(victims: pd.DataFrame) -> pd.DataFrame:
     """``threats.repeat_victims`` rows as the page shows them (counts only: there is no person to show)."""
     return pd.DataFrame({
-        "area": [threat_place(lv, a, n) for lv, a, n in zip(victims["level"], victims["area"], victims["area_name"])],
+        "area": [area_label(lv, a, n) for lv, a, n in zip(victims["level"], victims["area"], victims["area_name"])],
         "offence": victims["category_label"].to_numpy(),
         "repeat_victims": victims["repeat_victims"].astype(int).to_numpy(),
         "incidents_recent": victims["incidents_recent"].astype(int).to_numpy(),
@@ -311,7 +299,7 @@ def change_table(found: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "window": found["window"].map({"week": "This week", "28d": "Last 28 days"}).to_numpy(),
         "offence": found["category_label"].to_numpy(),
-        "area": [threat_place(lv, a, n) for lv, a, n in zip(found["level"], found["area"], found["area_name"])],
+        "area": [area_label(lv, a, n) for lv, a, n in zip(found["level"], found["area"], found["area_name"])],
         "count": found["count"].astype(int).to_numpy(),
         "baseline": found["baseline"].astype(float).to_numpy(),
         "z": found["z"].astype(float).to_numpy(),
@@ -338,15 +326,177 @@ def weekly_summary(weekly: pd.DataFrame, week) -> dict:
     }
 
 
-def short_harm_unit(unit: str | None) -> str:
-    """'days' for day-based indices (CCHI), 'severity points' for weight-based ones (CSI): for axis labels."""
-    head = (unit or "").split("(")[0].lower()
-    return "days" if "day" in head else "severity points"
-
-
 def ordinal(n: int | None) -> str:
     """1 -> '1st', 2 -> '2nd', 11 -> '11th', 23 -> '23rd'."""
     if n is None:
         return "?"
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+# ------------------------------------------------------------------------------------------ the brief, built once
+class BriefError(ValueError):
+    """A brief that cannot be built as asked (unknown harm index, no incident data)."""
+
+
+THREATS_SHOWN = 10
+LOCATIONS_SHOWN = 10
+VICTIM_ROWS_SHOWN = 10
+WEEKLY_WEEKS = 52
+
+
+@dataclass(frozen=True)
+class BriefRequest:
+    """What a brief is for: the week (any day of it; None = the last complete week in the data), the
+    district and offence category (None = all), the harm index (None = the snapshot's default), the level
+    threats and repeat victims are ranked at, and the level changes are tested at."""
+
+    week: dt.date | None = None
+    district: str | None = None
+    category: str | None = None
+    harm_index: str | None = None
+    harm_version: str | None = None
+    level: str = "beat"
+    change_level: str = "district"
+    top: int = THREATS_SHOWN
+
+
+@dataclass
+class Brief:
+    """Everything the weekly meeting's brief shows, built once by :func:`build_brief`; the Command brief
+    page draws it and ``ilp.brief_report`` prints it, so the two cannot disagree."""
+
+    week: dt.date                   # Monday of the brief's week
+    as_of: dt.date                  # the Sunday ending it
+    district: str | None
+    category: str | None
+    level: str
+    change_level: str
+    harm: HarmIndex
+    info: SnapshotInfo
+    matrix_version: str
+    fdr: float
+    generated_at: str
+    today: dt.date
+    threats: pd.DataFrame           # the top threats (category filter applied), with their taskings
+    candidates: int                 # all candidates ranked (the false discovery rate's family)
+    top_harm: pd.DataFrame          # the highest-harm offence x beat combinations, harm alone
+    repeat_locations: pd.DataFrame  # the highest-harm repeat locations, with their taskings
+    location_count: int
+    victim_records: int             # 0: the source publishes no victims
+    repeat_victims: pd.DataFrame
+    changes: pd.DataFrame           # every tested change, both windows (``significant`` marks the survivors)
+    change_tests: dict              # window -> number of tests
+    taskings_due: pd.DataFrame      # live taskings due within a week or overdue, with labels
+    district_changes: pd.DataFrame  # this week against its baselines, citywide first, then each district
+    weekly: pd.DataFrame            # 52 weeks of incidents and harm ending with the brief's week
+
+    @property
+    def snapshot(self) -> str:
+        return self.info.version
+
+    @property
+    def harm_index(self) -> str:
+        return self.harm.name
+
+    @property
+    def harm_version(self) -> str:
+        return self.harm.version
+
+    @property
+    def significant_changes(self) -> pd.DataFrame:
+        return self.changes[self.changes["significant"]] if len(self.changes) else self.changes
+
+    @property
+    def headline(self) -> pd.Series:
+        """The district-changes row of the brief's district, or the citywide row."""
+        return headline(self.district_changes, self.district)
+
+    @property
+    def scope(self) -> str:
+        return self.info.scope(self.district)
+
+    @property
+    def category_scope(self) -> str:
+        return self.info.category_label(self.category)
+
+    @property
+    def parameters(self) -> dict:
+        """What reproduces the brief from its snapshot (stamped on it and written to the audit log)."""
+        return {"week": self.week.isoformat(), "as_of": self.as_of.isoformat(), "district": self.district,
+                "category": self.category, "harm": self.harm.key, "level": self.level,
+                "change_level": self.change_level, "top": len(self.threats)}
+
+    @property
+    def stamp(self) -> str:
+        return (
+            f"Snapshot {self.snapshot} (created {self.info.created_at}) · harm index {self.harm.tag} · "
+            f"threat matrix {self.matrix_version} · generated {self.generated_at}"
+        )
+
+
+def build_brief(reader, request: BriefRequest | None = None, *, taskings: pd.DataFrame | None = None,
+                today: dt.date | None = None) -> Brief:
+    """Build the brief for ``request`` from ``reader``: a ``SnapshotReader`` (CLI, print) or the dashboard's
+    ``PageContext`` (the page, which caches each named query and analysis). ``taskings`` is the app state's
+    ``State.taskings()`` frame (live, not snapshot data: due and overdue are judged on ``today``)."""
+    from ilp.analytics import changes as change_analysis
+    from ilp.analytics import repeats
+    from ilp.analytics import threats as threat_ranking
+
+    request = request or BriefRequest()
+    today = today or dt.date.today()
+    info = reader.info
+    if request.week is None and info.last_day is None:
+        raise BriefError(f"snapshot {info.version} holds no incidents with an occurrence date")
+    week = week_of(request.week) if request.week is not None else info.default_week(today)
+    as_of = week_end(week)
+    harm = info.harm(request.harm_index, request.harm_version)
+    if harm is UNKNOWN_HARM:
+        raise BriefError(f"no harm index {request.harm_index}:{request.harm_version} in snapshot {info.version} "
+                         "(see `ilp status`)")
+    matrix = threat_ranking.load_matrix()
+    fdr = float(matrix["significance"]["false_discovery_rate"])
+    scope = {"district": request.district, "harm_index": harm.name, "harm_version": harm.version}
+    taskings = taskings if taskings is not None else _no_taskings()
+
+    ranked = reader.analysis(threat_ranking.rank_threats, as_of=as_of, level=request.level, **scope)
+    candidates = int(ranked["candidates"].iloc[0]) if len(ranked) else 0
+    if request.category:
+        ranked = ranked[ranked["offense_category"] == request.category]
+    threats = tasking_rules.attach_to_threats(ranked.head(request.top), taskings).reset_index(drop=True)
+
+    locations = reader.analysis(repeats.repeat_locations, as_of=as_of, category=request.category, **scope)
+    victim_records = int(reader.query("threats_victim_records")["victim_records"].iloc[0])
+    victims = (reader.analysis(repeats.repeat_victims, as_of=as_of, district=request.district,
+                               level=request.level, category=request.category)
+               if victim_records else pd.DataFrame(columns=repeats.REPEAT_VICTIM_COLUMNS))
+
+    found = reader.analysis(change_analysis.changes, as_of=as_of, level=request.change_level, fdr=fdr,
+                            category=request.category, **scope)
+    tests = {window: int(group["tests"].iloc[0]) for window, group in found.groupby("window")} if len(found) else {}
+
+    filters = {"week": week, "category": request.category, **scope}
+    due = tasking_rules.due_soon(taskings, today)
+    due = due.assign(
+        category_label=[info.category_label(c) for c in due["offense_category"]],
+        place=[area_label(level, area) for level, area in zip(due["area_level"], due["area_id"])],
+    )
+    return Brief(
+        week=week, as_of=as_of, district=request.district, category=request.category, level=request.level,
+        change_level=request.change_level, harm=harm, info=info, matrix_version=str(matrix.get("version", "?")),
+        fdr=fdr, generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), today=today,
+        threats=threats, candidates=candidates,
+        top_harm=top_harm_combinations(reader.query("brief_top_combinations", **filters)),
+        repeat_locations=tasking_rules.attach_to_locations(locations.head(LOCATIONS_SHOWN), taskings),
+        location_count=len(locations),
+        victim_records=victim_records, repeat_victims=victims.head(VICTIM_ROWS_SHOWN),
+        changes=found, change_tests=tests, taskings_due=due,
+        district_changes=district_changes(reader.query("brief_district_week", **filters)),
+        weekly=reader.query("trends_weekly", history_start=week - dt.timedelta(weeks=WEEKLY_WEEKS - 1), **filters),
+    )
+
+
+def _no_taskings() -> pd.DataFrame:
+    return pd.DataFrame(columns=["id", "offense_category", "area_level", "area_id", "owner", "action",
+                                 "due_date", "status", "result_note"])
