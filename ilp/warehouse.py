@@ -147,6 +147,8 @@ class Warehouse:
             try:
                 if parent is None:
                     initialise(con)
+                else:  # a snapshot written by older code gains the current harm macros here
+                    create_harm_macros(con)
                 con.execute("BEGIN TRANSACTION")
                 yield con
                 write_meta(
@@ -261,11 +263,18 @@ def write_meta(con: duckdb.DuckDBPyConnection, values: Mapping[str, str]) -> Non
 
 # --------------------------------------------------------------------------------- schema
 def initialise(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the schema and load the shipped reference data (categories, taxonomies, harm tables)."""
+    """Create the schema and the harm macros, and load the shipped reference data (categories,
+    taxonomies, harm tables)."""
     con.execute((paths.PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+    create_harm_macros(con)
     from ilp import reference
 
     reference.load_all(con)
+
+
+def create_harm_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create ``category_harm`` and ``incident_harm``, the one definition of harm (ilp/harm.sql)."""
+    con.execute((paths.PACKAGE_DIR / "harm.sql").read_text(encoding="utf-8"))
 
 
 def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -276,6 +285,7 @@ def next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 _PARAMETER = re.compile(r"(?<![:$\w])\$([A-Za-z_]\w*)")
 _query_cache: dict[str, tuple[float, str, frozenset[str]]] = {}
 _query_lock = threading.Lock()
+HARM_MACROS = re.compile(r"\b(?:category_harm|incident_harm)\b")
 
 
 def query_text(name: str) -> tuple[str, frozenset[str]]:
@@ -313,4 +323,13 @@ def run_query(
     if missing:
         raise KeyError(f"Query {name!r} needs parameters {missing}")
     bound = {key: params[key] for key in wanted}
-    return con.execute(sql, bound).df() if bound else con.execute(sql).df()
+    try:
+        return con.execute(sql, bound).df() if bound else con.execute(sql).df()
+    except duckdb.CatalogException as error:
+        if HARM_MACROS.search(str(error)):
+            raise WarehouseError(
+                f"Query {name!r} needs the harm macros (category_harm, incident_harm), which this snapshot "
+                f"predates. Any `ilp` write adds them: run `ilp demo` again for the demo city, or re-run the "
+                f"last `ilp ingest` for a real warehouse."
+            ) from error
+        raise

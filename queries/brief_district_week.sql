@@ -1,8 +1,9 @@
 -- Command brief, change by district. One row per (district, offence category) with the incidents
 -- recorded in the selected week ($week .. $week + 7 days), in the 4 weeks before it, and in the same
--- week 52 weeks earlier (the Monday 364 days before), plus the category's weight in the chosen harm
--- index: 0 for proactive categories (their counts measure police activity, so the CCHI excludes them)
--- and for categories the index does not weigh. district is NULL for incidents not placed in a district.
+-- week 52 weeks earlier (the Monday 364 days before), plus the harm one incident of the category carries
+-- in the chosen index (category_harm, ilp/harm.sql: 0 for proactive categories, whose counts measure
+-- police activity, and for categories the index does not weigh). district is NULL for incidents not
+-- placed in a district.
 -- Respects the category filter; ignores the district filter (the brief shows every district).
 WITH scoped AS (
     SELECT i.district, i.offense_category AS category, i.occurred_at
@@ -21,15 +22,14 @@ SELECT
     s.category,
     coalesce(c.label, s.category) AS category_label,
     coalesce(c.proactive, false) AS proactive,
-    CASE WHEN coalesce(c.proactive, false) THEN 0.0 ELSE coalesce(h.weight, 0.0) END AS weight,
+    coalesce(h.harm_weight, 0.0) AS weight,
     count(*) FILTER (WHERE s.occurred_at >= CAST($week AS TIMESTAMP)) AS current_incidents,
     count(*) FILTER (WHERE s.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 28 DAY
                        AND s.occurred_at < CAST($week AS TIMESTAMP)) AS prior_4wk_incidents,
     count(*) FILTER (WHERE s.occurred_at < CAST($week AS TIMESTAMP) - INTERVAL 357 DAY) AS last_year_incidents
 FROM scoped s
 LEFT JOIN offence_categories c ON c.category = s.category
-LEFT JOIN harm_weights h
-       ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = s.category
+LEFT JOIN category_harm($harm_index, $harm_version) h ON h.category = s.category
 LEFT JOIN areas a ON a.level = 'district' AND a.area_id = s.district
 GROUP BY ALL
 ORDER BY s.district NULLS LAST, s.category;

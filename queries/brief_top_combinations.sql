@@ -1,19 +1,16 @@
 -- Command brief, top harm. One row per (offence category, beat): its harm and incident count in the
 -- 28 days ending with the selected week ($week - 21 days .. $week + 7 days) and its share of its
 -- district's harm over the same days (the district's harm from all categories, whatever the category
--- filter). Only the 10 highest-harm rows. Harm = sum of the chosen index's weights; proactive
--- categories weigh 0 (the CCHI excludes them), so they never appear here.
+-- filter). Only the 10 highest-harm rows. Harm = sum of incident_harm's harm in the chosen index
+-- (ilp/harm.sql): proactive categories weigh 0 (the CCHI excludes them), so they never appear here.
 -- Respects the district and category filters.
 WITH weighted AS (
     SELECT
         i.district,
         i.beat,
         i.offense_category AS category,
-        CASE WHEN coalesce(c.proactive, false) THEN 0.0 ELSE coalesce(h.weight, 0.0) END AS weight
-    FROM incidents i
-    LEFT JOIN offence_categories c ON c.category = i.offense_category
-    LEFT JOIN harm_weights h
-           ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = i.offense_category
+        i.harm AS weight
+    FROM incident_harm($harm_index, $harm_version) i
     WHERE i.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 21 DAY
       AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY
       AND ($district IS NULL OR i.district = $district)

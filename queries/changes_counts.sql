@@ -4,9 +4,11 @@
 --   week_baseline_count   incidents in the $baseline_weeks weeks before that week
 --   d28_count             incidents in the 28 days ending $as_of
 --   d28_baseline_count    incidents in the $baseline_weeks weeks before those 28 days
--- plus the category's label, proactive flag and weight in ($harm_index, $harm_version) (NULL when the
--- index does not weight it). $level is 'beat', 'district' or 'city' (one area: 'citywide');
--- incidents with no area at the level are left out. Respects $district and $category (NULL = all).
+-- plus the category's label, proactive flag and weight in ($harm_index, $harm_version): category_harm's
+-- harm_weight with include_proactive (ilp/harm.sql), so proactive categories keep their weight here and
+-- ilp/analytics/changes.py decides whether they count; 0 when the index does not weigh the category,
+-- NULL for a category missing from offence_categories. $level is 'beat', 'district' or 'city' (one
+-- area: 'citywide'); incidents with no area at the level are left out. Respects $district and $category (NULL = all).
 WITH scoped AS (
     SELECT
         CASE $level WHEN 'beat' THEN i.beat WHEN 'district' THEN i.district ELSE 'citywide' END AS area_id,
@@ -37,14 +39,13 @@ SELECT
     k.category,
     coalesce(c.label, k.category) AS category_label,
     coalesce(c.proactive, false) AS proactive,
-    h.weight,
+    h.harm_weight AS weight,
     k.week_count,
     k.week_baseline_count,
     k.d28_count,
     k.d28_baseline_count
 FROM counts k
 LEFT JOIN offence_categories c ON c.category = k.category
-LEFT JOIN harm_weights h
-       ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = k.category
+LEFT JOIN category_harm($harm_index, $harm_version, include_proactive := true) h ON h.category = k.category
 LEFT JOIN areas a ON a.level = $level AND a.area_id = k.area_id
 ORDER BY k.area_id, k.category;

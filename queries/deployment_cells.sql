@@ -1,8 +1,9 @@
 -- One row per grid cell (cell_x = floor(longitude / $cell_dlon), cell_y = floor(latitude / $cell_dlat))
 -- holding at least one located incident in the period, district, category and $shift ('all', 'day'
 -- 07:00-15:00, 'evening' 15:00-23:00, 'night' 23:00-07:00; a shift needs an exact time): incident count,
--- harm (sum of the harm index's weights; proactive categories count 0 unless $include_proactive), the
--- cell's commonest beat and district, and how many of its incidents are sensitive offences.
+-- harm (sum of incident_harm's harm, ilp/harm.sql: proactive categories count 0 unless
+-- $include_proactive), the cell's commonest beat and district, and how many of its incidents are
+-- sensitive offences.
 -- Cells only: no incident points leave this query.
 WITH located AS (
     SELECT
@@ -11,12 +12,9 @@ WITH located AS (
         i.beat,
         i.district,
         coalesce(c.sensitive, false) AS sensitive,
-        CASE WHEN coalesce(c.proactive, false) AND NOT $include_proactive THEN 0.0
-             ELSE coalesce(w.weight, 0.0) END AS harm
-    FROM incidents i
+        i.harm
+    FROM incident_harm($harm_index, $harm_version, include_proactive := $include_proactive) i
     LEFT JOIN offence_categories c ON c.category = i.offense_category
-    LEFT JOIN harm_weights w
-           ON w.index_name = $harm_index AND w.version = $harm_version AND w.category = i.offense_category
     WHERE i.occurred_at >= $start AND i.occurred_at < $end
       AND i.location_status = 'ok'
       AND ($district IS NULL OR i.district = $district)

@@ -5,7 +5,8 @@
 -- One row per tasking: counts and harm before/after, how many of each window's days the snapshot
 -- covers, and a Poisson z for the change in counts, 2 * (sqrt(after) - sqrt(before)) (Wheeler 2023),
 -- given only when both windows are fully covered. Before/after only, NOT a causal estimate.
--- Harm = sum of harm_weights.weight ($harm_index, $harm_version); proactive categories count 0.
+-- Harm = sum of incident_harm's harm ($harm_index, $harm_version; ilp/harm.sql): proactive categories
+-- count 0.
 WITH targets AS (
     SELECT unnest($tasking_ids)::BIGINT AS tasking_id,
            unnest($categories)::VARCHAR AS category,
@@ -16,26 +17,20 @@ WITH targets AS (
 coverage AS (
     SELECT min(occurred_at)::DATE AS first_day, max(occurred_at)::DATE AS last_day FROM incidents
 ),
-weights AS (
-    SELECT h.category, h.weight
-    FROM harm_weights h JOIN offence_categories c ON c.category = h.category
-    WHERE h.index_name = $harm_index AND h.version = $harm_version AND NOT c.proactive
-),
 counted AS (
     SELECT t.tasking_id,
            count(*) FILTER (WHERE i.occurred_at < t.anchor) AS before_incidents,
            count(*) FILTER (WHERE i.occurred_at >= t.anchor) AS after_incidents,
-           coalesce(sum(w.weight) FILTER (WHERE i.occurred_at < t.anchor), 0) AS before_harm,
-           coalesce(sum(w.weight) FILTER (WHERE i.occurred_at >= t.anchor), 0) AS after_harm
+           coalesce(sum(i.harm) FILTER (WHERE i.occurred_at < t.anchor), 0) AS before_harm,
+           coalesce(sum(i.harm) FILTER (WHERE i.occurred_at >= t.anchor), 0) AS after_harm
     FROM targets t
-    JOIN incidents i
+    JOIN incident_harm($harm_index, $harm_version) i
       ON i.offense_category = t.category
      AND i.occurred_at >= t.anchor - INTERVAL 28 DAY
      AND i.occurred_at < t.anchor + INTERVAL 28 DAY
      AND ((t.area_level = 'district' AND i.district = t.area_id)
           OR (t.area_level = 'beat' AND i.beat = t.area_id)
           OR (t.area_level = 'location' AND i.location_text = t.area_id))
-    LEFT JOIN weights w ON w.category = i.offense_category
     GROUP BY t.tasking_id
 ),
 windows AS (

@@ -1,7 +1,8 @@
 -- Threat candidates (ilp/analytics/threats.py, `ilp threats`). One row per (area at $level, offence
 -- category) with at least one incident in the recent window ($recent_days days ending $as_of, inclusive)
 -- or in its baseline (the $baseline_weeks weeks before the recent window). $level is 'beat' or 'district'.
--- Columns: incidents in each window; the harm weight of the chosen index ($harm_index, $harm_version);
+-- Columns: incidents in each window; the harm weight of the chosen index ($harm_index, $harm_version:
+-- category_harm's harm_weight, ilp/harm.sql, proactive categories included unless $exclude_proactive);
 -- a recency-weighted count (sum of $decay ^ weeks-before-as-of) for the expected-harm forecast;
 -- victims of recent incidents counted by pseudonymous person_key only (never names), with those
 -- under 18 or 65+ and those with 2+ incidents in the $repeat_victim_days days ending $as_of (any
@@ -19,11 +20,11 @@ WITH bounds AS (
             AS baseline_start
 ),
 categories AS (
-    SELECT c.category, c.label, c.proactive, c.sensitive, h.weight
+    SELECT c.category, c.label, c.proactive, c.sensitive, h.harm_weight AS weight
     FROM offence_categories c
-    JOIN harm_weights h
-      ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = c.category
-    WHERE h.weight > 0 AND NOT (c.proactive AND $exclude_proactive)
+    JOIN category_harm($harm_index, $harm_version, include_proactive := NOT $exclude_proactive) h
+      ON h.category = c.category
+    WHERE h.harm_weight > 0
 ),
 scoped AS (
     SELECT

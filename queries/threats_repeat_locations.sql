@@ -1,7 +1,8 @@
 -- Repeat locations (ilp/analytics/threats.py `repeat_locations`). One row per location (the source's
 -- location_text, already block-level: "011XX S CANAL ST") with at least $min_incidents harm-bearing
 -- incidents in the recent window ($recent_days days ending $as_of, inclusive), with its beat and district
--- (those of most of its recent incidents), its recent incidents and harm ($harm_index, $harm_version),
+-- (those of most of its recent incidents), its recent incidents and harm ($harm_index, $harm_version;
+-- category_harm, ilp/harm.sql, with proactive categories included unless $exclude_proactive),
 -- its incidents in the baseline (the $baseline_weeks weeks before the recent window), the first and last
 -- day of its recent incidents, and its top three categories (label and count, highest harm first) with
 -- the top one's code and label.
@@ -18,11 +19,11 @@ WITH bounds AS (
             AS baseline_start
 ),
 categories AS (
-    SELECT c.category, c.label, h.weight
+    SELECT c.category, c.label, h.harm_weight AS weight
     FROM offence_categories c
-    JOIN harm_weights h
-      ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = c.category
-    WHERE h.weight > 0 AND NOT c.sensitive AND NOT (c.proactive AND $exclude_proactive)
+    JOIN category_harm($harm_index, $harm_version, include_proactive := NOT $exclude_proactive) h
+      ON h.category = c.category
+    WHERE h.harm_weight > 0 AND NOT c.sensitive
 ),
 scoped AS (
     SELECT

@@ -1,7 +1,7 @@
 -- Weekly series (Command brief chart, Trends and forecasts). One row per week (Monday) from
 -- $history_start, or from the first complete week of data if that is later, to the selected week
--- $week: incidents recorded that week and their harm in the chosen index (proactive categories weigh
--- 0, as the CCHI excludes them). Weeks without incidents appear with 0.
+-- $week: incidents recorded that week and their harm in the chosen index (incident_harm, ilp/harm.sql:
+-- proactive categories weigh 0, as the CCHI excludes them). Weeks without incidents appear with 0.
 -- Respects the district and category filters.
 WITH first_complete_week AS (
     -- the Monday on or after the first day with data (a partial first week would look like a drop)
@@ -18,11 +18,8 @@ weekly AS (
     SELECT
         CAST(date_trunc('week', i.occurred_at) AS DATE) AS week,
         count(*) AS incidents,
-        sum(CASE WHEN coalesce(c.proactive, false) THEN 0.0 ELSE coalesce(h.weight, 0.0) END) AS harm
-    FROM incidents i
-    LEFT JOIN offence_categories c ON c.category = i.offense_category
-    LEFT JOIN harm_weights h
-           ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = i.offense_category
+        sum(i.harm) AS harm
+    FROM incident_harm($harm_index, $harm_version) i
     WHERE i.occurred_at >= CAST($history_start AS TIMESTAMP)
       AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY
       AND ($district IS NULL OR i.district = $district)

@@ -1,7 +1,8 @@
 -- Trends, district breakdown. One row per (week, district) from $history_start, or from the first
 -- complete week of data if that is later, to the selected week $week: incidents recorded and their
--- harm in the chosen index (proactive categories weigh 0, as the CCHI excludes them). Every district
--- with data appears every week (0 when it had none); incidents not placed in a district are left out.
+-- harm in the chosen index (incident_harm, ilp/harm.sql: proactive categories weigh 0, as the CCHI
+-- excludes them). Every district with data appears every week (0 when it had none); incidents not
+-- placed in a district are left out.
 -- Respects the category filter; ignores the district filter (this is the breakdown by district).
 WITH first_complete_week AS (
     SELECT CAST(date_trunc('week', CAST(min(occurred_at) AS DATE) + 6) AS DATE) AS monday FROM incidents
@@ -21,11 +22,8 @@ weekly AS (
         CAST(date_trunc('week', i.occurred_at) AS DATE) AS week,
         i.district,
         count(*) AS incidents,
-        sum(CASE WHEN coalesce(c.proactive, false) THEN 0.0 ELSE coalesce(h.weight, 0.0) END) AS harm
-    FROM incidents i
-    LEFT JOIN offence_categories c ON c.category = i.offense_category
-    LEFT JOIN harm_weights h
-           ON h.index_name = $harm_index AND h.version = $harm_version AND h.category = i.offense_category
+        sum(i.harm) AS harm
+    FROM incident_harm($harm_index, $harm_version) i
     WHERE i.occurred_at >= CAST($history_start AS TIMESTAMP)
       AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY
       AND i.district IS NOT NULL
