@@ -99,10 +99,8 @@ EXAMPLE_QUERIES: dict[str, str] = {
     ),
     "Weekly incidents and CCHI harm by district": (
         "SELECT date_trunc('week', i.occurred_at)::DATE AS week, i.district,\n"
-        "       count(*) AS incidents, sum(h.weight) AS harm_days\n"
-        "FROM incidents i\n"
-        "JOIN offence_categories c ON c.category = i.offense_category AND NOT c.proactive\n"
-        "LEFT JOIN harm_weights h ON h.index_name = 'cchi' AND h.version = '2016' AND h.category = i.offense_category\n"
+        "       count(*) AS incidents, sum(i.harm) AS harm_days\n"
+        "FROM incident_harm('cchi', '2016') i  -- the one definition of harm (proactive offences weigh 0)\n"
         "WHERE i.occurred_at >= (SELECT max(occurred_at) FROM incidents) - INTERVAL 12 WEEK\n"
         "GROUP BY ALL ORDER BY week, district"
     ),
