@@ -18,13 +18,14 @@ import shapely
 from shapely.geometry import mapping as geometry_mapping
 from shapely.geometry import shape
 
+from ilp.errors import UserError
 from ilp.warehouse import Warehouse, WarehouseError
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 ASSIGNABLE_LEVELS = ("district", "beat")
 
 
-class AreasError(Exception):
+class AreasError(UserError):
     pass
 
 

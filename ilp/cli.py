@@ -1,7 +1,8 @@
 """The ``ilp`` command: the only writer of warehouses.
 
-Every command exits non-zero with one clear message and no traceback on a problem the user can fix;
-``--debug`` shows the traceback.
+Every command exits 1 with one clear message and no traceback on a problem the user can fix (an
+``ilp.errors.UserError``) or an I/O failure; ``--debug`` shows the traceback. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import json
 import sys
 from pathlib import Path
 
+import duckdb
+
 from ilp import status as status_module
-from ilp.warehouse import Warehouse, default_directory
+from ilp.errors import UserError
+from ilp.warehouse import Warehouse, WarehouseError, default_directory
 
 
 class _ProgressBar:
@@ -48,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="build the synthetic demo city as a new warehouse")
+    demo.set_defaults(func=_demo)
     demo.add_argument("--years", type=int, default=3)
     demo.add_argument("--incidents-per-year", type=int, default=150_000)
     demo.add_argument("--seed", type=int, default=7)
@@ -57,20 +62,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
 
     ingest = commands.add_parser("ingest", help="load exports into a new snapshot, by mapping file")
+    ingest.set_defaults(func=_ingest)
     ingest.add_argument("--mapping", required=True, help="preset name (chicago, uk_police, lapd) or a .toml path")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ingest.add_argument("--json", action="store_true")
 
     status = commands.add_parser("status", help="what the current snapshot holds")
+    status.set_defaults(func=_status)
     status.add_argument("--json", action="store_true")
 
     rejects = commands.add_parser("rejects", help="list rejected rows with file, line, field and reason")
+    rejects.set_defaults(func=_rejects)
     rejects.add_argument("--ingest", type=int, default=None, help="one ingest's rejects (default: all)")
     rejects.add_argument("--limit", type=int, default=200)
     rejects.add_argument("--json", action="store_true")
     rejects.add_argument("--csv", type=Path, default=None, help="write all matching rejects to a CSV file")
 
     areas = commands.add_parser("areas", help="load area boundaries (GeoJSON) and populations")
+    areas.set_defaults(func=_areas)
     areas.add_argument("--geojson", type=Path, required=True)
     areas.add_argument("--level", required=True, help="area level, e.g. beat or district")
     areas.add_argument("--id-field", required=True, help="feature property holding the area id")
@@ -82,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     areas.add_argument("--json", action="store_true")
 
     harm = commands.add_parser("harm", help="add an agency's own harm weight table")
+    harm.set_defaults(func=_harm)
     harm.add_argument("--name", required=True)
     harm.add_argument("--version", required=True)
     harm.add_argument("--title", required=True)
@@ -92,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     threats_parser = commands.add_parser(
         "threats", help="rank the top threats (offence x beat or district) with reasons and significance")
+    threats_parser.set_defaults(func=_threats)
     threats_parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
                                 help="last day of the 28-day window, YYYY-MM-DD "
                                      "(default: the last complete week's Sunday in the data)")
@@ -102,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     threats_parser.add_argument("--json", action="store_true")
 
     brief = commands.add_parser("brief", help="write the command brief for the weekly meeting (.html or .pdf)")
+    brief.set_defaults(func=_brief)
     brief.add_argument("--week", type=dt.date.fromisoformat, default=None,
                        help="any day of the brief's week, YYYY-MM-DD (default: the last complete week in the data)")
     brief.add_argument("--out", type=Path, required=True, help="FILE.html (self-contained) or FILE.pdf")
@@ -122,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     args.debug = debug
     warehouse = Warehouse(args.warehouse or default_directory())
     try:
-        return _run(args, warehouse)
+        return args.func(args, warehouse)
     except KeyboardInterrupt:
         print("ilp: interrupted; the current snapshot is unchanged.", file=sys.stderr)
         return 130
-    except Exception as error:  # every failure is reported in one line unless --debug
+    except (UserError, OSError, duckdb.IOException) as error:  # fixable by the user or the machine: one line
         if args.debug:
             raise
         print(f"ilp {args.command}: error: {error}", file=sys.stderr)
@@ -161,135 +173,143 @@ def _demo_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _run(args, warehouse: Warehouse) -> int:
-    interactive = sys.stderr.isatty() and not getattr(args, "json", False)
-    if args.command == "demo":
-        from ilp import demo
+def _interactive(args) -> bool:
+    """A progress bar only for a person at a terminal, never in JSON output."""
+    return sys.stderr.isatty() and not getattr(args, "json", False)
 
-        if args.if_missing and warehouse.current_path() is not None:
-            _emit(args, {"snapshot": warehouse.current_version(), "built": False},
-                  f"Warehouse {warehouse.directory} already holds {warehouse.current_version()}; not rebuilt.")
-            return 0
-        if warehouse.current_path() is not None and warehouse.kind() == "real":
-            from ilp.warehouse import WarehouseError
 
-            raise WarehouseError(
-                f"{warehouse.directory} holds real data; the demo city is never mixed into it. "
-                "Use another --warehouse."
-            )
-        bar = _ProgressBar("Building demo city", interactive)
-        if not args.json:
-            print(f"Building the demo city (seed {args.seed}, {args.years} years, "
-                  f"{args.incidents_per_year:,} incidents a year) in {warehouse.directory} ...", file=sys.stderr)
-        try:
-            kwargs = dict(years=args.years, incidents_per_year=args.incidents_per_year, seed=args.seed, progress=bar)
-            if args.end:
-                kwargs["end_date"] = args.end
-            summary = demo.build_demo_warehouse(warehouse.directory, **kwargs)
-        finally:
-            bar.close()
-        summary = {"snapshot": warehouse.current_version(), **summary}
-        _emit(args, summary, _demo_text(summary))
+def _demo(args, warehouse: Warehouse) -> int:
+    from ilp import demo
+
+    if args.if_missing and warehouse.current_path() is not None:
+        _emit(args, {"snapshot": warehouse.current_version(), "built": False},
+              f"Warehouse {warehouse.directory} already holds {warehouse.current_version()}; not rebuilt.")
         return 0
-
-    if args.command == "ingest":
-        from ilp import ingest
-
-        bar = _ProgressBar("Ingesting", interactive)
-        try:
-            result = ingest.ingest(warehouse, args.mapping, args.files, progress=bar)
-        finally:
-            bar.close()
-        payload = result.as_dict()
-        text = (
-            f"Ingest {result.ingest_id} ({result.source}) -> snapshot {result.snapshot} in {result.seconds:.1f} s\n"
-            f"  rows read  {result.rows_read:>10,}\n"
-            f"  loaded     {result.loaded:>10,}  (new)\n"
-            f"  updated    {result.updated:>10,}  (earlier versions kept in incident_history)\n"
-            f"  unchanged  {result.unchanged:>10,}\n"
-            f"  rejected   {result.rejected:>10,}" + ("  (see `ilp rejects --ingest %d`)" % result.ingest_id if result.rejected else "") + "\n"
-            f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
-            f"{result.unmapped_codes:,}"
+    if warehouse.current_path() is not None and warehouse.kind() == "real":
+        raise WarehouseError(
+            f"{warehouse.directory} holds real data; the demo city is never mixed into it. "
+            "Use another --warehouse."
         )
-        _emit(args, payload, text)
+    bar = _ProgressBar("Building demo city", _interactive(args))
+    if not args.json:
+        print(f"Building the demo city (seed {args.seed}, {args.years} years, "
+              f"{args.incidents_per_year:,} incidents a year) in {warehouse.directory} ...", file=sys.stderr)
+    try:
+        kwargs = dict(years=args.years, incidents_per_year=args.incidents_per_year, seed=args.seed, progress=bar)
+        if args.end:
+            kwargs["end_date"] = args.end
+        summary = demo.build_demo_warehouse(warehouse.directory, **kwargs)
+    finally:
+        bar.close()
+    summary = {"snapshot": warehouse.current_version(), **summary}
+    _emit(args, summary, _demo_text(summary))
+    return 0
+
+
+def _ingest(args, warehouse: Warehouse) -> int:
+    from ilp import ingest
+
+    bar = _ProgressBar("Ingesting", _interactive(args))
+    try:
+        result = ingest.ingest(warehouse, args.mapping, args.files, progress=bar)
+    finally:
+        bar.close()
+    payload = result.as_dict()
+    text = (
+        f"Ingest {result.ingest_id} ({result.source}) -> snapshot {result.snapshot} in {result.seconds:.1f} s\n"
+        f"  rows read  {result.rows_read:>10,}\n"
+        f"  loaded     {result.loaded:>10,}  (new)\n"
+        f"  updated    {result.updated:>10,}  (earlier versions kept in incident_history)\n"
+        f"  unchanged  {result.unchanged:>10,}\n"
+        f"  rejected   {result.rejected:>10,}" + ("  (see `ilp rejects --ingest %d`)" % result.ingest_id if result.rejected else "") + "\n"
+        f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
+        f"{result.unmapped_codes:,}"
+    )
+    _emit(args, payload, text)
+    return 0
+
+
+def _status(args, warehouse: Warehouse) -> int:
+    report = status_module.status(warehouse)
+    _emit(args, report, status_module.format_status(report))
+    return 0
+
+
+def _rejects(args, warehouse: Warehouse) -> int:
+    frame = status_module.rejects(warehouse, ingest_id=args.ingest, limit=None if args.csv else args.limit)
+    if args.csv:
+        from ilp.export import write_csv
+
+        write_csv(frame, args.csv)
+        print(f"Wrote {len(frame):,} rejected rows to {args.csv}")
         return 0
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(status_module.format_rejects(frame))
+    return 0
 
-    if args.command == "status":
-        report = status_module.status(warehouse)
-        _emit(args, report, status_module.format_status(report))
-        return 0
 
-    if args.command == "rejects":
-        frame = status_module.rejects(warehouse, ingest_id=args.ingest, limit=None if args.csv else args.limit)
-        if args.csv:
-            from ilp.export import write_csv
+def _areas(args, warehouse: Warehouse) -> int:
+    from ilp import areas
 
-            write_csv(frame, args.csv)
-            print(f"Wrote {len(frame):,} rejected rows to {args.csv}")
-            return 0
-        if args.json:
-            print(frame.to_json(orient="records", indent=2))
-        else:
-            print(status_module.format_rejects(frame))
-        return 0
+    result = areas.load_areas(
+        warehouse, geojson=args.geojson, level=args.level, id_field=args.id_field, name_field=args.name_field,
+        parent_level=args.parent_level, parent_field=args.parent_field, population_csv=args.population,
+    )
+    _emit(args, result, "\n".join(f"{key}: {value}" for key, value in result.items()))
+    return 0
 
-    if args.command == "areas":
-        from ilp import areas
 
-        result = areas.load_areas(
-            warehouse, geojson=args.geojson, level=args.level, id_field=args.id_field, name_field=args.name_field,
-            parent_level=args.parent_level, parent_field=args.parent_field, population_csv=args.population,
+def _harm(args, warehouse: Warehouse) -> int:
+    from ilp import reference
+
+    kind = warehouse.kind()
+    if kind is None:
+        warehouse.require_current()
+    with warehouse.write(kind=kind, note=f"harm table {args.name} {args.version}") as con:
+        count = reference.load_harm_table(
+            con, name=args.name, version=args.version, title=args.title, unit=args.unit,
+            provenance=args.provenance, path=args.file, is_default=args.default,
         )
-        _emit(args, result, "\n".join(f"{key}: {value}" for key, value in result.items()))
-        return 0
+    print(f"Harm index {args.name} {args.version}: {count} weights -> snapshot {warehouse.current_version()}")
+    return 0
 
-    if args.command == "harm":
-        from ilp import reference
 
-        kind = warehouse.kind()
-        if kind is None:
-            warehouse.require_current()
-        with warehouse.write(kind=kind, note=f"harm table {args.name} {args.version}") as con:
-            count = reference.load_harm_table(
-                con, name=args.name, version=args.version, title=args.title, unit=args.unit,
-                provenance=args.provenance, path=args.file, is_default=args.default,
-            )
-        print(f"Harm index {args.name} {args.version}: {count} weights -> snapshot {warehouse.current_version()}")
-        return 0
+def _threats(args, warehouse: Warehouse) -> int:
+    from ilp.analytics import threats as threat_ranking
 
-    if args.command == "threats":
-        from ilp.analytics import threats as threat_ranking
+    harm_index, harm_version = threat_ranking.parse_harm(args.harm) if args.harm else (None, None)
+    con = warehouse.connect()
+    try:
+        frame = threat_ranking.rank_threats(con, as_of=args.as_of, level=args.level, harm_index=harm_index,
+                                            harm_version=harm_version, top=args.top or None)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(threat_ranking.to_records(frame), indent=2, default=str))
+    else:
+        print(threat_ranking.format_table(frame))
+    return 0
 
-        harm_index, harm_version = threat_ranking.parse_harm(args.harm) if args.harm else (None, None)
-        con = warehouse.connect()
-        try:
-            frame = threat_ranking.rank_threats(con, as_of=args.as_of, level=args.level, harm_index=harm_index,
-                                                harm_version=harm_version, top=args.top or None)
-        finally:
-            con.close()
-        if args.json:
-            print(json.dumps(threat_ranking.to_records(frame), indent=2, default=str))
-        else:
-            print(threat_ranking.format_table(frame))
-        return 0
-    if args.command == "brief":
-        import getpass
 
-        from ilp import brief_report
-        from ilp.analytics.brief import BriefRequest
-        from ilp.analytics.threats import parse_harm
-        from ilp.state import State
+def _brief(args, warehouse: Warehouse) -> int:
+    import getpass
 
-        harm_index, harm_version = parse_harm(args.harm) if args.harm else (None, None)
-        request = BriefRequest(week=args.week, district=args.district, category=args.category, level=args.level,
-                               harm_index=harm_index, harm_version=harm_version, top=args.top)
-        result = brief_report.generate(warehouse, args.out, user=f"{getpass.getuser()} (cli)",
-                                       state=State(args.state) if args.state else None, request=request)
-        print(f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
-              f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
-              f"{result.stamp}")
-        return 0
-    raise AssertionError(args.command)
+    from ilp import brief_report
+    from ilp.analytics.brief import BriefRequest
+    from ilp.analytics.threats import parse_harm
+    from ilp.state import State
+
+    harm_index, harm_version = parse_harm(args.harm) if args.harm else (None, None)
+    request = BriefRequest(week=args.week, district=args.district, category=args.category, level=args.level,
+                           harm_index=harm_index, harm_version=harm_version, top=args.top)
+    result = brief_report.generate(warehouse, args.out, user=f"{getpass.getuser()} (cli)",
+                                   state=State(args.state) if args.state else None, request=request)
+    print(f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
+          f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
+          f"{result.stamp}")
+    return 0
 
 
 if __name__ == "__main__":

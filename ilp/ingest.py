@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from ilp.errors import UserError
 from ilp import mapping as mapping_module
 from ilp.mapping import Mapping
 from ilp.mapping_sql import MAX_LINE_BYTES, final_sql, ident, parsed_sql, read_csv_sql
@@ -39,7 +40,7 @@ from ilp.warehouse import Warehouse, next_ingest_id
 Progress = Callable[[str, float], None]
 
 
-class IngestError(Exception):
+class IngestError(UserError):
     """The batch cannot be used at all; nothing was written."""
 
 

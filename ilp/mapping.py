@@ -13,10 +13,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ilp.errors import UserError
 from ilp import paths
 
 
-class MappingError(Exception):
+class MappingError(UserError):
     """The mapping file cannot be used; the message names the file, the key and what to do."""
 
 

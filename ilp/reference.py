@@ -12,10 +12,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ilp.errors import UserError
 from ilp import paths
 
 
-class ReferenceDataError(Exception):
+class ReferenceDataError(UserError):
     pass
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ilp.errors import UserError
 from ilp import paths
 from ilp.taskings import AREA_LEVELS as TASKING_AREA_LEVELS
 from ilp.taskings import FIELDS as TASKING_FIELDS
@@ -91,7 +92,7 @@ CREATE TABLE IF NOT EXISTS users (
 """
 
 
-class TaskingError(ValueError):
+class TaskingError(UserError, ValueError):
     pass
 
 

@@ -113,7 +113,7 @@ def test_exception_mid_merge_leaves_current_identical(real_warehouse, folder_sta
 
 def test_cli_reports_a_failure_mid_merge_in_one_line(real_warehouse, run_cli, folder_state, monkeypatch):
     def fail(*_args, **_kwargs):
-        raise RuntimeError("disk on fire")
+        raise OSError("disk on fire")  # what a failing disk raises (the CLI reports user and I/O errors in one line)
 
     monkeypatch.setattr(ingest_module, "_merge", fail)
     before = folder_state(real_warehouse.directory)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ilp.errors import UserError
 from ilp import taskings as tasking_rules
 from ilp.analytics.stats import poisson_z  # z = 2 * (sqrt(current) - sqrt(baseline)); re-exported here
 from ilp.snapshot import UNKNOWN_HARM, HarmIndex, SnapshotInfo, area_label, week_end, week_of
@@ -335,7 +336,7 @@ def ordinal(n: int | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the brief, built once
-class BriefError(ValueError):
+class BriefError(UserError, ValueError):
     """A brief that cannot be built as asked (unknown harm index, no incident data)."""
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ilp.errors import UserError
 from ilp import paths
 from ilp.analytics.stats import benjamini_hochberg, poisson_e_test, poisson_z
 from ilp.snapshot import SnapshotInfo
@@ -57,7 +58,7 @@ COMPONENTS = ("harm", "momentum", "expected_harm", "vulnerability", "concentrati
 CONFIDENCE_PARTS = ("volume", "geocoded", "precision", "timeliness")
 
 
-class ThreatError(ValueError):
+class ThreatError(UserError, ValueError):
     """A problem with the request a user can fix (unknown level or harm index, no data, ...)."""
 
 

@@ -26,11 +26,18 @@ from ilp.demo.plan import plan_truths
 from ilp.demo.survey import generate_survey
 from ilp.demo.truth import truth_rows
 from ilp.demo.use_of_force import generate_use_of_force
+from ilp.errors import UserError
 from ilp.demo.write import (
     snapshot_being_written, write_areas, write_calls, write_force, write_incidents, write_log, write_persons,
     write_survey, write_truth,
 )
 from ilp.warehouse import Warehouse, WarehouseError, next_ingest_id
+
+
+
+class DemoError(UserError, ValueError):
+    """A demo city that cannot be built as asked (too small to show its planted truth)."""
+
 
 DEFAULT_END_DATE = dt.date(2026, 11, 15)  # a Sunday: the data runs through this day inclusive
 
@@ -139,9 +146,9 @@ def build_demo(
 
 def _check_size(years: int, incidents_per_year: int) -> None:
     if years < 1:
-        raise ValueError("years must be at least 1")
+        raise DemoError("years must be at least 1")
     if incidents_per_year < 5_000:
-        raise ValueError("incidents_per_year must be at least 5,000 for the planted truths to be visible")
+        raise DemoError("incidents_per_year must be at least 5,000 for the planted truths to be visible")
 
 
 def build_demo_warehouse(directory, **kwargs) -> dict:
