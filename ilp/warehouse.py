@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ilp.errors import UserError
 from ilp import paths
 
 SCHEMA_VERSION = "1"
@@ -28,7 +29,7 @@ SNAPSHOT_PATTERN = re.compile(r"^s(\d{5})-(\d{8}T\d{6}Z)\.duckdb$")
 KEEP_SNAPSHOTS = 3
 
 
-class WarehouseError(Exception):
+class WarehouseError(UserError):
     """A problem a user can act on (no warehouse yet, mixing demo and real data, ...)."""
 
 

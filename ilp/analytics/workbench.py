@@ -42,6 +42,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from ilp.errors import UserError
+
 ROW_LIMIT = 10_000
 TIME_LIMIT_S = 10.0
 MEMORY_LIMIT = "2GB"
@@ -120,7 +122,7 @@ EXAMPLE_QUERIES: dict[str, str] = {
 }
 
 
-class WorkbenchError(Exception):
+class WorkbenchError(UserError):
     """A query the workbench would not or could not run; the message is for the analyst."""
 
 
