@@ -25,8 +25,9 @@ with st.expander("Tables and columns in this snapshot"):
     st.caption(f"**{table}**: {int(chosen['rows'].iloc[0]):,} rows, {len(chosen)} columns.")
     st.dataframe(chosen[["column", "type"]], width="stretch", hide_index=True,
                  column_config={"column": "Column", "type": "Type"})
-    st.caption("Offence categories are codes in incidents.offense_category; join offence_categories for labels "
-               "and harm_weights (index_name, version, category) for harm. See the README's warehouse schema.")
+    st.caption("Offence categories are codes in incidents.offense_category; join offence_categories for labels. "
+               "For harm, read incidents through the table macro `incident_harm('cchi', '2016')` (one column `harm` "
+               "per incident, proactive offences 0): the one definition every page uses. See the README's warehouse schema.")
 
 
 def use_example() -> None:

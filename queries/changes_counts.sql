@@ -5,9 +5,8 @@
 --   d28_count             incidents in the 28 days ending $as_of
 --   d28_baseline_count    incidents in the $baseline_weeks weeks before those 28 days
 -- plus the category's label, proactive flag and weight in ($harm_index, $harm_version): category_harm's
--- harm_weight with include_proactive (ilp/harm.sql), so proactive categories keep their weight here and
--- ilp/analytics/changes.py decides whether they count; 0 when the index does not weigh the category,
--- NULL for a category missing from offence_categories. $level is 'beat', 'district' or 'city' (one
+-- harm_weight (ilp/harm.sql; proactive categories weigh 0 unless $include_proactive), 0 when the index
+-- does not weigh the category, NULL for a category missing from offence_categories. $level is 'beat', 'district' or 'city' (one
 -- area: 'citywide'); incidents with no area at the level are left out. Respects $district and $category (NULL = all).
 WITH scoped AS (
     SELECT
@@ -46,6 +45,6 @@ SELECT
     k.d28_baseline_count
 FROM counts k
 LEFT JOIN offence_categories c ON c.category = k.category
-LEFT JOIN category_harm($harm_index, $harm_version, include_proactive := true) h ON h.category = k.category
+LEFT JOIN category_harm($harm_index, $harm_version, include_proactive := $include_proactive) h ON h.category = k.category
 LEFT JOIN areas a ON a.level = $level AND a.area_id = k.area_id
 ORDER BY k.area_id, k.category;

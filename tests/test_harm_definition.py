@@ -168,18 +168,6 @@ def check_trends_weekly_by_district(con, index, days, busy):
     np.testing.assert_allclose(merged["harm"], merged["harm_macro"].fillna(0.0))
 
 
-def check_report_weekly_harm(con, index, days, busy):
-    for district in (None, busy["district"]):
-        frame = run_query(con, "report_weekly_harm", {**harm_params(index), "week": days["week"], "district": district})
-        expected = incident_harm(
-            con, index, "occurred_at >= ? AND occurred_at < ? AND (?::VARCHAR IS NULL OR district = ?)",
-            [days["week"] - dt.timedelta(weeks=51), days["week"] + dt.timedelta(days=7), district, district],
-            group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week")
-        merged = frame.merge(expected, on="week", how="left", suffixes=("", "_macro"))
-        assert len(frame) == 52 and frame["harm"].sum() > 0
-        np.testing.assert_allclose(merged["harm"], merged["harm_macro"].fillna(0.0))
-
-
 def check_outcomes_harm_monthly(con, index, days, busy):
     month_to = days["last_day"].replace(day=1)
     month_from = (month_to - dt.timedelta(days=200)).replace(day=1)
@@ -233,14 +221,17 @@ def check_brief_top_combinations(con, index, days, busy):
 
 
 def check_changes_counts(con, index, days, busy):
-    frame = run_query(con, "changes_counts", {**harm_params(index), "as_of": days["as_of"], "level": "district",
-                                              "baseline_weeks": 12, "district": None, "category": None})
-    with_proactive = con.execute("SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := true)",
-                                 list(index)).df()
-    merged = frame.merge(with_proactive, on="category", how="left")
-    np.testing.assert_allclose(merged["weight"], merged["harm_weight"])
+    for include_proactive in (True, False):
+        frame = run_query(con, "changes_counts", {
+            **harm_params(index), "as_of": days["as_of"], "level": "district", "baseline_weeks": 12,
+            "district": None, "category": None, "include_proactive": include_proactive})
+        weights = con.execute("SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?)",
+                              [*index, include_proactive]).df()
+        merged = frame.merge(weights, on="category", how="left")
+        np.testing.assert_allclose(merged["weight"], merged["harm_weight"])
+        assert merged.loc[merged["proactive"], "weight"].gt(0).any() == include_proactive
     # the rule's harm (proactive 0) over the 28 days, as ilp/analytics/changes.py computes it
-    harm = (np.where(frame["proactive"], 0.0, frame["weight"]) * frame["d28_count"]).sum()
+    harm = (frame["weight"] * frame["d28_count"]).sum()
     expected = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
                              [days["as_of"] - dt.timedelta(days=27), days["as_of"] + dt.timedelta(days=1)])
     assert harm == pytest.approx(expected["harm"].iloc[0]) and harm > 0
@@ -337,7 +328,6 @@ HARM_QUERIES = {
     "changes_counts": check_changes_counts,
     "deployment_cells": check_deployment_cells,
     "outcomes_harm_monthly": check_outcomes_harm_monthly,
-    "report_weekly_harm": check_report_weekly_harm,
     "taskings_before_after": check_taskings_before_after,
     "threats_candidates": check_threats_candidates,
     "threats_repeat_locations": check_threats_repeat_locations,

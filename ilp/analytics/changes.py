@@ -88,12 +88,11 @@ def changes(
     params = {
         "as_of": as_of, "level": level, "baseline_weeks": int(baseline_weeks), "harm_index": harm_index,
         "harm_version": harm_version, "district": district, "category": category,
+        "include_proactive": not exclude_proactive_harm,
     }
     rows = run_query(con, "changes_counts", params)
     baseline_days = 7 * int(baseline_weeks)
     weight = rows["weight"].astype(float).fillna(0.0).to_numpy()
-    if exclude_proactive_harm:
-        weight = np.where(rows["proactive"].astype(bool).to_numpy(), 0.0, weight)
 
     frames = []
     for window, days in WINDOWS.items():
