@@ -3,7 +3,8 @@
 A warehouse is a folder. Each write builds a *new* snapshot file in it and then atomically replaces
 ``CURRENT`` (a one-line text file naming the current snapshot file). Readers open the file CURRENT names,
 read-only, so they never see a half-written batch and never meet DuckDB's cross-process write lock. A
-failed write deletes its unfinished file and leaves CURRENT untouched. See ../shared/DESIGN.md.
+failed write deletes its unfinished file and leaves CURRENT untouched. The README (section "What is in it")
+explains the design.
 """
 
 from __future__ import annotations

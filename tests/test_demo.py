@@ -94,7 +94,7 @@ def test_every_table_but_rejects_is_filled_and_logged(con):
         if table == "rejects":
             assert count == 0
         else:
-            assert count > 0, f"the demo city leaves table {table} empty: fill it in ilp/demo.py"
+            assert count > 0, f"the demo city leaves table {table} empty: fill it in the ilp/demo package"
     for table in ("incidents", "incident_persons", "calls_for_service", "use_of_force", "community_survey"):
         assert con.execute(f"SELECT list(DISTINCT source) FROM {table}").fetchone()[0] == ["demo"], table
     log = con.execute("SELECT ingest_id, kind, rows_read, loaded, snapshot FROM ingest_log").fetchall()

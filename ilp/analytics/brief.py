@@ -4,7 +4,7 @@ baselines, the 52-week series) into one :class:`Brief`, which the Command brief 
 ``ilp.brief_report`` prints as HTML or PDF. The functions before it turn query frames into the brief's
 numbers and display tables; nothing here imports Streamlit, so each step is unit-testable.
 
-Honest change (../shared/reference/harm-and-evaluation.md, "Weekly change: signal or noise?"):
+Honest change (Wheeler 2023, "Percent change is a horrible metric"):
 
 * Counts: Poisson z = 2 * (sqrt(current) - sqrt(baseline)) (Wheeler 2023). |z| >= 3 is worth a look;
   |z| < 2 is ordinary week-to-week noise.

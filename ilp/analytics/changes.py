@@ -2,8 +2,8 @@
 
 Percent change on small counts misleads (20 -> 30 is "+50%" and usually noise), and with dozens of
 districts x offence types tested every week most "significant" changes are noise unless the false
-discovery rate is controlled (../shared/reference/harm-and-evaluation.md, "Weekly change: signal or
-noise?"). So every change here carries:
+discovery rate is controlled (Benjamini & Hochberg 1995; Wheeler 2018, 2023). So every change here
+carries:
 
 * the count and its baseline: the ``baseline_weeks`` (12) weeks before the window, scaled to the
   window's length (7 or 28 days);

@@ -6,7 +6,7 @@ city keeps the same cells). A point's cell is ``(floor(lon / dlon), floor(lat / 
 ``queries/deployment_cells.sql`` bins with exactly this rule, given ``Grid.params()``; ``Grid.cell_of``
 is the same rule in numpy, used by tests and anywhere a point must be placed in Python.
 
-No DuckDB spatial or h3 extension is used: both download at run time (DESIGN.md, "Offline").
+No DuckDB spatial or h3 extension is used: both download at run time, which an air-gapped site cannot do.
 
 Hot-spot concentration is reported the way the forecasting literature scores maps (Chainey, Tompson &
 Uhlig 2008): the share of harm in the top cells against the share of the area they cover.

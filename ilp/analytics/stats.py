@@ -1,7 +1,7 @@
 """Honest change statistics: is a change in a count signal or noise?
 
-Pure, vectorised functions (numpy/scipy only; no warehouse, no Streamlit). Every one follows
-../shared/reference/harm-and-evaluation.md, "Weekly change: signal or noise?":
+Pure, vectorised functions (numpy/scipy only; no warehouse, no Streamlit), each from its published
+source:
 
 * :func:`poisson_z` — z = 2 * (sqrt(current) - sqrt(baseline)); |z| > 3 is worth a look
   (Wheeler 2023, "Percent change is a horrible metric", crimede-coder.com).

@@ -1,8 +1,9 @@
 """Top threats: which offence x area combinations most deserve the weekly meeting's attention, and why.
 
 A *candidate threat* is an offence category in one area (a beat or a district). Each is scored on the
-components of ``data/threat_matrix.toml`` (MoRiLE-style, see ../shared/reference/harm-and-evaluation.md,
-"Threat prioritisation"), each normalised to 0..1:
+components of ``data/threat_matrix.toml`` (MoRiLE-style: Management of Risk in Law Enforcement, the
+UK police prioritisation matrix feeding the National Intelligence Model's tasking meeting), each
+normalised to 0..1:
 
 * **harm** — harm-weighted total over the recent window (28 days ending ``as_of``), with the chosen
   harm index (CCHI by default). Normalised as sqrt(harm / the largest candidate's harm): the square

@@ -1,7 +1,7 @@
 """The Streamlit side of the library: the per-page gate, warehouse access with caching, shared filters,
 banner and footer. Pages call ``page = gate("brief")`` first and use ``page.query(...)`` after.
 
-Caching follows CONVENTIONS.md: one read-only DuckDB connection per snapshot file (cache_resource,
+Caching: one read-only DuckDB connection per snapshot file (cache_resource,
 closed on release), a fresh cursor per query (DuckDB refuses concurrent calls on one connection),
 and query results cached on (snapshot version, query name, parameters).
 """
