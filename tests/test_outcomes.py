@@ -1,4 +1,5 @@
-"""Outcome metric functions against hand-computed values on tiny synthetic frames."""
+"""Outcome metric functions against hand-computed values on tiny synthetic frames, and the outcome measures
+as each role sees them (small counts suppressed, no person-level detail for aggregate-only roles)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilp.analytics import outcomes
+from ilp import access
+from ilp.analytics import outcome_measures, outcomes
 
 
 def window(month_from, month_to, data_start=dt.date(2020, 1, 1)):
@@ -157,6 +159,134 @@ def test_headline_and_year_earlier():
 
 def test_suppression_for_aggregate_roles():
     frame = pd.DataFrame({"events": [5, 12, 0], "rate": [1.0, 2.0, 0.0]})
-    shown = outcomes.suppress_for_aggregate_role(frame, ["events"], {"events": ["rate"]})
+    shown = access.suppress_small_counts(frame, ["events"], {"events": ["rate"]})
     assert shown["events"].tolist() == ["<10", "12", "0"]
     assert np.isnan(shown["rate"].iloc[0]) and shown["rate"].iloc[1] == 2.0
+
+
+def test_suppress_small_counts_on_a_list_of_values():
+    assert access.suppress_small_counts([0, 3, 9, 10, None, float("nan")])[:5] == [0, "<10", "<10", 10, None]
+
+
+# ------------------------------------------------------------------------------------------ measures for a role
+MONTHS = pd.date_range("2023-07-01", "2025-06-01", freq="MS")   # the 24 reported months below
+
+
+def context(district=None, **changes) -> outcome_measures.OutcomeContext:
+    available = {"victim_links": 1, "calls": 1, "priority_one_calls": 1, "incidents_with_clearance": 1,
+                 "cleared_other": 1, "use_of_force_events": 1, "incidents_with_arrest_flag": 1, "trust_survey_rows": 1}
+    fields = dict(window=outcomes.reporting_window(dt.date(2025, 7, 1), dt.date(2023, 1, 1), dt.date(2025, 6, 30)),
+                  last_data_day=dt.date(2025, 6, 30), available=available, population=50_000.0,
+                  scope="All districts" if district is None else "North", district=district, category_label=None,
+                  harm_unit="days of imprisonment", harm_unit_short="days")
+    return outcome_measures.OutcomeContext(**{**fields, **changes})
+
+
+def queries(**frames):
+    return lambda name, **params: frames[name]
+
+
+def texts(view: outcome_measures.MeasureView) -> str:
+    """Every sentence and figure the view shows (not its tables)."""
+    parts = [view.caption, view.notice, view.warning, view.unavailable]
+    parts += [text for m in view.metrics for text in (m.label, m.value, m.delta, m.help)]
+    parts += [view.chart.title, view.chart.note] if view.chart else []
+    return " | ".join(p for p in parts if p)
+
+
+def force_rows(events) -> pd.DataFrame:
+    return pd.DataFrame({"month": MONTHS.date, "events": events, "arrests": 500})
+
+
+def test_for_role_suppresses_small_counts_for_city_leaders_only():
+    frame = outcomes.rate_per_thousand(force_rows([3, 12, 0] * 8), context().window, "events", "arrests")
+    spec = outcome_measures.USE_OF_FORCE
+    assert outcome_measures.for_role(frame, spec, "analyst") is frame
+    shown = outcome_measures.for_role(frame, spec, "city_leader")
+    assert shown["events"].tolist()[:3] == ["<10", "12", "0"] and shown["arrests"].iloc[0] == "500"
+    for column in ("rate", "rate_lo", "rate_hi"):   # a rate times its denominator would give the count back
+        assert np.isnan(shown[column].iloc[0]) and shown[column].iloc[1] == frame[column].iloc[1]
+    assert shown["rate_hi"].iloc[2] == frame["rate_hi"].iloc[2]   # zero is not a small count
+
+
+def test_use_of_force_view_for_a_city_leader_holds_no_small_count():
+    query = queries(outcomes_use_of_force=force_rows(3))   # 3 events a month, 36 in the last 12
+    analyst = outcome_measures.measure(outcome_measures.USE_OF_FORCE, context(), query, "analyst")
+    assert [m.label for m in analyst.metrics] == ["Jun 2025"] and analyst.metrics[0].value == "6.0"
+    assert ", 36 events in 6,000 arrests." in analyst.caption and analyst.notice is None
+
+    leader = outcome_measures.measure(outcome_measures.USE_OF_FORCE, context(), query, "city_leader")
+    assert leader.notice == outcome_measures.WITHHELD and leader.notice_beside and leader.chart is None
+    assert [(m.label, m.value) for m in leader.metrics] == [("Last 12 months", "6.0")]   # the pooled rate
+    assert "36" not in texts(leader) and "events in" not in texts(leader)
+    assert set(leader.table.frame["events"]) == {"<10"} and leader.table.frame["rate"].isna().all()
+    assert leader.table.columns["events"].kind == "text" and analyst.table.columns["events"].kind == "count"
+
+    # Arrests in the last 4 months only, with 1 event each: not even the pooled rate (4 events) is shown.
+    sparse = queries(outcomes_use_of_force=force_rows([0] * 20 + [1] * 4).assign(arrests=[0] * 20 + [500] * 4))
+    leader = outcome_measures.measure(outcome_measures.USE_OF_FORCE, context(), sparse, "city_leader")
+    assert leader.metrics == [] and leader.caption is None and leader.notice == outcome_measures.WITHHELD
+
+
+def test_trust_view_for_a_city_leader_hides_respondents_under_the_threshold():
+    survey = pd.DataFrame({"area_id": ["1", "2"], "name": ["North", "South"],
+                           "period_start": pd.to_datetime(["2025-04-01"] * 2), "period_label": ["2025-Q2"] * 2,
+                           "value": [0.5, 0.5], "respondents": [100, 6]})
+    leader = outcome_measures.measure(outcome_measures.TRUST, context(), queries(outcomes_trust=survey), "city_leader")
+    assert "106 respondents (all districts pooled" in leader.caption      # the pooled count is not small
+    table = leader.table.frame.set_index("name")
+    assert table.loc["South", "respondents"] == "<10" and np.isnan(table.loc["South", "value_pct"])
+    assert table.loc["North", "respondents"] == "100" and table.loc["North", "value_pct"] == 50.0
+    assert not {"agreeing", "respondents_year_earlier"} & set(leader.table.frame.columns)
+
+    south = survey[survey["area_id"] == "2"]
+    query = queries(outcomes_trust=south)
+    leader = outcome_measures.measure(outcome_measures.TRUST, context("2"), query, "city_leader")
+    analyst = outcome_measures.measure(outcome_measures.TRUST, context("2"), query, "analyst")
+    assert "fewer than 10 respondents" in leader.caption and "6 respondents" not in texts(leader)
+    assert "6 respondents" in analyst.caption and analyst.table.frame["respondents"].tolist() == [6]
+
+
+def test_repeat_victimisation_facts_for_a_city_leader_leave_out_the_victim_count():
+    # June 2025: 30 victims, 12 of them with a second incident.
+    victims = pd.DataFrame({"person_key": [f"p{i}" for i in range(30)] + [f"p{i}" for i in range(12)],
+                            "month": [dt.date(2025, 6, 1)] * 30 + [dt.date(2025, 5, 1)] * 12, "incidents": 1})
+    query = queries(outcomes_victim_months=victims)
+    analyst = outcome_measures.measure(outcome_measures.REPEAT_VICTIMISATION, context(), query, "analyst")
+    leader = outcome_measures.measure(outcome_measures.REPEAT_VICTIMISATION, context(), query, "city_leader")
+    assert analyst.metrics[0].value == leader.metrics[0].value == "40.0%"
+    assert ", of 30 victims." in analyst.caption
+    assert "30" not in texts(leader) and leader.caption.startswith("95% interval ")
+
+
+def test_a_measure_is_one_spec():
+    """A new measure needs only a spec: its view comes out computed, formatted and reduced for the role."""
+    complaints = outcome_measures.MeasureSpec(
+        key="complaints", title="Complaints per 1,000 arrests", definition="Complaints against officers.",
+        query="outcomes_complaints",
+        compute=lambda rows, ctx: outcomes.rate_per_thousand(rows, ctx.window, "complaints", "arrests"),
+        counts=("complaints", "arrests"), dependent={"complaints": ("rate", "rate_lo", "rate_hi")},
+        withheld_if="complaints", no_data="No month with arrests.",
+        headlines=(outcome_measures.HeadlineSpec(),), caption="95% interval {lo:.1f} – {hi:.1f}.",
+        chart=outcome_measures.ChartSpec("Complaints: {value:.1f} per 1,000 arrests in {period}", "per 1,000"),
+        table=outcome_measures.TableSpec({"complaints": outcome_measures.Column("Complaints"),
+                                          "rate": outcome_measures.Column("Per 1,000 arrests", "%.1f")}),
+    )
+    rows = pd.DataFrame({"month": MONTHS.date, "complaints": [20] * 23 + [5], "arrests": 1000})
+    analyst = outcome_measures.measure(complaints, context(), queries(outcomes_complaints=rows), "analyst")
+    assert (analyst.metrics[0].label, analyst.metrics[0].value) == ("Jun 2025", "5.0")
+    assert analyst.chart.title == "Complaints: 5.0 per 1,000 arrests in Jun 2025"
+    assert list(analyst.table.frame.columns) == ["month", "complaints", "rate"]
+    leader = outcome_measures.measure(complaints, context(), queries(outcomes_complaints=rows), "city_leader")
+    assert leader.metrics[0].label == "May 2025" and leader.metrics[0].value == "20.0"   # June's 5 is withheld
+    assert leader.table.frame["complaints"].iloc[0] == "<10"       # newest month first
+
+
+def test_role_note_and_harm_fallback():
+    assert outcome_measures.role_note("analyst") is None
+    assert f'"<{access.SMALL_COUNT_THRESHOLD}"' in outcome_measures.role_note("city_leader")
+    harm = pd.DataFrame({"month": MONTHS.date, "incidents": 40, "harm": 100.0, "harm_variance": 400.0})
+    view = outcome_measures.measure(outcome_measures.HARM_RATE, context(population=None),
+                                    queries(outcomes_harm_monthly=harm), "city_leader")
+    assert view.warning.startswith("No per-capita rates") and view.metrics[0].label == "Total harm, Jun 2025"
+    assert list(view.table.columns) == ["month", "incidents", "harm", "harm_lo", "harm_hi"]

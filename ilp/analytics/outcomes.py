@@ -23,8 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ilp import access
-
 Z95 = float(stats.norm.ppf(0.975))
 SETTLE_DAYS = 90          # a violent crime's clearance is not settled until about three months after it
 REPEAT_WINDOW_MONTHS = 12
@@ -348,22 +346,6 @@ def headline(frame: pd.DataFrame, value: str = "rate", lo: str = "rate_lo", hi: 
         earlier_values = (nan, nan, nan)
     return Headline(when, float(latest[value]), float(latest[lo]), float(latest[hi]),
                     year_before if len(earlier_rows) else None, *earlier_values)
-
-
-def suppress_for_aggregate_role(frame: pd.DataFrame, counts: list[str], dependent: dict[str, list[str]],
-                                threshold: int = access.SMALL_COUNT_THRESHOLD) -> pd.DataFrame:
-    """A display copy for aggregate-only roles: counts under ``threshold`` become '<10' (text), and the
-    columns in ``dependent[count]`` (rates derived from that count) are blanked where it is small, so a
-    rate times its denominator cannot give the suppressed count back."""
-    shown = frame.copy()
-    for count in counts:
-        values = frame[count].astype(float)
-        small = (values > 0) & (values < threshold)
-        for column in dependent.get(count, []):
-            shown[column] = shown[column].astype(float).where(~small)
-        shown[count] = [v if isinstance(v, str) else (f"{int(v):,}" if v == v else "")
-                        for v in access.suppress_small_counts(values.tolist(), threshold)]
-    return shown
 
 
 def pooled_rate(frame: pd.DataFrame, events: str, base: str, last_months: int = 12,
