@@ -18,18 +18,13 @@ filters = page.filters
 NOT_AVAILABLE = ":material/do_not_disturb_on:"
 NOTHING = ":material/info:"
 
-district_names = dict(zip(page.info["districts"]["area_id"], page.info["districts"]["name"]))
-category_labels = dict(zip(page.info["categories"]["category"], page.info["categories"]["label"]))
-district_label = district_names.get(filters.district, filters.district) if filters.district else "All districts"
-last_data_day = page.info["last"].date()
-window = outcomes.reporting_window(filters.end, page.info["first"].date(), last_data_day)
-harm_row = page.info["harm"].query("index_name == @filters.harm_index and version == @filters.harm_version")
-harm_unit = harm_row["unit"].iloc[0].split(" (")[0] if len(harm_row) else "harm units"
-harm_unit_short = harm_unit.split(" of ")[0]   # 'days of imprisonment' -> 'days'
+district_label = page.info.district_name(filters.district) if filters.district else "All districts"
+last_data_day = page.info.last_day
+window = outcomes.reporting_window(filters.end, page.info.first_day, last_data_day)
 context = outcome_measures.OutcomeContext.load(
     page.query, window=window, last_data_day=last_data_day, scope=district_label, district=filters.district,
-    category_label=category_labels.get(filters.category, filters.category) if filters.category else None,
-    harm_unit=harm_unit, harm_unit_short=harm_unit_short,
+    category_label=page.info.category_label(filters.category) if filters.category else None,
+    harm_unit=page.harm.unit_name, harm_unit_short=page.harm.unit_short,
 )
 
 st.title("Outcomes: is harm going down, and at what cost?")

@@ -13,6 +13,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ilp.analytics import changes
@@ -142,9 +143,12 @@ def test_control_chart_marks_the_hot_spot_move(con, hotspot_move):
     assert int(chart["incidents"].sum()) == total
 
 
-def test_control_charts_stacks_series_and_citywide(con):
-    stacked = changes.control_charts(con, as_of=dt.date(2026, 11, 15), weeks=6, series=[
-        {"level": "district", "area": "3", "category": "robbery"}, {"level": "district"}])
+def test_control_chart_of_a_district_and_of_the_city(con):
+    stacked = pd.concat([
+        changes.control_chart(con, as_of=dt.date(2026, 11, 15), weeks=6, level="district", area="3",
+                              category="robbery").assign(series=0),
+        changes.control_chart(con, as_of=dt.date(2026, 11, 15), weeks=6, level="district").assign(series=1),
+    ])
     assert stacked.groupby("series").size().tolist() == [6, 6]
     citywide = stacked[stacked["series"] == 1]
     assert citywide["area"].isna().all() and citywide["offense_category"].isna().all()

@@ -57,31 +57,6 @@ def test_grid_reference_latitude_is_rounded_to_half_a_degree():
     assert hotspots.grid_for(None).lat_ref == 0.0
 
 
-def test_bin_points_conserves_counts_and_harm():
-    rng = np.random.default_rng(3)
-    points = pd.DataFrame({
-        "latitude": 42.25 + rng.normal(0, 0.01, 2000),
-        "longitude": -101.35 + rng.normal(0, 0.01, 2000),
-        "harm": rng.choice([0.0, 1.0, 365.0], 2000),
-    })
-    points.loc[:9, "latitude"] = np.nan       # ten unlocated points are dropped, not binned
-    cells = hotspots.bin_points(points, GRID)
-    assert cells["incidents"].sum() == 1990
-    assert cells["harm"].sum() == pytest.approx(points["harm"].iloc[10:].sum())
-    assert not cells.duplicated(["cell_x", "cell_y"]).any()
-    # Every point's own cell holds it.
-    x, y = GRID.cell_of(points["latitude"].iloc[10:], points["longitude"].iloc[10:])
-    own = pd.DataFrame({"cell_x": x, "cell_y": y}).value_counts().rename("n").reset_index()
-    merged = own.merge(cells, on=["cell_x", "cell_y"])
-    assert (merged["n"] == merged["incidents"]).all() and len(merged) == len(cells)
-
-
-def test_shift_of_hours():
-    assert hotspots.shift_of(np.arange(24)).tolist() == (
-        ["night"] * 7 + ["day"] * 8 + ["evening"] * 8 + ["night"]
-    )
-
-
 # --------------------------------------------------------------------------------- the SQL binning
 @pytest.fixture(scope="module")
 def tiny_warehouse(tmp_path_factory):

@@ -242,16 +242,3 @@ def control_chart(
     frame["area"] = area
     frame["offense_category"] = category
     return frame.iloc[int(window):].reset_index(drop=True)
-
-
-def control_charts(con, *, as_of: dt.date, series: list[dict], weeks: int = 26,
-                   window: int = CONTROL_WEEKS, z: float = CONTROL_Z) -> pd.DataFrame:
-    """:func:`control_chart` for several series, e.g. ``[{"level": "district", "area": "3",
-    "category": "robbery"}, ...]``, stacked with a ``series`` number column (0, 1, ...)."""
-    frames = []
-    for number, spec in enumerate(series):
-        frame = control_chart(con, as_of=as_of, weeks=weeks, level=spec.get("level", "district"),
-                              area=spec.get("area"), category=spec.get("category"), window=window, z=z)
-        frame.insert(0, "series", number)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -103,28 +103,6 @@ def grid_for(latitude: float | None, cell_m: float = CELL_METRES) -> Grid:
     return Grid(cell_m=cell_m, lat_ref=lat_ref)
 
 
-def shift_of(hours: Iterable[int]) -> np.ndarray:
-    """Shift key ('day', 'evening', 'night') for hours of the day 0-23; the rule deployment_*.sql uses."""
-    hours = np.asarray(list(hours) if not isinstance(hours, np.ndarray) else hours)
-    return np.where((hours >= 7) & (hours < 15), "day", np.where((hours >= 15) & (hours < 23), "evening", "night"))
-
-
-def bin_points(points: pd.DataFrame, grid: Grid) -> pd.DataFrame:
-    """Counts (and harm, if a ``harm`` column is given) per cell for points with ``latitude``/``longitude``.
-
-    Rows without a finite location are dropped. One row per occupied cell, sorted by harm then count.
-    """
-    located = points[np.isfinite(points["latitude"]) & np.isfinite(points["longitude"])]
-    cell_x, cell_y = grid.cell_of(located["latitude"], located["longitude"])
-    frame = pd.DataFrame({
-        "cell_x": cell_x, "cell_y": cell_y,
-        "harm": located["harm"].to_numpy(dtype=float) if "harm" in located else np.zeros(len(located)),
-    })
-    cells = frame.groupby(["cell_x", "cell_y"], as_index=False).agg(incidents=("harm", "size"), harm=("harm", "sum"))
-    return cells.sort_values(["harm", "incidents", "cell_x", "cell_y"], ascending=[False, False, True, True],
-                             ignore_index=True)
-
-
 # ------------------------------------------------------------------------------------ period summary
 @dataclasses.dataclass(frozen=True)
 class LocationSummary:

@@ -149,7 +149,7 @@ def repeat_victims(
     ``aged_65_plus`` the victims in that age band at a recent incident there, ``domestic_share`` the
     share of the recent incidents flagged domestic. The frame holds no ``person_key`` and no row per
     person. Empty when the warehouse has no victim records (Chicago's public export publishes none:
-    see :func:`victim_records`).
+    the ``threats_victim_records`` query counts them).
     """
     if level not in LEVELS:
         raise ThreatError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
@@ -174,11 +174,6 @@ def repeat_victims(
                             for record in frame.to_dict(orient="records")]
     frame["as_of"] = as_of
     return frame[REPEAT_VICTIM_COLUMNS].reset_index(drop=True)
-
-
-def victim_records(con) -> int:
-    """How many victim records (``incident_persons`` with role 'victim') the snapshot holds."""
-    return int(run_query(con, "threats_victim_records")["victim_records"].iloc[0])
 
 
 def _explain_victims(row: dict, *, recent_days: int, window_days: int) -> str:

@@ -104,11 +104,6 @@ def require_as_of(info: SnapshotInfo) -> dt.date:
     return as_of
 
 
-def default_as_of(con) -> dt.date:
-    """:func:`require_as_of` for the snapshot open on ``con``."""
-    return require_as_of(SnapshotInfo.read(con))
-
-
 def parse_harm(spec: str) -> tuple[str, str]:
     """'cchi:2016' -> ('cchi', '2016')."""
     name, sep, version = spec.partition(":")
