@@ -12,8 +12,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ilp import access
 from ilp.analytics import brief, forecast
+from ilp.snapshot import PROACTIVE_NOTE
 from ilp.ui.context import gate
 
 HISTORY_WEEKS = 104  # drawn; the model sees up to forecast.TRAIN_WEEKS before each origin
@@ -21,14 +21,13 @@ QUERY_WEEKS = forecast.TRAIN_WEEKS + forecast.BACKTEST_WEEKS + forecast.HORIZON 
 
 page = gate("trends")
 f = page.filters
-citywide_only = page.aggregate_only
+audience = page.audience
+citywide_only = audience.aggregate_only
 district = None if citywide_only else f.district
 unit = page.harm.unit_short
 index_tag = page.harm.tag
 scope = page.info.scope(district)
 category_scope = page.info.category_label(f.category)
-PROACTIVE_NOTE = ("Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
-                  "vehicle offences): their counts measure police activity, not harm, as in the CCHI.")
 
 st.title("Trends and forecasts")
 if citywide_only:
@@ -45,14 +44,13 @@ measure_unit = unit if measure == "harm" else "incidents"
 st.markdown(f"**{scope}** · {category_scope} · weeks ending {f.week + dt.timedelta(days=6):%d %b %Y}")
 
 weekly = page.query("trends_weekly", district=district, history_start=f.week - dt.timedelta(weeks=QUERY_WEEKS - 1))
-suppressed = citywide_only and f"<{access.SMALL_COUNT_THRESHOLD}" in access.suppress_small_counts(
-    weekly["incidents"].tail(HISTORY_WEEKS).tolist())
+suppressed = any(audience.is_small(count) for count in weekly["incidents"].tail(HISTORY_WEEKS))
 
 if weekly.empty:
     st.info("No complete weeks of data up to the selected week.")
 elif suppressed:
     st.warning(
-        f"Weekly counts of {category_scope} citywide fall under {access.SMALL_COUNT_THRESHOLD} in some weeks, "
+        f"Weekly counts of {category_scope} citywide fall under {audience.threshold} in some weeks, "
         "so this series is not shown to aggregate-only roles (small counts can identify people). "
         "Choose a broader offence category.", icon=":material/visibility_off:")
 elif measure == "harm" and weekly["harm"].sum() == 0:

@@ -120,8 +120,9 @@ class PageContext:
         return self.info.demo
 
     @property
-    def aggregate_only(self) -> bool:
-        return self.role in access.AGGREGATE_ONLY
+    def audience(self) -> access.Audience:
+        """What this role may be shown of counts (small-count suppression for aggregate-only roles)."""
+        return access.Audience(self.role)
 
     @property
     def harm(self) -> HarmIndex:
