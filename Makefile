@@ -8,15 +8,22 @@ BIN    := $(VENV)/bin
 # The demo warehouse lives here unless ILP_WAREHOUSE says otherwise.
 export ILP_WAREHOUSE ?= data/warehouse
 
-.PHONY: run test install install-test warehouse browser clean
+.PHONY: run test lint install install-test warehouse browser clean
 
 run: install warehouse
 	@echo "==> Starting the dashboard on http://localhost:$(PORT) (demo city; Ctrl-C stops it)"
 	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
 
-test: install-test browser
+test: lint browser
 	@echo "==> Running the test suite"
 	$(BIN)/python -m pytest
+
+# ruff (lint and format) on the Python, sqlfluff (DuckDB dialect) on the named queries; configured in pyproject.toml
+lint: install-test
+	@echo "==> Linting: ruff check, ruff format --check, sqlfluff lint"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint --disable-progress-bar queries/ ilp/harm.sql
 
 # --- environment -----------------------------------------------------------------------------------
 $(BIN)/python:

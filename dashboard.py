@@ -46,8 +46,11 @@ def resolve_role(demo: bool) -> str | None:
         requested = params.get("role")
         default = requested if requested in access.ROLES else st.session_state.get("ilp_role", "commander")
         role = st.sidebar.selectbox(
-            "View as role (demo city only)", list(access.ROLES), index=list(access.ROLES).index(default),
-            format_func=access.ROLES.get, key="ilp_role_picker",
+            "View as role (demo city only)",
+            list(access.ROLES),
+            index=list(access.ROLES).index(default),
+            format_func=access.ROLES.get,
+            key="ilp_role_picker",
             help="On the demo city anyone may try each role. A real warehouse requires sign-in.",
         )
         params["role"] = role
@@ -79,7 +82,9 @@ def shared_filters(info: SnapshotInfo) -> ui.Filters:
     if default_week not in weeks_available:
         default_week = weeks_available[0]
     week = sidebar.selectbox(
-        "Week (Monday to Sunday)", weeks_available, index=weeks_available.index(default_week),
+        "Week (Monday to Sunday)",
+        weeks_available,
+        index=weeks_available.index(default_week),
         format_func=lambda d: f"{d:%d %b %Y} – {d + dt.timedelta(days=6):%d %b %Y}",
         help="The final week of the period; defaults to the last complete week in the data.",
     )
@@ -87,20 +92,25 @@ def shared_filters(info: SnapshotInfo) -> ui.Filters:
         default_span = int(params.get("weeks", 5))
     except ValueError:
         default_span = 5
-    weeks = sidebar.slider("Weeks in period", 1, 26, min(max(default_span, 1), 26),
-                           help="Default: the week and the 4 before it.")
+    weeks = sidebar.slider(
+        "Weeks in period", 1, 26, min(max(default_span, 1), 26), help="Default: the week and the 4 before it."
+    )
 
     district_ids = [ui.ALL, *info.districts]
     requested = params.get("district", ui.ALL)
     district = sidebar.selectbox(
-        "District", district_ids, index=district_ids.index(requested) if requested in district_ids else 0,
+        "District",
+        district_ids,
+        index=district_ids.index(requested) if requested in district_ids else 0,
         format_func=lambda d: info.district_label(None if d == ui.ALL else d),
     )
 
     category_ids = [ui.ALL, *info.categories]
     requested = params.get("category", ui.ALL)
     category = sidebar.selectbox(
-        "Offence category", category_ids, index=category_ids.index(requested) if requested in category_ids else 0,
+        "Offence category",
+        category_ids,
+        index=category_ids.index(requested) if requested in category_ids else 0,
         format_func=lambda c: info.category_label(None if c == ui.ALL else c, all_label="All categories"),
     )
 
@@ -108,18 +118,25 @@ def shared_filters(info: SnapshotInfo) -> ui.Filters:
     harm_keys = list(indices)
     requested = params.get("harm", harm_keys[0] if harm_keys else "")
     harm_key = sidebar.selectbox(
-        "Harm index", harm_keys, index=harm_keys.index(requested) if requested in harm_keys else 0,
+        "Harm index",
+        harm_keys,
+        index=harm_keys.index(requested) if requested in harm_keys else 0,
         # the short tag first, so a narrow sidebar still shows which index: "CCHI 2016 · Cambridge Crime Harm Index"
         format_func=lambda k: f"{indices[k].tag} · {indices[k].title}" if k in indices else k,
         help="Which published weighting turns offences into harm. Indices rank places differently; see Data and governance.",
     )
     harm_index, harm_version = harm_key.split(":", 1)
 
-    params.update({"week": week.isoformat(), "weeks": str(weeks), "district": district, "category": category,
-                   "harm": harm_key})
+    params.update(
+        {"week": week.isoformat(), "weeks": str(weeks), "district": district, "category": category, "harm": harm_key}
+    )
     return ui.Filters(
-        week=week, weeks=weeks, district=None if district == ui.ALL else district,
-        category=None if category == ui.ALL else category, harm_index=harm_index, harm_version=harm_version,
+        week=week,
+        weeks=weeks,
+        district=None if district == ui.ALL else district,
+        category=None if category == ui.ALL else category,
+        harm_index=harm_index,
+        harm_version=harm_version,
     )
 
 
@@ -136,17 +153,20 @@ def main() -> None:
 
     if role is None:
         st.session_state.pop("ilp_context", None)
-        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon="🔒")],
-                      position="top").run()
+        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon="🔒")], position="top").run()
         return
 
     pages = access.pages_for(role)
     first_page = f"pages/{pages[0].key}.py"
     # st.navigation serves its default page at "/" whatever its url_path; a hidden landing page takes "/"
     # and forwards to the role's first page, so every real page keeps its own /<key> for links.
-    sections: dict[str, list] = {pages[0].section: [
-        st.Page(lambda: st.switch_page(first_page), title="Home", url_path="home", default=True, visibility="hidden")
-    ]}
+    sections: dict[str, list] = {
+        pages[0].section: [
+            st.Page(
+                lambda: st.switch_page(first_page), title="Home", url_path="home", default=True, visibility="hidden"
+            )
+        ]
+    }
     for page in pages:
         sections.setdefault(page.section, []).append(
             st.Page(f"pages/{page.key}.py", title=page.title, icon=page.icon, url_path=page.key)
@@ -157,8 +177,12 @@ def main() -> None:
         st.sidebar.caption(f"The filters below do not change the {spec.title} page; they are kept for the other pages.")
     filters = shared_filters(info)
     st.session_state["ilp_context"] = dict(
-        role=role, user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
-        snapshot=snapshot, version=version, filters=filters, info=info,
+        role=role,
+        user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
+        snapshot=snapshot,
+        version=version,
+        filters=filters,
+        info=info,
     )
     current.run()
 

@@ -79,12 +79,18 @@ def main() -> None:
     rows = ilp[0]["rows"]
     print()
     print(f"{'loader':<34}{'rows':>10}{'median s':>10}{'rows/s':>12}{'peak MiB':>10}")
-    print(f"{'DuckDB bare CTAS read_csv':<34}{bare[0]['rows']:>10,}{bare_s:>10.2f}{bare[0]['rows'] / bare_s:>12,.0f}"
-          f"{max(r['peak_mib'] for r in bare):>10.0f}")
-    print(f"{'ilp ingest --mapping chicago':<34}{rows:>10,}{ilp_s:>10.2f}{rows / ilp_s:>12,.0f}"
-          f"{max(r['peak_mib'] for r in ilp):>10.0f}")
-    print(f"\nilp ingest / bare load time: {ilp_s / bare_s:.2f}x (target: within 3x); "
-          f"loaded {ilp[0]['loaded']:,}, rejected {ilp[0]['rejected']:,}")
+    print(
+        f"{'DuckDB bare CTAS read_csv':<34}{bare[0]['rows']:>10,}{bare_s:>10.2f}{bare[0]['rows'] / bare_s:>12,.0f}"
+        f"{max(r['peak_mib'] for r in bare):>10.0f}"
+    )
+    print(
+        f"{'ilp ingest --mapping chicago':<34}{rows:>10,}{ilp_s:>10.2f}{rows / ilp_s:>12,.0f}"
+        f"{max(r['peak_mib'] for r in ilp):>10.0f}"
+    )
+    print(
+        f"\nilp ingest / bare load time: {ilp_s / bare_s:.2f}x (target: within 3x); "
+        f"loaded {ilp[0]['loaded']:,}, rejected {ilp[0]['rejected']:,}"
+    )
 
 
 if __name__ == "__main__":

@@ -89,8 +89,13 @@ def time_page(key: str, role: str, warm_runs: int) -> dict:
         if refused:
             return {"error": f"{key}: {refused[0][:80]}"}
     drawn = {name: len(at.get(name)) for name in ("dataframe", "plotly_chart", "deck_gl_json_chart", "metric")}
-    return {"cold": times[0], "warm": statistics.median(times[1:]), "warm_runs": times[1:],
-            "registration": registration, "drawn": drawn}
+    return {
+        "cold": times[0],
+        "warm": statistics.median(times[1:]),
+        "warm_runs": times[1:],
+        "registration": registration,
+        "drawn": drawn,
+    }
 
 
 def worker(args) -> None:
@@ -107,7 +112,7 @@ def measure(warehouse: Path, state: Path, page: access.PageSpec, warm_runs: int)
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"role": role, "error": f"worker exited {done.returncode}: {tail[0][:120]}"}
-    return {"role": role, **json.loads(lines[-1][len("RESULT "):])}
+    return {"role": role, **json.loads(lines[-1][len("RESULT ") :])}
 
 
 # ------------------------------------------------------------------------------------------ warehouses
@@ -121,7 +126,9 @@ def demo_warehouse(folder: Path) -> Path:
         return target
     started = time.perf_counter()
     summary = build_demo_warehouse(target)
-    print(f"demo city: built {summary['rows']['incidents']:,} incidents in {time.perf_counter() - started:.1f} s -> {target}")
+    print(
+        f"demo city: built {summary['rows']['incidents']:,} incidents in {time.perf_counter() - started:.1f} s -> {target}"
+    )
     return target
 
 
@@ -138,15 +145,19 @@ def chicago_warehouse(folder: Path) -> Path | None:
         return None
     started = time.perf_counter()
     result = ingest(Warehouse(target), "chicago", CHICAGO_FILES)
-    print(f"chicago: ingested {result.loaded:,} incidents from {len(CHICAGO_FILES)} files "
-          f"in {time.perf_counter() - started:.1f} s -> {target}")
+    print(
+        f"chicago: ingested {result.loaded:,} incidents from {len(CHICAGO_FILES)} files "
+        f"in {time.perf_counter() - started:.1f} s -> {target}"
+    )
     return target
 
 
 # ------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--warehouse-dir", type=Path, help="build or reuse warehouses here (default: a temporary folder)")
+    parser.add_argument(
+        "--warehouse-dir", type=Path, help="build or reuse warehouses here (default: a temporary folder)"
+    )
     parser.add_argument("--skip-chicago", action="store_true", help="time the demo city only")
     parser.add_argument("--pages", help="comma-separated page keys (default: all)")
     parser.add_argument("--warm-runs", type=int, default=3, help="reruns whose median is the warm time (default 3)")
@@ -182,10 +193,12 @@ def main() -> None:
                 if "error" in result:
                     print(f"  {name:<8} {page.key:<11} ERROR {result['error']}", flush=True)
                 else:
-                    print(f"  {name:<8} {page.key:<11} cold {result['cold']:6.2f} s  warm {result['warm']:6.2f} s  "
-                          f"(reruns {', '.join(f'{t:.2f}' for t in result['warm_runs'])}; drew "
-                          f"{', '.join(f'{n} {k}' for k, n in result['drawn'].items() if n) or 'no data element'})",
-                          flush=True)
+                    print(
+                        f"  {name:<8} {page.key:<11} cold {result['cold']:6.2f} s  warm {result['warm']:6.2f} s  "
+                        f"(reruns {', '.join(f'{t:.2f}' for t in result['warm_runs'])}; drew "
+                        f"{', '.join(f'{n} {k}' for k, n in result['drawn'].items() if n) or 'no data element'})",
+                        flush=True,
+                    )
 
         print()
         print(f"{'page':<12}{'warehouse':<10}{'role':<12}{'cold s':>8}{'warm s':>8}  warm < 1 s")
@@ -197,8 +210,10 @@ def main() -> None:
                     continue
                 cold_total += result["cold"]
                 warm_total += result["warm"]
-                print(f"{key:<12}{warehouse:<10}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}  "
-                      f"{'yes' if result['warm'] < 1 else 'NO'}")
+                print(
+                    f"{key:<12}{warehouse:<10}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}  "
+                    f"{'yes' if result['warm'] < 1 else 'NO'}"
+                )
             print(f"{'total':<12}{name:<10}{'':<12}{cold_total:>8.2f}{warm_total:>8.2f}")
         print(f"\nload average after timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:

@@ -17,32 +17,75 @@ ROLES = {
 
 @dataclass(frozen=True)
 class PageSpec:
-    key: str          # also the URL path
+    key: str  # also the URL path
     title: str
-    icon: str         # an emoji: Streamlit turns a page's :material/...: icon into a favicon fetched from
-                      # Google's font CDN, which an air-gapped site must never request
+    icon: str  # an emoji: Streamlit turns a page's :material/...: icon into a favicon fetched from
+    # Google's font CDN, which an air-gapped site must never request
     section: str
     roles: frozenset[str]
     purpose: str
-    uses_filters: bool = True   # False: the sidebar's shared filters do not change this page (it says so)
+    uses_filters: bool = True  # False: the sidebar's shared filters do not change this page (it says so)
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("brief", "Command brief", "🚩", "Weekly meeting",
-             frozenset({"commander", "analyst"}), "What does the most harm this week, and what changed."),
-    PageSpec("trends", "Trends and forecasts", "📈", "Weekly meeting",
-             frozenset({"commander", "analyst", "city_leader"}), "Weekly counts and harm with an 8-week forecast."),
-    PageSpec("deployment", "Deployment map", "🗺️", "Weekly meeting",
-             frozenset({"commander", "analyst"}), "Where and when harm concentrates, by shift."),
-    PageSpec("taskings", "Taskings", "📋", "Weekly meeting",
-             frozenset({"commander", "analyst"}), "Who owns the response to each threat, and what came of it."),
-    PageSpec("outcomes", "Outcomes", "📊", "Results",
-             frozenset({"commander", "analyst", "city_leader", "admin"}), "Harm-reduction metrics instead of arrest counts."),
-    PageSpec("workbench", "Analyst workbench", "🧮", "Analysis",
-             frozenset({"analyst"}), "Read-only SQL over the current snapshot.", uses_filters=False),
-    PageSpec("governance", "Data and governance", "🛡️", "Governance",
-             frozenset({"analyst", "admin"}), "Freshness, quality, rejects, harm tables, and who sees what.",
-             uses_filters=False),
+    PageSpec(
+        "brief",
+        "Command brief",
+        "🚩",
+        "Weekly meeting",
+        frozenset({"commander", "analyst"}),
+        "What does the most harm this week, and what changed.",
+    ),
+    PageSpec(
+        "trends",
+        "Trends and forecasts",
+        "📈",
+        "Weekly meeting",
+        frozenset({"commander", "analyst", "city_leader"}),
+        "Weekly counts and harm with an 8-week forecast.",
+    ),
+    PageSpec(
+        "deployment",
+        "Deployment map",
+        "🗺️",
+        "Weekly meeting",
+        frozenset({"commander", "analyst"}),
+        "Where and when harm concentrates, by shift.",
+    ),
+    PageSpec(
+        "taskings",
+        "Taskings",
+        "📋",
+        "Weekly meeting",
+        frozenset({"commander", "analyst"}),
+        "Who owns the response to each threat, and what came of it.",
+    ),
+    PageSpec(
+        "outcomes",
+        "Outcomes",
+        "📊",
+        "Results",
+        frozenset({"commander", "analyst", "city_leader", "admin"}),
+        "Harm-reduction metrics instead of arrest counts.",
+    ),
+    PageSpec(
+        "workbench",
+        "Analyst workbench",
+        "🧮",
+        "Analysis",
+        frozenset({"analyst"}),
+        "Read-only SQL over the current snapshot.",
+        uses_filters=False,
+    ),
+    PageSpec(
+        "governance",
+        "Data and governance",
+        "🛡️",
+        "Governance",
+        frozenset({"analyst", "admin"}),
+        "Freshness, quality, rejects, harm tables, and who sees what.",
+        uses_filters=False,
+    ),
 )
 PAGE_BY_KEY = {page.key: page for page in PAGES}
 
@@ -68,8 +111,9 @@ def is_small_count(value, threshold: int = SMALL_COUNT_THRESHOLD) -> bool:
     return value is not None and value == value and 0 < value < threshold
 
 
-def suppress_small_counts(data, counts=(), dependent: Mapping[str, Sequence[str]] | None = None, *,
-                          threshold: int = SMALL_COUNT_THRESHOLD):
+def suppress_small_counts(
+    data, counts=(), dependent: Mapping[str, Sequence[str]] | None = None, *, threshold: int = SMALL_COUNT_THRESHOLD
+):
     """Small counts hidden for aggregate-only roles: the one place the rule is applied.
 
     ``data`` a DataFrame: a display copy in which each column named in ``counts`` becomes text, "<10" where
@@ -87,8 +131,7 @@ def suppress_small_counts(data, counts=(), dependent: Mapping[str, Sequence[str]
         small = values.map(lambda v: is_small_count(v, threshold)).astype(bool)
         for column in (dependent or {}).get(count, ()):
             shown[column] = shown[column].astype(float).where(~small)
-        shown[count] = [hidden if is_small else ("" if v != v else f"{int(v):,}")
-                        for v, is_small in zip(values, small)]
+        shown[count] = [hidden if is_small else ("" if v != v else f"{int(v):,}") for v, is_small in zip(values, small)]
     return shown
 
 
@@ -111,8 +154,9 @@ class Audience:
         """True when ``count`` must not be shown to this role."""
         return self.aggregate_only and is_small_count(count, self.threshold)
 
-    def frame(self, frame: pd.DataFrame, counts: Sequence[str] = (),
-              dependent: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    def frame(
+        self, frame: pd.DataFrame, counts: Sequence[str] = (), dependent: Mapping[str, Sequence[str]] | None = None
+    ) -> pd.DataFrame:
         """``frame`` as this role may see it (``suppress_small_counts``); unchanged for other roles."""
         if not (self.aggregate_only and counts):
             return frame

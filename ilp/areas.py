@@ -65,15 +65,19 @@ def read_features(geojson: Path, id_field: str, name_field: str | None, parent_f
             )
         area_m2, _ = _GEOD.geometry_area_perimeter(geometry)
         centroid = geometry.representative_point()
-        rows.append({
-            "area_id": area_id,
-            "name": str(properties.get(name_field, area_id)) if name_field else area_id,
-            "parent_id": str(properties[parent_field]).strip() if parent_field and properties.get(parent_field) is not None else None,
-            "area_km2": abs(area_m2) / 1e6,
-            "centroid_lat": centroid.y,
-            "centroid_lon": centroid.x,
-            "geometry": geometry,
-        })
+        rows.append(
+            {
+                "area_id": area_id,
+                "name": str(properties.get(name_field, area_id)) if name_field else area_id,
+                "parent_id": str(properties[parent_field]).strip()
+                if parent_field and properties.get(parent_field) is not None
+                else None,
+                "area_km2": abs(area_m2) / 1e6,
+                "centroid_lat": centroid.y,
+                "centroid_lon": centroid.x,
+                "geometry": geometry,
+            }
+        )
     return rows
 
 
@@ -87,7 +91,9 @@ def read_population(path: Path) -> dict[str, int]:
             try:
                 value = int(str(row["population"]).replace(",", "").strip())
             except ValueError:
-                raise AreasError(f"{path}, line {line}, field population: {row['population']!r} is not a whole number.") from None
+                raise AreasError(
+                    f"{path}, line {line}, field population: {row['population']!r} is not a whole number."
+                ) from None
             if value < 0:
                 raise AreasError(f"{path}, line {line}, field population: cannot be negative.")
             populations[str(row["area_id"]).strip()] = value
@@ -95,8 +101,15 @@ def read_population(path: Path) -> dict[str, int]:
 
 
 def load_areas(
-    warehouse: Warehouse, *, geojson: Path, level: str, id_field: str, name_field: str | None = None,
-    parent_level: str | None = None, parent_field: str | None = None, population_csv: Path | None = None,
+    warehouse: Warehouse,
+    *,
+    geojson: Path,
+    level: str,
+    id_field: str,
+    name_field: str | None = None,
+    parent_level: str | None = None,
+    parent_field: str | None = None,
+    population_csv: Path | None = None,
 ) -> dict:
     """Replace the areas of one level and assign incidents lacking an id at that level."""
     if warehouse.kind() == "demo":
@@ -112,22 +125,39 @@ def load_areas(
         con.executemany(
             "INSERT INTO areas VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (level, r["area_id"], r["name"], parent_level if r["parent_id"] else None, r["parent_id"],
-                 populations.get(r["area_id"]), r["area_km2"], r["centroid_lat"], r["centroid_lon"],
-                 json.dumps(geometry_mapping(r["geometry"])))
+                (
+                    level,
+                    r["area_id"],
+                    r["name"],
+                    parent_level if r["parent_id"] else None,
+                    r["parent_id"],
+                    populations.get(r["area_id"]),
+                    r["area_km2"],
+                    r["centroid_lat"],
+                    r["centroid_lon"],
+                    json.dumps(geometry_mapping(r["geometry"])),
+                )
                 for r in rows
             ],
         )
         assigned = _assign_incidents(con, level, rows) if level in ASSIGNABLE_LEVELS else 0
-        matched = con.execute(
-            f"SELECT count(*) FILTER (WHERE {level} IN (SELECT area_id FROM areas WHERE level = ?)), count(*) "
-            "FROM incidents", [level]
-        ).fetchone() if level in ASSIGNABLE_LEVELS else (None, None)
+        matched = (
+            con.execute(
+                f"SELECT count(*) FILTER (WHERE {level} IN (SELECT area_id FROM areas WHERE level = ?)), count(*) "
+                "FROM incidents",
+                [level],
+            ).fetchone()
+            if level in ASSIGNABLE_LEVELS
+            else (None, None)
+        )
     return {
-        "snapshot": warehouse.current_version(), "level": level, "areas": len(rows),
+        "snapshot": warehouse.current_version(),
+        "level": level,
+        "areas": len(rows),
         "with_population": sum(1 for r in rows if r["area_id"] in populations),
         "incidents_assigned_by_location": assigned,
-        "incidents_matching_an_area": matched[0], "incidents": matched[1],
+        "incidents_matching_an_area": matched[0],
+        "incidents": matched[1],
     }
 
 

@@ -55,7 +55,9 @@ def _nice_step(span: float, ticks: int = 5) -> float:
     return next(power * f for f in (1, 2, 2.5, 5, 10) if power * f >= raw)
 
 
-def weekly_chart_svg(weekly: pd.DataFrame, *, unit: str, highlight: dt.date, width: int = 860, height: int = 260) -> str:
+def weekly_chart_svg(
+    weekly: pd.DataFrame, *, unit: str, highlight: dt.date, width: int = 860, height: int = 260
+) -> str:
     """A 52-week line chart of harm as inline SVG, with labelled axes, round y ticks and the brief's week marked."""
     left, right, top, bottom = 92, 36, 36, 48
     values = weekly["harm"].astype(float).tolist()
@@ -82,19 +84,29 @@ def weekly_chart_svg(weekly: pd.DataFrame, *, unit: str, highlight: dt.date, wid
     ]
     for k in range(int(round(ceiling / step)) + 1):
         value = k * step
-        parts.append(f'<line x1="{left - 4}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 8}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:,.0f}</text>')
+        parts.append(
+            f'<line x1="{left - 4}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{left - 8}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">{value:,.0f}</text>'
+        )
     for i, week in enumerate(weeks):
         if (i % 8 == 0 and i <= len(weeks) - 5) or i == len(weeks) - 1:
             anchor = "end" if i == len(weeks) - 1 else "middle"
-            parts.append(f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="{anchor}">{week:%d %b %y}</text>')
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="{anchor}">{week:%d %b %y}</text>'
+            )
     parts.append(f'<polyline fill="none" stroke="#1f3a5f" stroke-width="2" points="{points}"/>')
     if highlight in weeks:
         i = weeks.index(highlight)
         parts.append(f'<circle cx="{x(i):.1f}" cy="{y(values[i]):.1f}" r="5" fill="#D55E00"/>')
-    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="12" text-anchor="middle">Week starting (Monday)</text>')
-    parts.append(f'<text transform="translate(16,{top + plot_h / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
-                 f'Harm per week ({_e(unit.split(" (")[0])})</text>')
+    parts.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 6}" font-size="12" text-anchor="middle">Week starting (Monday)</text>'
+    )
+    parts.append(
+        f'<text transform="translate(16,{top + plot_h / 2}) rotate(-90)" font-size="12" text-anchor="middle">'
+        f"Harm per week ({_e(unit.split(' (')[0])})</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -112,22 +124,28 @@ th { background: #eef1f5; } td.num { text-align: right; white-space: nowrap; } .
 
 
 def render_html(brief: Brief) -> str:
-    threats_rows = "".join(
-        f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.category_label)}</td><td>{_e(r.area_name or r.area)} "
-        f"({_e(r.level)} {_e(r.area)})</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
-        f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
-        f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
-        f"<td>{_e(r.explanation)}</td><td>{_tasking_cell(r.tasking_owner, r.tasking_status)}</td></tr>"
-        for _, r in brief.threats.iterrows()
-    ) or f"<tr><td colspan='10'>No candidate threats in this window ({brief.candidates:,} candidates ranked).</td></tr>"
-    location_rows = "".join(
-        f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
-        f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
-        f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
-        f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
-        f"<td>{_tasking_cell(r.get('tasking_owner'), r.get('tasking_status'))}</td></tr>"
-        for _, r in brief.repeat_locations.head(LOCATIONS_PRINTED).iterrows()
-    ) or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
+    threats_rows = (
+        "".join(
+            f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.category_label)}</td><td>{_e(r.area_name or r.area)} "
+            f"({_e(r.level)} {_e(r.area)})</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
+            f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
+            f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
+            f"<td>{_e(r.explanation)}</td><td>{_tasking_cell(r.tasking_owner, r.tasking_status)}</td></tr>"
+            for _, r in brief.threats.iterrows()
+        )
+        or f"<tr><td colspan='10'>No candidate threats in this window ({brief.candidates:,} candidates ranked).</td></tr>"
+    )
+    location_rows = (
+        "".join(
+            f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
+            f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
+            f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
+            f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
+            f"<td>{_tasking_cell(r.get('tasking_owner'), r.get('tasking_status'))}</td></tr>"
+            for _, r in brief.repeat_locations.head(LOCATIONS_PRINTED).iterrows()
+        )
+        or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
+    )
     victim_rows = "".join(
         f"<tr><td>{_e(v.area_name if v.area_name != v.area else v.area)} ({_e(v.level)} {_e(v.area)})</td>"
         f"<td>{_e(v.category_label)}</td><td class='num'>{int(v.repeat_victims)}</td>"
@@ -135,36 +153,51 @@ def render_html(brief: Brief) -> str:
         f"<td class='num'>{int(v.under_18)}</td><td class='num'>{int(v.aged_65_plus)}</td>"
         f"<td class='num'>{v.domestic_share:.0%}</td></tr>"
         for _, v in brief.repeat_victims.head(VICTIM_ROWS_PRINTED).iterrows()
-    ) or ("<tr><td colspan='8'>No victim records in this source, so repeat victims cannot be counted.</td></tr>"
-          if not brief.victim_records else
-          "<tr><td colspan='8'>No repeat victim had an incident in these 28 days.</td></tr>")
-    change_rows = "".join(
-        f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
-        f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
-        f"<td class='num'>{c.q_value:.3f}</td><td>{_e(c.change_text)}</td></tr>"
-        for _, c in brief.significant_changes.assign(
-            window_label=brief.significant_changes["window"].map(change_analysis.WINDOW_LABELS)).iterrows()
-    ) or f"<tr><td colspan='8'>No change is significant at a false discovery rate of {brief.fdr:.0%}.</td></tr>"
-    due_rows = "".join(
-        f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.category_label)}</td><td>{_e(t.place)}</td>"
-        f"<td>{_e(t.owner)}</td><td>{_e(t.action)}</td><td class='{'overdue' if t.overdue else ''}'>{_e(t.due_date)}"
-        f"{' (' + tasking_rules.overdue_text(t.days_overdue) + ')' if t.overdue else ''}</td>"
-        f"<td>{_e(tasking_rules.status_text(t.status))}</td></tr>"
-        for _, t in brief.taskings_due.iterrows()
-    ) or "<tr><td colspan='7'>No tasking is due or overdue.</td></tr>"
+    ) or (
+        "<tr><td colspan='8'>No victim records in this source, so repeat victims cannot be counted.</td></tr>"
+        if not brief.victim_records
+        else "<tr><td colspan='8'>No repeat victim had an incident in these 28 days.</td></tr>"
+    )
+    change_rows = (
+        "".join(
+            f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
+            f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
+            f"<td class='num'>{c.q_value:.3f}</td><td>{_e(c.change_text)}</td></tr>"
+            for _, c in brief.significant_changes.assign(
+                window_label=brief.significant_changes["window"].map(change_analysis.WINDOW_LABELS)
+            ).iterrows()
+        )
+        or f"<tr><td colspan='8'>No change is significant at a false discovery rate of {brief.fdr:.0%}.</td></tr>"
+    )
+    due_rows = (
+        "".join(
+            f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.category_label)}</td><td>{_e(t.place)}</td>"
+            f"<td>{_e(t.owner)}</td><td>{_e(t.action)}</td><td class='{'overdue' if t.overdue else ''}'>{_e(t.due_date)}"
+            f"{' (' + tasking_rules.overdue_text(t.days_overdue) + ')' if t.overdue else ''}</td>"
+            f"<td>{_e(tasking_rules.status_text(t.status))}</td></tr>"
+            for _, t in brief.taskings_due.iterrows()
+        )
+        or "<tr><td colspan='7'>No tasking is due or overdue.</td></tr>"
+    )
     head = brief.headline
     headline_rows = "".join(
         f"<tr><td>{label}</td><td class='num'>{head[measure]:,.0f}</td>"
-        + "".join(f"<td class='num'>{head[f'{b}_{measure}']:,.{1 if measure == 'incidents' and b == 'prior_4wk' else 0}f}</td>"
-                  f"<td class='num'>{head[f'{b}_{measure}_z']:+.1f}</td><td>{_e(head[f'{b}_{measure}_reading'])}</td>"
-                  for b in ("prior_4wk", "last_year"))
+        + "".join(
+            f"<td class='num'>{head[f'{b}_{measure}']:,.{1 if measure == 'incidents' and b == 'prior_4wk' else 0}f}</td>"
+            f"<td class='num'>{head[f'{b}_{measure}_z']:+.1f}</td><td>{_e(head[f'{b}_{measure}_reading'])}</td>"
+            for b in ("prior_4wk", "last_year")
+        )
         + "</tr>"
         for measure, label in (("harm", f"Harm ({_e(brief.harm.unit_short)})"), ("incidents", "Incidents"))
     )
     scope = f"district {_e(brief.district)}" if brief.district else "citywide"
     if brief.category:
         scope += f", {_e(brief.category_scope)}"
-    demo = "<div class='demo'>Demo city — synthetic data. No real person or place is shown.</div>" if brief.info.demo else ""
+    demo = (
+        "<div class='demo'>Demo city — synthetic data. No real person or place is shown.</div>"
+        if brief.info.demo
+        else ""
+    )
     level = _e(brief.level)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Command brief, week of {brief.week:%d %b %Y}</title>
@@ -176,7 +209,7 @@ def render_html(brief: Brief) -> str:
 <p class="note">Score: weighted harm, momentum, expected harm, vulnerability and concentration (threat matrix
 {_e(brief.matrix_version)}). Harm: {_e(brief.harm.title)} ({_e(brief.harm.unit)}), last 28 days; proactively detected
 offences excluded. z: Poisson change against the 12-week baseline; * significant after Benjamini-Hochberg at a false
-discovery rate of {brief.fdr:.0%} across all {brief.candidates:,} candidates{', ranks among all offences' if brief.category else ''}.</p>
+discovery rate of {brief.fdr:.0%} across all {brief.candidates:,} candidates{", ranks among all offences" if brief.category else ""}.</p>
 <table><tr><th>#</th><th>Offence</th><th>Area</th><th>Score</th><th>Harm</th><th>Count</th><th>Expected</th><th>z</th>
 <th>Why</th><th>Tasking</th></tr>{threats_rows}</table>
 <h2>1b. Repeat locations: the {LOCATIONS_PRINTED} highest-harm blocks</h2>
@@ -196,7 +229,7 @@ offence of their recent incidents, by pseudonymous key: no victim is named or li
 <th>Under 18</th><th>65+</th><th>Domestic</th></tr>{victim_rows}</table>
 <h2>4. Taskings due or overdue</h2>
 <table><tr><th>#</th><th>Offence</th><th>Area</th><th>Owner</th><th>Action</th><th>Due</th><th>Status</th></tr>{due_rows}</table>
-<h2>5. Headline harm: {_e(head['area'])}, this week against its baselines</h2>
+<h2>5. Headline harm: {_e(head["area"])}, this week against its baselines</h2>
 <table><tr><th></th><th>This week</th><th>4-week average</th><th>z</th><th>Reading</th><th>Same week last year</th><th>z</th>
 <th>Reading</th></tr>{headline_rows}</table>
 <p class="note">z = 2(√current − √baseline), for harm on effective counts; |z| ≥ 3 is worth a look, |z| &lt; 2 is ordinary
@@ -221,12 +254,23 @@ def html_to_pdf(document: str, out: Path) -> None:
         source = Path(scratch) / "brief.html"
         source.write_text(document, encoding="utf-8")
         command = [
-            chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-            f"--user-data-dir={Path(scratch) / 'profile'}", "--no-pdf-header-footer",
-            f"--print-to-pdf={Path(out).resolve()}", source.as_uri(),
+            chromium_binary(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={Path(scratch) / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={Path(out).resolve()}",
+            source.as_uri(),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": scratch})
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": scratch}
+        )
         if result.returncode != 0 or not Path(out).exists() or Path(out).stat().st_size == 0:
             raise BriefError(f"Chromium could not print the PDF: {result.stderr.strip()[-500:]}")
 
@@ -245,9 +289,14 @@ def write_brief(brief: Brief, out: Path) -> Path:
 
 def record_generation(state: State, brief: Brief, *, user: str, role: str | None, out: str) -> None:
     """Write the brief's generation to the audit log with everything needed to reproduce it."""
-    state.record(user=user, role=role, action="brief_generated", page="brief",
-                 parameters={**brief.parameters, "out": out, "matrix_version": brief.matrix_version},
-                 data_version=brief.snapshot)
+    state.record(
+        user=user,
+        role=role,
+        action="brief_generated",
+        page="brief",
+        parameters={**brief.parameters, "out": out, "matrix_version": brief.matrix_version},
+        data_version=brief.snapshot,
+    )
 
 
 def render_bytes(brief: Brief, fmt: str, *, user: str, role: str | None, state: State) -> bytes:
@@ -267,15 +316,27 @@ def render_bytes(brief: Brief, fmt: str, *, user: str, role: str | None, state: 
     return data
 
 
-def build_from_warehouse(warehouse: Warehouse, request: BriefRequest | None = None, *, state: State | None = None,
-                         today: dt.date | None = None) -> Brief:
+def build_from_warehouse(
+    warehouse: Warehouse,
+    request: BriefRequest | None = None,
+    *,
+    state: State | None = None,
+    today: dt.date | None = None,
+) -> Brief:
     """:func:`ilp.analytics.brief.build_brief` on the warehouse's current snapshot, with the app state's taskings."""
     with contextlib.closing(warehouse.connect()) as con:
         return build_brief(SnapshotReader(con), request, taskings=(state or State()).taskings(), today=today)
 
 
-def generate(warehouse: Warehouse, out: Path, *, user: str, role: str | None = None, state: State | None = None,
-             request: BriefRequest | None = None) -> Brief:
+def generate(
+    warehouse: Warehouse,
+    out: Path,
+    *,
+    user: str,
+    role: str | None = None,
+    state: State | None = None,
+    request: BriefRequest | None = None,
+) -> Brief:
     """Build, write and audit one brief (``ilp brief``)."""
     state = state or State()
     brief = build_from_warehouse(warehouse, request, state=state)

@@ -28,8 +28,14 @@ class _ProgressBar:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, desc=description, unit="%", file=sys.stderr, leave=False,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar:30}| {postfix}")
+            self.bar = tqdm(
+                total=100,
+                desc=description,
+                unit="%",
+                file=sys.stderr,
+                leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar:30}| {postfix}",
+            )
 
     def __call__(self, step: str, fraction: float) -> None:
         if self.bar is not None:
@@ -46,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ilp", description="ILP Command Dashboard: build and load the incident warehouse."
     )
-    parser.add_argument("--warehouse", type=Path, default=None,
-                        help="warehouse folder (default: $ILP_WAREHOUSE or data/warehouse)")
+    parser.add_argument(
+        "--warehouse", type=Path, default=None, help="warehouse folder (default: $ILP_WAREHOUSE or data/warehouse)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -56,8 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--years", type=int, default=3)
     demo.add_argument("--incidents-per-year", type=int, default=150_000)
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--end", type=dt.date.fromisoformat, default=None,
-                      help="last day of data, YYYY-MM-DD (default: the generator's fixed end date)")
+    demo.add_argument(
+        "--end",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="last day of data, YYYY-MM-DD (default: the generator's fixed end date)",
+    )
     demo.add_argument("--if-missing", action="store_true", help="do nothing when the warehouse already exists")
     demo.add_argument("--json", action="store_true")
 
@@ -86,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     areas.add_argument("--name-field", default=None)
     areas.add_argument("--parent-level", default=None)
     areas.add_argument("--parent-field", default=None, help="feature property holding the parent area's id")
-    areas.add_argument("--population", type=Path, default=None,
-                       help="CSV with columns area_id,population for this level")
+    areas.add_argument(
+        "--population", type=Path, default=None, help="CSV with columns area_id,population for this level"
+    )
     areas.add_argument("--json", action="store_true")
 
     harm = commands.add_parser("harm", help="add an agency's own harm weight table")
@@ -101,29 +113,49 @@ def _parser() -> argparse.ArgumentParser:
     harm.add_argument("--default", action="store_true", help="make it the default index")
 
     threats_parser = commands.add_parser(
-        "threats", help="rank the top threats (offence x beat or district) with reasons and significance")
+        "threats", help="rank the top threats (offence x beat or district) with reasons and significance"
+    )
     threats_parser.set_defaults(func=_threats)
-    threats_parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None,
-                                help="last day of the 28-day window, YYYY-MM-DD "
-                                     "(default: the last complete week's Sunday in the data)")
+    threats_parser.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="last day of the 28-day window, YYYY-MM-DD (default: the last complete week's Sunday in the data)",
+    )
     threats_parser.add_argument("--top", type=int, default=10, help="how many threats to list (0 = all)")
     threats_parser.add_argument("--level", choices=("beat", "district"), default="beat")
-    threats_parser.add_argument("--harm", default=None, metavar="INDEX:VERSION",
-                                help="harm index, e.g. cchi:2016 (default: the snapshot's default index)")
+    threats_parser.add_argument(
+        "--harm",
+        default=None,
+        metavar="INDEX:VERSION",
+        help="harm index, e.g. cchi:2016 (default: the snapshot's default index)",
+    )
     threats_parser.add_argument("--json", action="store_true")
 
     brief = commands.add_parser("brief", help="write the command brief for the weekly meeting (.html or .pdf)")
     brief.set_defaults(func=_brief)
-    brief.add_argument("--week", type=dt.date.fromisoformat, default=None,
-                       help="any day of the brief's week, YYYY-MM-DD (default: the last complete week in the data)")
+    brief.add_argument(
+        "--week",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="any day of the brief's week, YYYY-MM-DD (default: the last complete week in the data)",
+    )
     brief.add_argument("--out", type=Path, required=True, help="FILE.html (self-contained) or FILE.pdf")
     brief.add_argument("--district", default=None, help="one district's brief (default: citywide)")
     brief.add_argument("--category", default=None, help="one offence category, e.g. robbery (default: all)")
-    brief.add_argument("--level", choices=("beat", "district"), default="beat",
-                       help="rank threats and count repeat victims by beat or district (default: beat)")
-    brief.add_argument("--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)")
+    brief.add_argument(
+        "--level",
+        choices=("beat", "district"),
+        default="beat",
+        help="rank threats and count repeat victims by beat or district (default: beat)",
+    )
+    brief.add_argument(
+        "--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)"
+    )
     brief.add_argument("--top", type=int, default=10)
-    brief.add_argument("--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)")
+    brief.add_argument(
+        "--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)"
+    )
     return parser
 
 
@@ -167,8 +199,10 @@ def _demo_text(summary: dict) -> str:
     ]
     for truth in summary["truth"]:
         where = f"{truth['area_level']} {truth['area_id']}" if truth["area_id"] else "citywide"
-        lines.append(f"  - {truth['kind']}, {where}, {truth['offense_category'] or 'all offences'}, "
-                     f"{truth['start_date']} to {truth['end_date']}: {truth['description']}")
+        lines.append(
+            f"  - {truth['kind']}, {where}, {truth['offense_category'] or 'all offences'}, "
+            f"{truth['start_date']} to {truth['end_date']}: {truth['description']}"
+        )
     lines.append(f"Warehouse: {summary['directory']}")
     return "\n".join(lines)
 
@@ -182,18 +216,23 @@ def _demo(args, warehouse: Warehouse) -> int:
     from ilp import demo
 
     if args.if_missing and warehouse.current_path() is not None:
-        _emit(args, {"snapshot": warehouse.current_version(), "built": False},
-              f"Warehouse {warehouse.directory} already holds {warehouse.current_version()}; not rebuilt.")
+        _emit(
+            args,
+            {"snapshot": warehouse.current_version(), "built": False},
+            f"Warehouse {warehouse.directory} already holds {warehouse.current_version()}; not rebuilt.",
+        )
         return 0
     if warehouse.current_path() is not None and warehouse.kind() == "real":
         raise WarehouseError(
-            f"{warehouse.directory} holds real data; the demo city is never mixed into it. "
-            "Use another --warehouse."
+            f"{warehouse.directory} holds real data; the demo city is never mixed into it. Use another --warehouse."
         )
     bar = _ProgressBar("Building demo city", _interactive(args))
     if not args.json:
-        print(f"Building the demo city (seed {args.seed}, {args.years} years, "
-              f"{args.incidents_per_year:,} incidents a year) in {warehouse.directory} ...", file=sys.stderr)
+        print(
+            f"Building the demo city (seed {args.seed}, {args.years} years, "
+            f"{args.incidents_per_year:,} incidents a year) in {warehouse.directory} ...",
+            file=sys.stderr,
+        )
     try:
         kwargs = dict(years=args.years, incidents_per_year=args.incidents_per_year, seed=args.seed, progress=bar)
         if args.end:
@@ -221,7 +260,9 @@ def _ingest(args, warehouse: Warehouse) -> int:
         f"  loaded     {result.loaded:>10,}  (new)\n"
         f"  updated    {result.updated:>10,}  (earlier versions kept in incident_history)\n"
         f"  unchanged  {result.unchanged:>10,}\n"
-        f"  rejected   {result.rejected:>10,}" + ("  (see `ilp rejects --ingest %d`)" % result.ingest_id if result.rejected else "") + "\n"
+        f"  rejected   {result.rejected:>10,}"
+        + (f"  (see `ilp rejects --ingest {result.ingest_id}`)" if result.rejected else "")
+        + "\n"
         f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
         f"{result.unmapped_codes:,}"
     )
@@ -254,8 +295,14 @@ def _areas(args, warehouse: Warehouse) -> int:
     from ilp import areas
 
     result = areas.load_areas(
-        warehouse, geojson=args.geojson, level=args.level, id_field=args.id_field, name_field=args.name_field,
-        parent_level=args.parent_level, parent_field=args.parent_field, population_csv=args.population,
+        warehouse,
+        geojson=args.geojson,
+        level=args.level,
+        id_field=args.id_field,
+        name_field=args.name_field,
+        parent_level=args.parent_level,
+        parent_field=args.parent_field,
+        population_csv=args.population,
     )
     _emit(args, result, "\n".join(f"{key}: {value}" for key, value in result.items()))
     return 0
@@ -269,8 +316,14 @@ def _harm(args, warehouse: Warehouse) -> int:
         warehouse.require_current()
     with warehouse.write(kind=kind, note=f"harm table {args.name} {args.version}") as con:
         count = reference.load_harm_table(
-            con, name=args.name, version=args.version, title=args.title, unit=args.unit,
-            provenance=args.provenance, path=args.file, is_default=args.default,
+            con,
+            name=args.name,
+            version=args.version,
+            title=args.title,
+            unit=args.unit,
+            provenance=args.provenance,
+            path=args.file,
+            is_default=args.default,
         )
     print(f"Harm index {args.name} {args.version}: {count} weights -> snapshot {warehouse.current_version()}")
     return 0
@@ -282,8 +335,14 @@ def _threats(args, warehouse: Warehouse) -> int:
     harm_index, harm_version = threat_ranking.parse_harm(args.harm) if args.harm else (None, None)
     con = warehouse.connect()
     try:
-        frame = threat_ranking.rank_threats(con, as_of=args.as_of, level=args.level, harm_index=harm_index,
-                                            harm_version=harm_version, top=args.top or None)
+        frame = threat_ranking.rank_threats(
+            con,
+            as_of=args.as_of,
+            level=args.level,
+            harm_index=harm_index,
+            harm_version=harm_version,
+            top=args.top or None,
+        )
     finally:
         con.close()
     if args.json:
@@ -302,13 +361,27 @@ def _brief(args, warehouse: Warehouse) -> int:
     from ilp.state import State
 
     harm_index, harm_version = parse_harm(args.harm) if args.harm else (None, None)
-    request = BriefRequest(week=args.week, district=args.district, category=args.category, level=args.level,
-                           harm_index=harm_index, harm_version=harm_version, top=args.top)
-    result = brief_report.generate(warehouse, args.out, user=f"{getpass.getuser()} (cli)",
-                                   state=State(args.state) if args.state else None, request=request)
-    print(f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
-          f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
-          f"{result.stamp}")
+    request = BriefRequest(
+        week=args.week,
+        district=args.district,
+        category=args.category,
+        level=args.level,
+        harm_index=harm_index,
+        harm_version=harm_version,
+        top=args.top,
+    )
+    result = brief_report.generate(
+        warehouse,
+        args.out,
+        user=f"{getpass.getuser()} (cli)",
+        state=State(args.state) if args.state else None,
+        request=request,
+    )
+    print(
+        f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
+        f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
+        f"{result.stamp}"
+    )
     return 0
 
 

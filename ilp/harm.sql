@@ -27,7 +27,7 @@ LEFT JOIN harm_weights h
 -- category_harm (0 for a category missing from offence_categories). Callers filter it like incidents;
 -- DuckDB pushes their WHERE on incident columns down to the incidents scan.
 CREATE OR REPLACE MACRO incident_harm(harm_index, harm_version, include_proactive := false) AS TABLE
-SELECT i.*, coalesce(k.harm_weight, 0.0) AS harm
+SELECT i.*, coalesce(k.harm_weight, 0.0) AS harm  -- noqa: AM04
 FROM incidents i
 LEFT JOIN category_harm(harm_index, harm_version, include_proactive := include_proactive) AS k
        ON k.category = i.offense_category;

@@ -31,8 +31,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ilp.errors import UserError
 from ilp import mapping as mapping_module
+from ilp.errors import UserError
 from ilp.mapping import Mapping
 from ilp.mapping_sql import MAX_LINE_BYTES, final_sql, ident, parsed_sql, read_csv_sql
 from ilp.warehouse import Warehouse, next_ingest_id
@@ -133,7 +133,9 @@ def _reproject(con: duckdb.DuckDBPyConnection, m: Mapping, table: str) -> None:
     """Turn projected x/y (mapping [location] epsg) into WGS84 lat/lon in place."""
     import pyproj
 
-    frame = con.execute(f"SELECT _file, _row, lon_value AS x, lat_value AS y FROM {table} WHERE lon_value IS NOT NULL AND lat_value IS NOT NULL").df()
+    frame = con.execute(
+        f"SELECT _file, _row, lon_value AS x, lat_value AS y FROM {table} WHERE lon_value IS NOT NULL AND lat_value IS NOT NULL"
+    ).df()
     if frame.empty:
         return
     transformer = pyproj.Transformer.from_crs(m.epsg, 4326, always_xy=True)
@@ -196,8 +198,9 @@ def _file_layout(m: Mapping, path: Path) -> _Layout | None:
     return _Layout(np.array(starts, dtype=np.int64), np.array(data, dtype=np.int64))
 
 
-def _line_numbers(rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_line: int,
-                  layout: _Layout | None = None) -> np.ndarray:
+def _line_numbers(
+    rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_line: int, layout: _Layout | None = None
+) -> np.ndarray:
     """File line of each accepted row ordinal (1-based, in DuckDB's reading order), given the DuckDB
     lines the CSV reader rejected. With the file's ``layout`` the numbers are exact (multi-line records,
     blank lines); without it every record is taken to be one line."""
@@ -215,9 +218,25 @@ def _line_numbers(rows: np.ndarray, csv_reject_lines: np.ndarray, first_data_lin
 # ------------------------------------------------------------------------------------------ the batch
 
 INCIDENT_COLUMNS = (
-    "source_id", "occurred_at", "reported_at", "offense_code", "offense_description", "offense_category",
-    "latitude", "longitude", "location_status", "location_text", "district", "beat", "other_areas",
-    "premise_type", "domestic", "arrest", "clearance_status", "outcome_description", "row_hash",
+    "source_id",
+    "occurred_at",
+    "reported_at",
+    "offense_code",
+    "offense_description",
+    "offense_category",
+    "latitude",
+    "longitude",
+    "location_status",
+    "location_text",
+    "district",
+    "beat",
+    "other_areas",
+    "premise_type",
+    "domestic",
+    "arrest",
+    "clearance_status",
+    "outcome_description",
+    "row_hash",
 )
 
 
@@ -286,8 +305,21 @@ def ingest(
         finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         con.execute(
             "INSERT INTO ingest_log VALUES (?, 'ingest', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [ingest_id, m.name, str(m.path), m.sha256, json.dumps(file_records), started, finished, rows_read,
-             counts["loaded"], counts["updated"], counts["unchanged"], rejected, warehouse.writing_version],
+            [
+                ingest_id,
+                m.name,
+                str(m.path),
+                m.sha256,
+                json.dumps(file_records),
+                started,
+                finished,
+                rows_read,
+                counts["loaded"],
+                counts["updated"],
+                counts["unchanged"],
+                rejected,
+                warehouse.writing_version,
+            ],
         )
         con.execute(
             "INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)",
@@ -296,9 +328,16 @@ def ingest(
         step("writing snapshot", 0.95)
     step("done", 1.0)
     return IngestResult(
-        ingest_id=ingest_id, source=m.name, mapping=str(m.path), files=[str(p) for p in paths_],
-        rows_read=rows_read, rejected=rejected, unmapped_codes=unmapped, missing_location=missing_location,
-        snapshot=warehouse.current_version(), seconds=(dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds(),
+        ingest_id=ingest_id,
+        source=m.name,
+        mapping=str(m.path),
+        files=[str(p) for p in paths_],
+        rows_read=rows_read,
+        rejected=rejected,
+        unmapped_codes=unmapped,
+        missing_location=missing_location,
+        snapshot=warehouse.current_version(),
+        seconds=(dt.datetime.now(dt.UTC).replace(tzinfo=None) - started).total_seconds(),
         **counts,
     )
 
@@ -316,8 +355,9 @@ def _file_record(path: Path) -> dict:
     return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "bytes": path.stat().st_size}
 
 
-def _collect_csv_rejects(con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int,
-                         layout: Callable[[int], _Layout | None]) -> int:
+def _collect_csv_rejects(
+    con: duckdb.DuckDBPyConnection, m: Mapping, path: Path, index: int, layout: Callable[[int], _Layout | None]
+) -> int:
     """Move the CSV reader's rejected lines into batch_rejects, numbered as the file's lines (DuckDB
     counts records: see :class:`_Layout`); return how many lines it rejected."""
     hint = {
@@ -408,7 +448,9 @@ def _fill_raw_rows(
     raw_row = "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident(c)}" for c in used) + "))::VARCHAR"
     for (index,) in files:
         tag = f"again_{int(index)}"
-        relation = f"(SELECT row_number() OVER () AS _row, * FROM {read_csv_sql(m, paths_[index], tag, columns[index])})"
+        relation = (
+            f"(SELECT row_number() OVER () AS _row, * FROM {read_csv_sql(m, paths_[index], tag, columns[index])})"
+        )
         con.execute(
             f"""
             UPDATE batch SET raw_row = r.raw_row
@@ -421,8 +463,9 @@ def _fill_raw_rows(
         con.execute(f"DROP TABLE IF EXISTS csv_scans_{tag}")
 
 
-def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping,
-                                layout: Callable[[int], _Layout | None]) -> None:
+def _collect_validation_rejects(
+    con: duckdb.DuckDBPyConnection, paths_: Sequence[Path], m: Mapping, layout: Callable[[int], _Layout | None]
+) -> None:
     frame = con.execute(
         "SELECT _file, _row, reject_field, reject_reason, raw_row FROM batch WHERE reject_reason IS NOT NULL "
         "ORDER BY _file, _row"
@@ -438,7 +481,8 @@ def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence
         line_of[int(file_index)] = csv_lines
         selector = frame["_file"] == file_index
         frame.loc[selector, "line_number"] = _line_numbers(
-            frame.loc[selector, "_row"].to_numpy(), csv_lines, first_data_line, layout(int(file_index)))
+            frame.loc[selector, "_row"].to_numpy(), csv_lines, first_data_line, layout(int(file_index))
+        )
     if not winners.empty:
         winners = winners.set_index(["_file", "_row"])
         for position, row in frame.iterrows():
@@ -447,15 +491,18 @@ def _collect_validation_rejects(con: duckdb.DuckDBPyConnection, paths_: Sequence
                 win_file, win_row = winners.loc[key, ["win_file", "win_row"]]
                 win_csv = line_of.get(int(win_file))
                 if win_csv is None:
-                    win_csv = line_of[int(win_file)] = con.execute(
-                        f"SELECT line FROM csv_lines_{int(win_file)}").df()["line"].to_numpy()
+                    win_csv = line_of[int(win_file)] = (
+                        con.execute(f"SELECT line FROM csv_lines_{int(win_file)}").df()["line"].to_numpy()
+                    )
                 win_line = int(_line_numbers(np.array([win_row]), win_csv, first_data_line, layout(int(win_file)))[0])
                 frame.at[position, "reject_reason"] = (
                     f"{row['reject_reason']}: superseded by {paths_[int(win_file)].name} line {win_line}"
                 )
     frame["file"] = [str(paths_[int(i)]) for i in frame["_file"]]
     con.register("validation_rejects", frame[["file", "line_number", "reject_field", "reject_reason", "raw_row"]])
-    con.execute("INSERT INTO batch_rejects SELECT file, line_number, reject_field, reject_reason, raw_row FROM validation_rejects")
+    con.execute(
+        "INSERT INTO batch_rejects SELECT file, line_number, reject_field, reject_reason, raw_row FROM validation_rejects"
+    )
     con.unregister("validation_rejects")
 
 
@@ -479,7 +526,7 @@ def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.d
             INSERT INTO incident_history
             SELECT i.source, i.source_id, ?, ?, i.offense_code, i.offense_description, i.offense_category,
                    i.clearance_status, i.arrest, to_json(i)
-            FROM incidents i JOIN ({chosen.format('updated')}) u ON i.source = ? AND i.source_id = u.source_id
+            FROM incidents i JOIN ({chosen.format("updated")}) u ON i.source = ? AND i.source_id = u.source_id
             """,
             [ingest_id, now, m.name],
         )
@@ -487,7 +534,7 @@ def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.d
         con.execute(
             f"""
             UPDATE incidents SET {assignments}, last_ingest_id = ?
-            FROM ({chosen.format('updated')}) u
+            FROM ({chosen.format("updated")}) u
             WHERE incidents.source = ? AND incidents.source_id = u.source_id
             """,
             [ingest_id, m.name],
@@ -502,4 +549,8 @@ def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.d
             """,
             [m.name, m.precision, ingest_id, ingest_id],
         )
-    return {"loaded": counts.get("loaded", 0), "updated": counts.get("updated", 0), "unchanged": counts.get("unchanged", 0)}
+    return {
+        "loaded": counts.get("loaded", 0),
+        "updated": counts.get("updated", 0),
+        "unchanged": counts.get("unchanged", 0),
+    }

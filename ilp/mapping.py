@@ -13,8 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ilp.errors import UserError
 from ilp import paths
+from ilp.errors import UserError
 
 
 class MappingError(UserError):
@@ -27,14 +27,23 @@ SPEC: dict[str, dict[str, bool]] = {
     "file": {"delimiter": False, "encoding": False, "header": False, "quote": False, "skip_rows": False},
     "id": {"columns": True, "separator": False, "when_missing": False},
     "occurred": {
-        "columns": True, "formats": True, "precision": False, "timezone": False,
-        "time_column": False, "time_format": False,
+        "columns": True,
+        "formats": True,
+        "precision": False,
+        "timezone": False,
+        "time_column": False,
+        "time_format": False,
     },
     "reported": {"columns": True, "formats": True},
     "offense": {"code": True, "description": False, "code_width": False},
     "location": {
-        "latitude": False, "longitude": False, "x": False, "y": False, "epsg": False,
-        "text": False, "bbox": False,
+        "latitude": False,
+        "longitude": False,
+        "x": False,
+        "y": False,
+        "epsg": False,
+        "text": False,
+        "bbox": False,
     },
     "areas": {"district": False, "beat": False, "other": False},
     "fields": {"premise_type": False, "domestic": False, "arrest": False, "outcome": False},
@@ -64,7 +73,7 @@ class Mapping:
     # id
     id_columns: tuple[str, ...] = ()
     id_separator: str = "|"
-    id_when_missing: str = "reject"          # 'reject' or 'content_hash'
+    id_when_missing: str = "reject"  # 'reject' or 'content_hash'
     # occurred
     occurred_columns: tuple[str, ...] = ()
     occurred_formats: tuple[str, ...] = ()
@@ -110,10 +119,27 @@ class Mapping:
 
     def columns_used(self) -> list[str]:
         """Every source column the mapping reads (each must exist in the file)."""
-        used: list[str] = [*self.id_columns, *self.occurred_columns, *self.reported_columns, self.offense_code,
-                           *self.offense_description]
-        for name in (self.time_column, self.latitude, self.longitude, self.x, self.y, self.location_text,
-                     self.district, self.beat, self.premise_type, self.domestic, self.arrest, self.outcome):
+        used: list[str] = [
+            *self.id_columns,
+            *self.occurred_columns,
+            *self.reported_columns,
+            self.offense_code,
+            *self.offense_description,
+        ]
+        for name in (
+            self.time_column,
+            self.latitude,
+            self.longitude,
+            self.x,
+            self.y,
+            self.location_text,
+            self.district,
+            self.beat,
+            self.premise_type,
+            self.domestic,
+            self.arrest,
+            self.outcome,
+        ):
             if name:
                 used.append(name)
         used.extend(self.other_areas.values())
@@ -225,41 +251,75 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
             raise MappingError(f"{path}: [location] epsg {epsg} is not a known coordinate system.") from None
     bbox = get("location", "bbox", None, list)
     if bbox is not None:
-        if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox) or bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
-            raise MappingError(f"{path}: [location] bbox must be [min_longitude, min_latitude, max_longitude, max_latitude].")
+        if (
+            len(bbox) != 4
+            or not all(isinstance(v, (int, float)) for v in bbox)
+            or bbox[0] >= bbox[2]
+            or bbox[1] >= bbox[3]
+        ):
+            raise MappingError(
+                f"{path}: [location] bbox must be [min_longitude, min_latitude, max_longitude, max_latitude]."
+            )
         bbox = tuple(float(v) for v in bbox)
     other = get("areas", "other", {}, dict)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in other.items()):
-        raise MappingError(f"{path}: [areas] other must map level names to column names, e.g. other = {{ ward = \"Ward\" }}.")
+        raise MappingError(
+            f'{path}: [areas] other must map level names to column names, e.g. other = {{ ward = "Ward" }}.'
+        )
     taxonomy = get("source", "taxonomy")
     if not (paths.TAXONOMY_DIR / f"{taxonomy}.csv").exists():
         known = ", ".join(sorted(p.stem for p in paths.TAXONOMY_DIR.glob("*.csv")))
-        raise MappingError(f"{path}: [source] taxonomy {taxonomy!r} has no file data/taxonomy/{taxonomy}.csv. Known: {known}.")
+        raise MappingError(
+            f"{path}: [source] taxonomy {taxonomy!r} has no file data/taxonomy/{taxonomy}.csv. Known: {known}."
+        )
     name = get("source", "name")
     if not name or name == "demo":
         raise MappingError(f"{path}: [source] name must be a non-empty name other than 'demo'.")
 
     return Mapping(
-        path=path, sha256=sha256, name=name, description=get("source", "description", ""), taxonomy=taxonomy,
+        path=path,
+        sha256=sha256,
+        name=name,
+        description=get("source", "description", ""),
+        taxonomy=taxonomy,
         version=str(get("source", "version", "1", (str, int))),
-        delimiter=delimiter, encoding=encoding, header=get("file", "header", True, bool),
-        quote=get("file", "quote", '"'), skip_rows=get("file", "skip_rows", 0, int),
-        id_columns=strings("id", "columns"), id_separator=get("id", "separator", "|"), id_when_missing=when_missing,
-        occurred_columns=occurred_columns, occurred_formats=strings("occurred", "formats"), precision=precision,
-        timezone=get("occurred", "timezone", ""), time_column=get("occurred", "time_column", None),
+        delimiter=delimiter,
+        encoding=encoding,
+        header=get("file", "header", True, bool),
+        quote=get("file", "quote", '"'),
+        skip_rows=get("file", "skip_rows", 0, int),
+        id_columns=strings("id", "columns"),
+        id_separator=get("id", "separator", "|"),
+        id_when_missing=when_missing,
+        occurred_columns=occurred_columns,
+        occurred_formats=strings("occurred", "formats"),
+        precision=precision,
+        timezone=get("occurred", "timezone", ""),
+        time_column=get("occurred", "time_column", None),
         time_format=get("occurred", "time_format", "%H%M"),
-        reported_columns=strings("reported", "columns", ()), reported_formats=strings("reported", "formats", ()),
-        offense_code=get("offense", "code"), offense_description=strings("offense", "description", ()),
+        reported_columns=strings("reported", "columns", ()),
+        reported_formats=strings("reported", "formats", ()),
+        offense_code=get("offense", "code"),
+        offense_description=strings("offense", "description", ()),
         code_width=get("offense", "code_width", 0, int),
-        latitude=get("location", "latitude", None), longitude=get("location", "longitude", None),
-        x=get("location", "x", None), y=get("location", "y", None), epsg=epsg,
-        location_text=get("location", "text", None), bbox=bbox,
-        district=get("areas", "district", None), beat=get("areas", "beat", None), other_areas=dict(other),
-        premise_type=get("fields", "premise_type", None), domestic=get("fields", "domestic", None),
-        arrest=get("fields", "arrest", None), outcome=get("fields", "outcome", None),
+        latitude=get("location", "latitude", None),
+        longitude=get("location", "longitude", None),
+        x=get("location", "x", None),
+        y=get("location", "y", None),
+        epsg=epsg,
+        location_text=get("location", "text", None),
+        bbox=bbox,
+        district=get("areas", "district", None),
+        beat=get("areas", "beat", None),
+        other_areas=dict(other),
+        premise_type=get("fields", "premise_type", None),
+        domestic=get("fields", "domestic", None),
+        arrest=get("fields", "arrest", None),
+        outcome=get("fields", "outcome", None),
         true_values=tuple(v.lower() for v in strings("flags", "true_values", Mapping.true_values)),
         false_values=tuple(v.lower() for v in strings("flags", "false_values", Mapping.false_values)),
-        cleared_arrest=strings("outcome", "cleared_arrest", ()), cleared_other=strings("outcome", "cleared_other", ()),
+        cleared_arrest=strings("outcome", "cleared_arrest", ()),
+        cleared_other=strings("outcome", "cleared_other", ()),
         open_values=strings("outcome", "open", ()),
         arrest_means_cleared=get("outcome", "arrest_means_cleared", False, bool),
         min_date=str(get("validity", "min_date", "1990-01-01", (str,))),

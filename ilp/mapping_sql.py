@@ -122,14 +122,17 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
 
     id_parts = [_clean(c) for c in m.id_columns]
     id_any_missing = " OR ".join(f"{p} IS NULL" for p in id_parts)
-    source_id = f"CASE WHEN {id_any_missing} THEN NULL ELSE concat_ws({sql_string(m.id_separator)}, {', '.join(id_parts)}) END"
+    source_id = (
+        f"CASE WHEN {id_any_missing} THEN NULL ELSE concat_ws({sql_string(m.id_separator)}, {', '.join(id_parts)}) END"
+    )
 
     code = _clean(m.offense_code)
     if m.code_width:
         code = f"CASE WHEN length({code}) < {m.code_width} THEN lpad({code}, {m.code_width}, '0') ELSE {code} END"
     description = (
         f"nullif(concat_ws(' - ', {', '.join(_clean(c) for c in m.offense_description)}), '')"
-        if m.offense_description else "NULL"
+        if m.offense_description
+        else "NULL"
     )
 
     if m.latitude:
@@ -157,15 +160,18 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
     )
     other_areas = (
         "MAP {" + ", ".join(f"{sql_string(level)}: {_clean(column)}" for level, column in m.other_areas.items()) + "}"
-        if m.other_areas else "NULL::MAP(VARCHAR, VARCHAR)"
+        if m.other_areas
+        else "NULL::MAP(VARCHAR, VARCHAR)"
     )
     used = m.columns_used()
-    too_long = " ".join(
-        f"WHEN length({ident(c)}) > {m.max_field_length} THEN {sql_string(c)}" for c in used
-    )
+    too_long = " ".join(f"WHEN length({ident(c)}) > {m.max_field_length} THEN {sql_string(c)}" for c in used)
     raw_row = "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident(c)}" for c in used) + "))::VARCHAR"
     kept_raw = "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident('raw:' + c)}" for c in used) + "))::VARCHAR"
-    max_date = today + dt.timedelta(days=1) if m.max_date == "today" else dt.date.fromisoformat(m.max_date) + dt.timedelta(days=1)
+    max_date = (
+        today + dt.timedelta(days=1)
+        if m.max_date == "today"
+        else dt.date.fromisoformat(m.max_date) + dt.timedelta(days=1)
+    )
     min_date = dt.date.fromisoformat(m.min_date)
     first_date_column = m.occurred_columns[0]
 
@@ -180,11 +186,11 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
             {description} AS offense_description,
             {lat_raw} AS lat_raw, {lon_raw} AS lon_raw,
             {lat} AS lat_value, {lon} AS lon_value,
-            {_clean(m.location_text) if m.location_text else 'NULL'} AS location_text,
-            {_clean(m.district) if m.district else 'NULL'} AS district,
-            {_clean(m.beat) if m.beat else 'NULL'} AS beat,
+            {_clean(m.location_text) if m.location_text else "NULL"} AS location_text,
+            {_clean(m.district) if m.district else "NULL"} AS district,
+            {_clean(m.beat) if m.beat else "NULL"} AS beat,
             {other_areas} AS other_areas,
-            {_clean(m.premise_type) if m.premise_type else 'NULL'} AS premise_type,
+            {_clean(m.premise_type) if m.premise_type else "NULL"} AS premise_type,
             {_flag(m, m.domestic)} AS domestic,
             {arrest} AS arrest,
             {clearance} AS clearance_status,
@@ -197,7 +203,7 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
     SELECT *,
         CASE
             WHEN too_long_field IS NOT NULL THEN too_long_field
-            WHEN source_id IS NULL AND {sql_string(m.id_when_missing)} = 'reject' THEN {sql_string(', '.join(m.id_columns))}
+            WHEN source_id IS NULL AND {sql_string(m.id_when_missing)} = 'reject' THEN {sql_string(", ".join(m.id_columns))}
             WHEN occurred_raw IS NULL OR occurred_at IS NULL OR occurred_at < DATE '{min_date}' OR occurred_at >= DATE '{max_date}'
                 THEN {sql_string(first_date_column)}
             WHEN offense_code IS NULL THEN {sql_string(m.offense_code)}
@@ -227,7 +233,8 @@ def final_sql(m: Mapping, relation: str) -> str:
     bbox = m.bbox
     out_of_box = (
         f"lat_value < {bbox[1]} OR lat_value > {bbox[3]} OR lon_value < {bbox[0]} OR lon_value > {bbox[2]}"
-        if bbox else "lat_value < -90 OR lat_value > 90 OR lon_value < -180 OR lon_value > 180"
+        if bbox
+        else "lat_value < -90 OR lat_value > 90 OR lon_value < -180 OR lon_value > 180"
     )
     return f"""
     WITH located AS (

@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilp.errors import UserError
 from ilp import paths
+from ilp.errors import UserError
 
 
 class ReferenceDataError(UserError):
@@ -50,11 +50,24 @@ def load_all(con: duckdb.DuckDBPyConnection) -> None:
 def load_categories(con: duckdb.DuckDBPyConnection) -> None:
     rows = read_csv_rows(paths.DATA_DIR / "offence_categories.csv")
     con.execute("DELETE FROM offence_categories")
-    _insert(con, "offence_categories", [
-        (r["category"], r["label"], r["crime_group"], _bool(r["violent"]), _bool(r["property"]),
-         _bool(r["proactive"]), _bool(r["sensitive"]), r["description"])
-        for r in rows
-    ], 8)
+    _insert(
+        con,
+        "offence_categories",
+        [
+            (
+                r["category"],
+                r["label"],
+                r["crime_group"],
+                _bool(r["violent"]),
+                _bool(r["property"]),
+                _bool(r["proactive"]),
+                _bool(r["sensitive"]),
+                r["description"],
+            )
+            for r in rows
+        ],
+        8,
+    )
 
 
 def known_categories(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -73,10 +86,15 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> in
     con.execute("DELETE FROM offence_taxonomy WHERE source = ?", [source])
     if not rows:
         return 0
-    _insert(con, "offence_taxonomy", [
-        (source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
-        for r in rows
-    ], 5)
+    _insert(
+        con,
+        "offence_taxonomy",
+        [
+            (source, r["offense_code"].strip(), r.get("offense_description"), r["category"], r.get("provenance"))
+            for r in rows
+        ],
+        5,
+    )
     return len(rows)
 
 
@@ -95,8 +113,15 @@ def load_harm_indices(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_harm_table(
-    con: duckdb.DuckDBPyConnection, *, name: str, version: str, title: str, unit: str, provenance: str,
-    path: Path, is_default: bool = False,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name: str,
+    version: str,
+    title: str,
+    unit: str,
+    provenance: str,
+    path: Path,
+    is_default: bool = False,
 ) -> int:
     """Add (or replace) one harm index version. Every category must get a weight (0 is allowed)."""
     rows = read_csv_rows(path)
@@ -108,7 +133,9 @@ def load_harm_table(
         try:
             weight = float(row["weight"])
         except ValueError:
-            raise ReferenceDataError(f"{path}, line {number}, field weight: {row['weight']!r} is not a number") from None
+            raise ReferenceDataError(
+                f"{path}, line {number}, field weight: {row['weight']!r} is not a number"
+            ) from None
         if weight < 0:
             raise ReferenceDataError(f"{path}, line {number}, field weight: weights cannot be negative")
         seen.add(row["category"])
@@ -119,9 +146,18 @@ def load_harm_table(
         con.execute("UPDATE harm_indices SET is_default = false")
     con.execute("DELETE FROM harm_weights WHERE index_name = ? AND version = ?", [name, version])
     con.execute("DELETE FROM harm_indices WHERE index_name = ? AND version = ?", [name, version])
-    con.execute("INSERT INTO harm_indices VALUES (?, ?, ?, ?, ?, ?)", [name, version, title, unit, provenance, is_default])
-    _insert(con, "harm_weights",
-            [(name, version, r["category"], float(r["weight"]), r.get("provenance")) for r in rows]
-            + ([(name, version, "unmapped", 0.0, "unmapped codes carry no weight until mapped")] if "unmapped" not in seen else []),
-            5)
+    con.execute(
+        "INSERT INTO harm_indices VALUES (?, ?, ?, ?, ?, ?)", [name, version, title, unit, provenance, is_default]
+    )
+    _insert(
+        con,
+        "harm_weights",
+        [(name, version, r["category"], float(r["weight"]), r.get("provenance")) for r in rows]
+        + (
+            [(name, version, "unmapped", 0.0, "unmapped codes carry no weight until mapped")]
+            if "unmapped" not in seen
+            else []
+        ),
+        5,
+    )
     return len(rows)

@@ -52,7 +52,7 @@ class HarmIndex:
     name: str
     version: str
     title: str
-    unit: str                  # as loaded: 'days of imprisonment (sentencing starting point)'
+    unit: str  # as loaded: 'days of imprisonment (sentencing starting point)'
     provenance: str = ""
     is_default: bool = False
 
@@ -84,8 +84,10 @@ class HarmIndex:
 
 # Said beside every harm figure: which offences carry no harm, and why (the rule itself is the warehouse's
 # incident_harm macro).
-PROACTIVE_NOTE = ("Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
-                  "vehicle offences): their counts measure police activity, not harm, as in the CCHI.")
+PROACTIVE_NOTE = (
+    "Harm excludes proactive categories (drug possession and trafficking, weapons possession, "
+    "vehicle offences): their counts measure police activity, not harm, as in the CCHI."
+)
 
 UNKNOWN_HARM = HarmIndex(name="?", version="?", title="unknown harm index", unit="harm units")
 
@@ -100,10 +102,10 @@ class SnapshotInfo:
     first_day: dt.date | None = None
     last_day: dt.date | None = None
     incidents: int = 0
-    districts: dict = field(default_factory=dict)      # area id -> name, in id order
-    categories: dict = field(default_factory=dict)     # category code -> label, in label order
-    harm_indices: tuple = ()                           # HarmIndex, the default first
-    area_levels: dict = field(default_factory=dict)    # level -> {'areas', 'with_population', 'with_geometry'}
+    districts: dict = field(default_factory=dict)  # area id -> name, in id order
+    categories: dict = field(default_factory=dict)  # category code -> label, in label order
+    harm_indices: tuple = ()  # HarmIndex, the default first
+    area_levels: dict = field(default_factory=dict)  # level -> {'areas', 'with_population', 'with_geometry'}
 
     @classmethod
     def read(cls, con) -> SnapshotInfo:
@@ -122,12 +124,24 @@ class SnapshotInfo:
             districts=dict(zip(districts["area_id"], districts["name"])),
             categories=dict(zip(categories["category"], categories["label"])),
             harm_indices=tuple(
-                HarmIndex(name=r.index_name, version=r.version, title=r.title, unit=r.unit,
-                          provenance=r.provenance, is_default=bool(r.is_default))
+                HarmIndex(
+                    name=r.index_name,
+                    version=r.version,
+                    title=r.title,
+                    unit=r.unit,
+                    provenance=r.provenance,
+                    is_default=bool(r.is_default),
+                )
                 for r in harm.itertuples()
             ),
-            area_levels={r.level: {"areas": int(r.areas), "with_population": int(r.with_population),
-                                   "with_geometry": int(r.with_geometry)} for r in levels.itertuples()},
+            area_levels={
+                r.level: {
+                    "areas": int(r.areas),
+                    "with_population": int(r.with_population),
+                    "with_geometry": int(r.with_geometry),
+                }
+                for r in levels.itertuples()
+            },
         )
 
     # ---------------------------------------------------------------------------- kind and dates

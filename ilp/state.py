@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ilp.errors import UserError
 from ilp import paths
+from ilp.errors import UserError
 from ilp.taskings import AREA_LEVELS as TASKING_AREA_LEVELS
 from ilp.taskings import FIELDS as TASKING_FIELDS
 from ilp.taskings import STATUSES as TASKING_STATUSES
@@ -125,12 +125,28 @@ class State:
             con.close()
 
     # ------------------------------------------------------------------------------ audit
-    def record(self, *, user: str, role: str | None, action: str, page: str | None = None,
-               parameters: dict | None = None, data_version: str | None = None) -> None:
+    def record(
+        self,
+        *,
+        user: str,
+        role: str | None,
+        action: str,
+        page: str | None = None,
+        parameters: dict | None = None,
+        data_version: str | None = None,
+    ) -> None:
         with self._lock, self._connect() as con:
             con.execute(
                 "INSERT INTO audit_log (at, user, role, action, page, parameters, data_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_now(), user, role, action, page, json.dumps(parameters or {}, default=str, sort_keys=True), data_version),
+                (
+                    _now(),
+                    user,
+                    role,
+                    action,
+                    page,
+                    json.dumps(parameters or {}, default=str, sort_keys=True),
+                    data_version,
+                ),
             )
 
     def audit_log(self, limit: int = 500, action: str | None = None) -> pd.DataFrame:
@@ -138,16 +154,38 @@ class State:
             return pd.read_sql_query(
                 "SELECT id, at, user, role, action, page, parameters, data_version FROM audit_log "
                 "WHERE ? IS NULL OR action = ? ORDER BY id DESC LIMIT ?",
-                con, params=(action, action, limit),
+                con,
+                params=(action, action, limit),
             )
 
     # ------------------------------------------------------------------------------ taskings
-    def create_tasking(self, *, by: str, offense_category: str, area_level: str, area_id: str, owner: str,
-                       action: str, due_date: dt.date, status: str = "open", result_note: str = "",
-                       data_version: str | None = None, role: str | None = None) -> int:
-        values = _validated_tasking(dict(offense_category=offense_category, area_level=area_level, area_id=area_id,
-                                         owner=owner, action=action, due_date=due_date, status=status,
-                                         result_note=result_note))
+    def create_tasking(
+        self,
+        *,
+        by: str,
+        offense_category: str,
+        area_level: str,
+        area_id: str,
+        owner: str,
+        action: str,
+        due_date: dt.date,
+        status: str = "open",
+        result_note: str = "",
+        data_version: str | None = None,
+        role: str | None = None,
+    ) -> int:
+        values = _validated_tasking(
+            dict(
+                offense_category=offense_category,
+                area_level=area_level,
+                area_id=area_id,
+                owner=owner,
+                action=action,
+                due_date=due_date,
+                status=status,
+                result_note=result_note,
+            )
+        )
         now = _now()
         with self._lock, self._connect() as con:
             cursor = con.execute(
@@ -161,12 +199,19 @@ class State:
                 "INSERT INTO tasking_history (tasking_id, at, by, field, old_value, new_value) VALUES (?, ?, ?, 'created', NULL, ?)",
                 (tasking_id, now, by, json.dumps(values, default=str)),
             )
-        self.record(user=by, role=role, action="tasking_create", page="taskings",
-                    parameters={"tasking_id": tasking_id, **values}, data_version=data_version)
+        self.record(
+            user=by,
+            role=role,
+            action="tasking_create",
+            page="taskings",
+            parameters={"tasking_id": tasking_id, **values},
+            data_version=data_version,
+        )
         return tasking_id
 
-    def update_tasking(self, tasking_id: int, *, by: str, data_version: str | None = None, role: str | None = None,
-                       **changes) -> list[str]:
+    def update_tasking(
+        self, tasking_id: int, *, by: str, data_version: str | None = None, role: str | None = None, **changes
+    ) -> list[str]:
         unknown = set(changes) - set(TASKING_FIELDS)
         if unknown:
             raise TaskingError(f"unknown tasking fields: {', '.join(sorted(unknown))}")
@@ -189,20 +234,29 @@ class State:
                 "INSERT INTO tasking_history (tasking_id, at, by, field, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
                 [(tasking_id, now, by, f, str(current[f]), str(merged[f])) for f in changed],
             )
-        self.record(user=by, role=role, action="tasking_update", page="taskings",
-                    parameters={"tasking_id": tasking_id, **{f: merged[f] for f in changed}}, data_version=data_version)
+        self.record(
+            user=by,
+            role=role,
+            action="tasking_update",
+            page="taskings",
+            parameters={"tasking_id": tasking_id, **{f: merged[f] for f in changed}},
+            data_version=data_version,
+        )
         return changed
 
     def taskings(self, status: str | None = None) -> pd.DataFrame:
         with self._connect() as con:
             return pd.read_sql_query(
-                "SELECT * FROM taskings WHERE ? IS NULL OR status = ? ORDER BY due_date, id", con, params=(status, status)
+                "SELECT * FROM taskings WHERE ? IS NULL OR status = ? ORDER BY due_date, id",
+                con,
+                params=(status, status),
             )
 
     def tasking_history(self, tasking_id: int | None = None) -> pd.DataFrame:
         with self._connect() as con:
             return pd.read_sql_query(
-                "SELECT * FROM tasking_history WHERE ? IS NULL OR tasking_id = ? ORDER BY id", con,
+                "SELECT * FROM tasking_history WHERE ? IS NULL OR tasking_id = ? ORDER BY id",
+                con,
                 params=(tasking_id, tasking_id),
             )
 

@@ -10,8 +10,18 @@ import pandas as pd
 from ilp.warehouse import Warehouse, read_meta
 
 DATA_TABLES = (
-    "incidents", "incident_history", "incident_persons", "calls_for_service", "use_of_force",
-    "community_survey", "areas", "offence_taxonomy", "harm_weights", "ingest_log", "rejects", "demo_truth",
+    "incidents",
+    "incident_history",
+    "incident_persons",
+    "calls_for_service",
+    "use_of_force",
+    "community_survey",
+    "areas",
+    "offence_taxonomy",
+    "harm_weights",
+    "ingest_log",
+    "rejects",
+    "demo_truth",
 )
 
 
@@ -51,8 +61,12 @@ def status(warehouse: Warehouse) -> dict:
         source_files.extend(record["path"] for record in json.loads(files))
     return {
         "snapshot": {
-            "version": meta.get("version", path.stem), "created_at": meta.get("created_at"), "kind": meta.get("kind"),
-            "parent": meta.get("parent") or None, "path": str(path), "last_write": meta.get("last_write"),
+            "version": meta.get("version", path.stem),
+            "created_at": meta.get("created_at"),
+            "kind": meta.get("kind"),
+            "parent": meta.get("parent") or None,
+            "path": str(path),
+            "last_write": meta.get("last_write"),
             "source_files": sorted(set(source_files)),
         },
         "tables": tables,
@@ -89,10 +103,15 @@ def format_status(report: dict) -> str:
     if report["unmapped_codes"]:
         lines.append("\nUnmapped offence codes (add them to data/taxonomy/<taxonomy>.csv)")
         for u in report["unmapped_codes"]:
-            lines.append(f"  {u['source']:<10}{str(u['offense_code']):<14}{u['incidents']:>8,}  {u['description'] or ''}")
-    lines.append("\nHarm indices: " + ", ".join(
-        f"{h['index_name']} {h['version']}{' (default)' if h['is_default'] else ''}" for h in report["harm_indices"]
-    ))
+            lines.append(
+                f"  {u['source']:<10}{str(u['offense_code']):<14}{u['incidents']:>8,}  {u['description'] or ''}"
+            )
+    lines.append(
+        "\nHarm indices: "
+        + ", ".join(
+            f"{h['index_name']} {h['version']}{' (default)' if h['is_default'] else ''}" for h in report["harm_indices"]
+        )
+    )
     return "\n".join(lines)
 
 

@@ -23,8 +23,15 @@ LIVE_STATUSES = ("open", "in_progress")
 AREA_LEVELS = ("district", "beat", "location")
 FIELDS = ("offense_category", "area_level", "area_id", "owner", "action", "due_date", "status", "result_note")
 FIELD_LABELS = {
-    "created": "Created", "offense_category": "Offence category", "area_level": "Area level", "area_id": "Area",
-    "owner": "Owner", "action": "Action", "due_date": "Due date", "status": "Status", "result_note": "Result note",
+    "created": "Created",
+    "offense_category": "Offence category",
+    "area_level": "Area level",
+    "area_id": "Area",
+    "owner": "Owner",
+    "action": "Action",
+    "due_date": "Due date",
+    "status": "Status",
+    "result_note": "Result note",
 }
 DUE_SOON_DAYS = 7
 NOT_TASKED = "Not tasked"
@@ -90,8 +97,11 @@ def target(level: str, area_id, category_label: str | None = None) -> str:
 def sentence(tasking_id, owner, status, due, today: dt.date) -> str:
     """Markdown: '**Tasked:** No. 2 to Insp. Okafor, In progress, due 2026-11-27 (**overdue by 3 days**).'"""
     late = overdue_text(days_overdue(status, due, today))
-    return (f"**Tasked:** No. {int(tasking_id)} to {owner}, {status_text(status, due)}"
-            + (f" (**{late}**)" if late else "") + ".")
+    return (
+        f"**Tasked:** No. {int(tasking_id)} to {owner}, {status_text(status, due)}"
+        + (f" (**{late}**)" if late else "")
+        + "."
+    )
 
 
 # ------------------------------------------------------------------------------------------ matching
@@ -110,8 +120,12 @@ def _attach(frame: pd.DataFrame, live: pd.DataFrame, keys: list[str], key_of) ->
         key = key_of(row)
         if key in latest.index:
             tasking = latest.loc[key]
-            out.loc[position, list(TASKING_COLUMNS)] = [int(tasking["id"]), tasking["owner"], tasking["status"],
-                                                        tasking["due_date"]]
+            out.loc[position, list(TASKING_COLUMNS)] = [
+                int(tasking["id"]),
+                tasking["owner"],
+                tasking["status"],
+                tasking["due_date"],
+            ]
     return out
 
 
@@ -119,8 +133,12 @@ def attach_to_threats(threats: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataF
     """Each threat's latest tasking that is not cancelled (owner, status, due date), if one targets the same
     offence and area."""
     live = taskings[taskings["status"] != "cancelled"]
-    return _attach(threats, live, ["offense_category", "area_level", "area_id"],
-                   lambda row: (row["offense_category"], row["level"], str(row["area"])))
+    return _attach(
+        threats,
+        live,
+        ["offense_category", "area_level", "area_id"],
+        lambda row: (row["offense_category"], row["level"], str(row["area"])),
+    )
 
 
 def attach_to_locations(locations: pd.DataFrame, taskings: pd.DataFrame) -> pd.DataFrame:

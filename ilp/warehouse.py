@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilp.errors import UserError
 from ilp import paths
+from ilp.errors import UserError
 
 SCHEMA_VERSION = "1"
 CURRENT_FILE = "CURRENT"
@@ -258,9 +258,7 @@ def read_meta_file(path: Path) -> dict[str, str]:
 
 
 def write_meta(con: duckdb.DuckDBPyConnection, values: Mapping[str, str]) -> None:
-    con.executemany(
-        "INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()]
-    )
+    con.executemany("INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [(k, str(v)) for k, v in values.items()])
 
 
 # --------------------------------------------------------------------------------- schema
@@ -311,9 +309,7 @@ def _strip_comments(sql: str) -> str:
     return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
-def run_query(
-    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None
-) -> pd.DataFrame:
+def run_query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
     """Run the named query with bound parameters and return a DataFrame.
 
     Every ``$parameter`` the SQL uses must be given (``None`` means "all" where the SQL says so);

@@ -29,7 +29,11 @@ today = dt.date.today()
 # The brief's own choices (threat level, change level) are widgets further down; their values from the last
 # run are in the session state, so the brief is built once, here, for what the page will show.
 request = brief.BriefRequest(
-    week=f.week, district=f.district, category=f.category, harm_index=f.harm_index, harm_version=f.harm_version,
+    week=f.week,
+    district=f.district,
+    category=f.category,
+    harm_index=f.harm_index,
+    harm_version=f.harm_version,
     level=st.session_state.get("threat_level") or "beat",
     change_level="beat" if st.session_state.get("change_beats") else "district",
 )
@@ -50,7 +54,9 @@ if last_day is not None and (last_day - as_of).days < 14 and not page.demo:
     st.info(
         f"This week ends {(last_day - as_of).days} days before the last incident in the snapshot ({last_day:%d %b %Y}). "
         "Crimes reported late are not in it yet, so the latest counts may still rise; each threat's confidence "
-        "shows the share reported within a week.", icon=":material/schedule:")
+        "shows the share reported within a week.",
+        icon=":material/schedule:",
+    )
 
 
 # ------------------------------------------------------------------------------------------ downloads
@@ -67,20 +73,35 @@ def download(fmt: str):
 
 downloads = st.container(horizontal=True)
 downloads.download_button(
-    "Download brief (HTML)", data=download("html"), file_name=f"command-brief-{report.week}.html", mime="text/html",
-    icon=":material/download:", on_click="ignore", key="brief_html",
-    help="Self-contained: opens offline, charts embedded. Stamped with snapshot, harm index and threat matrix; audited.")
+    "Download brief (HTML)",
+    data=download("html"),
+    file_name=f"command-brief-{report.week}.html",
+    mime="text/html",
+    icon=":material/download:",
+    on_click="ignore",
+    key="brief_html",
+    help="Self-contained: opens offline, charts embedded. Stamped with snapshot, harm index and threat matrix; audited.",
+)
 downloads.download_button(
-    "Download brief (PDF)", data=download("pdf"), file_name=f"command-brief-{report.week}.pdf", mime="application/pdf",
-    icon=":material/picture_as_pdf:", on_click="ignore", key="brief_pdf",
-    help="The same brief printed by headless Chromium (takes a few seconds). Audited.")
+    "Download brief (PDF)",
+    data=download("pdf"),
+    file_name=f"command-brief-{report.week}.pdf",
+    mime="application/pdf",
+    icon=":material/picture_as_pdf:",
+    on_click="ignore",
+    key="brief_pdf",
+    help="The same brief printed by headless Chromium (takes a few seconds). Audited.",
+)
 
 
 def task_or_show(prefix: str, row, target: Target, title: str) -> None:
     """A threat's or location's tasking in a sentence, or the form to create one (commanders)."""
     if isinstance(row["tasking_owner"], str):
-        st.markdown(tasking_rules.sentence(row["tasking_id"], row["tasking_owner"], row["tasking_status"],
-                                           row["tasking_due"], today))
+        st.markdown(
+            tasking_rules.sentence(
+                row["tasking_id"], row["tasking_owner"], row["tasking_status"], row["tasking_due"], today
+            )
+        )
         st.page_link("pages/taskings.py", label="Update it on the Taskings page", icon=":material/assignment:")
     elif can_task:
         tasking_form(page, store, prefix=prefix, title=title, target=target, today=today)
@@ -91,52 +112,91 @@ def task_or_show(prefix: str, row, target: Target, title: str) -> None:
 # ------------------------------------------------------------------------------------------ 1. top threats
 with st.container(border=True, key="top_threats"):
     st.header("Top threats", anchor="top-threats")
-    level = st.segmented_control(
-        "Threats by", ["beat", "district"], default="beat", key="threat_level", format_func=str.capitalize,
-        help="A threat is an offence category in one area a commander can task: a beat or a whole district.",
-    ) or "beat"
+    level = (
+        st.segmented_control(
+            "Threats by",
+            ["beat", "district"],
+            default="beat",
+            key="threat_level",
+            format_func=str.capitalize,
+            help="A threat is an offence category in one area a commander can task: a beat or a whole district.",
+        )
+        or "beat"
+    )
     top, candidates = report.threats, report.candidates
     ranked_tab, harm_tab, locations_tab, victims_tab = st.tabs(
-        ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"])
+        ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"]
+    )
     with ranked_tab:
         if top.empty:
             st.info(f"No candidate threats in the 28 days to {as_of:%d %b %Y} for this selection.")
             picked = None
         else:
             st.dataframe(
-                brief.threat_table(top).round({"harm": 0}), width="stretch", hide_index=True, key="threat_table",
-                column_order=["rank", "threat", "score", "significance", "tasking", "harm", "count",
-                              "baseline", "z", "confidence", "why"],
+                brief.threat_table(top).round({"harm": 0}),
+                width="stretch",
+                hide_index=True,
+                key="threat_table",
+                column_order=[
+                    "rank",
+                    "threat",
+                    "score",
+                    "significance",
+                    "tasking",
+                    "harm",
+                    "count",
+                    "baseline",
+                    "z",
+                    "confidence",
+                    "why",
+                ],
                 column_config={
                     "rank": st.column_config.NumberColumn("Rank", width="small"),
                     "threat": st.column_config.TextColumn("Threat (offence, area)"),
                     "score": st.column_config.ProgressColumn(
-                        "Score", format="%.2f", min_value=0.0, max_value=1.0,
+                        "Score",
+                        format="%.2f",
+                        min_value=0.0,
+                        max_value=1.0,
                         help="Weighted sum of the matrix components, each 0..1 (threat matrix "
-                             f"{report.matrix_version}, data/threat_matrix.toml)."),
+                        f"{report.matrix_version}, data/threat_matrix.toml).",
+                    ),
                     "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
                     "count": st.column_config.NumberColumn("Incidents, 28 days", format="%d"),
                     "baseline": st.column_config.NumberColumn(
-                        "Expected", format="%.1f", help="Incidents expected in 28 days from the 12 weeks before."),
+                        "Expected", format="%.1f", help="Incidents expected in 28 days from the 12 weeks before."
+                    ),
                     "z": st.column_config.NumberColumn("z", format="%+.1f", help="Poisson z = 2(√count − √expected)."),
                     "significance": st.column_config.TextColumn(
-                        "Rise", help=f"One-sided Poisson E-test, Benjamini-Hochberg across all {candidates:,} "
-                                     f"candidates at a false discovery rate of {fdr:.0%}."),
+                        "Rise",
+                        help=f"One-sided Poisson E-test, Benjamini-Hochberg across all {candidates:,} "
+                        f"candidates at a false discovery rate of {fdr:.0%}.",
+                    ),
                     "confidence": st.column_config.TextColumn(
-                        "Confidence", help="Data behind the threat: volume, geocoding, time precision, timeliness."),
+                        "Confidence", help="Data behind the threat: volume, geocoding, time precision, timeliness."
+                    ),
                     "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
                     "why": st.column_config.TextColumn("Why it ranks here", width="large"),
                 },
             )
-            st.markdown("**Why each ranks here**\n\n" + "\n".join(
-                f"{int(t['rank'])}. {t['explanation']}" for _, t in top.iterrows()), help=(
-                "Harm against its 12-week baseline with the Poisson z and whether the rise survives the false "
-                "discovery rate; who the victims are (counted, never named); repeat locations; data confidence."))
-            labels = [f"#{int(t['rank'])} {t['category_label']}, "
-                      f"{area_label(t['level'], t['area'], t['area_name'])}" for _, t in top.iterrows()]
+            st.markdown(
+                "**Why each ranks here**\n\n"
+                + "\n".join(f"{int(t['rank'])}. {t['explanation']}" for _, t in top.iterrows()),
+                help=(
+                    "Harm against its 12-week baseline with the Poisson z and whether the rise survives the false "
+                    "discovery rate; who the victims are (counted, never named); repeat locations; data confidence."
+                ),
+            )
+            labels = [
+                f"#{int(t['rank'])} {t['category_label']}, {area_label(t['level'], t['area'], t['area_name'])}"
+                for _, t in top.iterrows()
+            ]
             chosen_threat = st.selectbox(
-                "Threat to look into" + (" or task" if can_task else ""), range(len(top)),
-                format_func=labels.__getitem__, key=f"threat_pick_{level}")
+                "Threat to look into" + (" or task" if can_task else ""),
+                range(len(top)),
+                format_func=labels.__getitem__,
+                key=f"threat_pick_{level}",
+            )
             picked = top.iloc[chosen_threat]
         st.caption(
             f"{candidates:,} offence × {level} candidates scored on harm, momentum, expected harm, vulnerability "
@@ -150,91 +210,156 @@ with st.container(border=True, key="top_threats"):
             st.info(f"No harm recorded in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
             st.dataframe(
-                combinations.round({"harm": 0}), width="stretch", hide_index=True,
+                combinations.round({"harm": 0}),
+                width="stretch",
+                hide_index=True,
                 column_config={
                     "rank": st.column_config.NumberColumn("Rank", width="small"),
-                    "offence": "Offence", "beat": "Beat", "district": "District",
+                    "offence": "Offence",
+                    "beat": "Beat",
+                    "district": "District",
                     "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
                     "incidents": st.column_config.NumberColumn("Incidents, 28 days", format="localized"),
                     "share_of_district_harm": st.column_config.ProgressColumn(
-                        "Share of the district's harm", format="percent", min_value=0.0, max_value=1.0,
-                        help="This offence in this beat as a share of all harm in its district over the same 28 days."),
+                        "Share of the district's harm",
+                        format="percent",
+                        min_value=0.0,
+                        max_value=1.0,
+                        help="This offence in this beat as a share of all harm in its district over the same 28 days.",
+                    ),
                 },
             )
-        st.caption("The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
-                   "vulnerability or confidence. A cross-check on the ranking.")
+        st.caption(
+            "The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
+            "vulnerability or confidence. A cross-check on the ranking."
+        )
     with locations_tab:
         shown_locations = report.repeat_locations
         if shown_locations.empty:
             st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
             st.dataframe(
-                brief.repeat_location_table(shown_locations).round({"harm": 0}), width="stretch",
-                hide_index=True, key="repeat_locations_table",
-                column_order=["rank", "location", "area", "top_offence", "incidents", "baseline", "z", "harm",
-                              "tasking"],
+                brief.repeat_location_table(shown_locations).round({"harm": 0}),
+                width="stretch",
+                hide_index=True,
+                key="repeat_locations_table",
+                column_order=[
+                    "rank",
+                    "location",
+                    "area",
+                    "top_offence",
+                    "incidents",
+                    "baseline",
+                    "z",
+                    "harm",
+                    "tasking",
+                ],
                 column_config={
                     "rank": st.column_config.NumberColumn("Rank", width=50),
                     "location": st.column_config.TextColumn("Location (block)"),
                     "area": "Beat, district",
                     "top_offence": st.column_config.TextColumn(
-                        "Top offence", help="The offence carrying most of its harm, with its incidents in the 28 days."),
+                        "Top offence", help="The offence carrying most of its harm, with its incidents in the 28 days."
+                    ),
                     "incidents": st.column_config.NumberColumn(
-                        "Incidents", format="%d", width=75, help="Incidents in the 28 days."),
+                        "Incidents", format="%d", width=75, help="Incidents in the 28 days."
+                    ),
                     "baseline": st.column_config.NumberColumn(
-                        "Expected", format="%.1f", width=75,
-                        help="Incidents expected in 28 days from the 12 weeks before."),
-                    "z": st.column_config.NumberColumn("z", format="%+.1f", width=50,
-                                                       help="Poisson z = 2(√incidents − √expected)."),
-                    "harm": st.column_config.NumberColumn(f"Harm ({unit})", format="localized", width=95,
-                                                          help=f"Harm in the 28 days, {index_tag}."),
+                        "Expected",
+                        format="%.1f",
+                        width=75,
+                        help="Incidents expected in 28 days from the 12 weeks before.",
+                    ),
+                    "z": st.column_config.NumberColumn(
+                        "z", format="%+.1f", width=50, help="Poisson z = 2(√incidents − √expected)."
+                    ),
+                    "harm": st.column_config.NumberColumn(
+                        f"Harm ({unit})", format="localized", width=95, help=f"Harm in the 28 days, {index_tag}."
+                    ),
                     "tasking": st.column_config.TextColumn("Tasking", help="Owner, status and due date."),
                 },
             )
-            st.markdown("**What happens at each**\n\n" + "\n".join(
-                f"{int(row['rank'])}. {row['explanation']}" for _, row in shown_locations.iterrows()), help=(
-                "Incidents against the location's 12-week baseline with the Poisson z; its top three offences, "
-                "highest harm first; the days of its first and last incident in the 28 days."))
-            spot = shown_locations.iloc[st.selectbox(
-                "Repeat location to task" if can_task else "Repeat location", range(len(shown_locations)),
-                format_func=lambda i: f"#{i + 1} {shown_locations['location'].iloc[i]}", key="location_pick")]
-            task_or_show("location", spot, Target(
-                category=spot["top_category"], level="location", area_id=spot["location"],
-                described=f"{spot['top_category_label']} at {spot['location']}"),
-                f"**Create tasking** for {spot['location']} (its top offence, {spot['top_category_label']})")
+            st.markdown(
+                "**What happens at each**\n\n"
+                + "\n".join(f"{int(row['rank'])}. {row['explanation']}" for _, row in shown_locations.iterrows()),
+                help=(
+                    "Incidents against the location's 12-week baseline with the Poisson z; its top three offences, "
+                    "highest harm first; the days of its first and last incident in the 28 days."
+                ),
+            )
+            spot = shown_locations.iloc[
+                st.selectbox(
+                    "Repeat location to task" if can_task else "Repeat location",
+                    range(len(shown_locations)),
+                    format_func=lambda i: f"#{i + 1} {shown_locations['location'].iloc[i]}",
+                    key="location_pick",
+                )
+            ]
+            task_or_show(
+                "location",
+                spot,
+                Target(
+                    category=spot["top_category"],
+                    level="location",
+                    area_id=spot["location"],
+                    described=f"{spot['top_category_label']} at {spot['location']}",
+                ),
+                f"**Create tasking** for {spot['location']} (its top offence, {spot['top_category_label']})",
+            )
         st.caption(
             f"{report.location_count:,} locations (blocks, as the source publishes them) with 3 or more incidents in the "
             f"28 days to {as_of:%d %b %Y}, ranked by harm ({index_tag}); expected is the 28-day count expected from the "
             "12 weeks before. Left out: offences flagged sensitive (homicide, sexual offences) and domestic incidents, "
             "whose repeat locations would point at victims' homes. "
-            + (f"Only {category_scope} counts. " if f.category else "") + PROACTIVE_NOTE)
+            + (f"Only {category_scope} counts. " if f.category else "")
+            + PROACTIVE_NOTE
+        )
     with victims_tab:
         victim_records, repeaters = report.victim_records, report.repeat_victims
         if not victim_records:
-            st.info("No victim records in this warehouse (the source publishes none), so repeat victims cannot be "
-                    "counted.", icon=":material/person_off:")
+            st.info(
+                "No victim records in this warehouse (the source publishes none), so repeat victims cannot be counted.",
+                icon=":material/person_off:",
+            )
         elif repeaters.empty:
             st.info(f"No repeat victim had an incident in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
             st.dataframe(
-                brief.repeat_victim_table(repeaters), width="stretch", hide_index=True,
+                brief.repeat_victim_table(repeaters),
+                width="stretch",
+                hide_index=True,
                 key="repeat_victims_table",
                 column_config={
-                    "area": "Area", "offence": "Offence",
+                    "area": "Area",
+                    "offence": "Offence",
                     "repeat_victims": st.column_config.NumberColumn(
-                        "Repeat victims", format="%d", width="small",
-                        help="Victims with 2+ incidents in 365 days and one here in the last 28."),
+                        "Repeat victims",
+                        format="%d",
+                        width="small",
+                        help="Victims with 2+ incidents in 365 days and one here in the last 28.",
+                    ),
                     "incidents_recent": st.column_config.NumberColumn(
-                        "Incidents here", format="%d", width="small",
-                        help="Their incidents of this offence in this area in the 28 days."),
+                        "Incidents here",
+                        format="%d",
+                        width="small",
+                        help="Their incidents of this offence in this area in the 28 days.",
+                    ),
                     "incidents_window": st.column_config.NumberColumn(
-                        "In 365 days", format="%d", width="small",
-                        help="All their incidents in the 365 days: any offence, anywhere."),
+                        "In 365 days",
+                        format="%d",
+                        width="small",
+                        help="All their incidents in the 365 days: any offence, anywhere.",
+                    ),
                     "under_18": st.column_config.NumberColumn("Under 18", format="%d", width="small"),
                     "aged_65_plus": st.column_config.NumberColumn("65+", format="%d", width="small"),
                     "domestic_share": st.column_config.ProgressColumn(
-                        "Domestic", format="percent", min_value=0.0, max_value=1.0, width="small",
-                        help="Share of their incidents here in the 28 days flagged domestic."),
+                        "Domestic",
+                        format="percent",
+                        min_value=0.0,
+                        max_value=1.0,
+                        width="small",
+                        help="Share of their incidents here in the 28 days flagged domestic.",
+                    ),
                 },
             )
         if victim_records:
@@ -243,7 +368,8 @@ with st.container(border=True, key="top_threats"):
                 f"days, counted per {level} and offence of their recent incidents "
                 f"({len(repeaters):,} {level} × offence rows; a victim recent in two counts in both). "
                 + (f"Filtered to {category_scope}. " if f.category else "")
-                + "Counted by pseudonymous key: no victim is named or listed.")
+                + "Counted by pseudonymous key: no victim is named or listed."
+            )
 
     if picked is not None:
         place = area_label(picked["level"], picked["area"], picked["area_name"])
@@ -252,33 +378,61 @@ with st.container(border=True, key="top_threats"):
         breakdown, task_column = st.columns([3, 2])
         with breakdown:
             parts = brief.component_table(picked["components"])
-            figure = go.Figure(go.Bar(
-                x=parts["contribution"], y=parts["component"], orientation="h",
-                text=[f"{s:.2f} × {w:.2f}" for s, w in zip(parts["score"], parts["weight"])], textposition="auto",
-                hovertemplate="%{y}<br>contribution %{x:.3f}<extra></extra>",
-            ))
+            figure = go.Figure(
+                go.Bar(
+                    x=parts["contribution"],
+                    y=parts["component"],
+                    orientation="h",
+                    text=[f"{s:.2f} × {w:.2f}" for s, w in zip(parts["score"], parts["weight"])],
+                    textposition="auto",
+                    hovertemplate="%{y}<br>contribution %{x:.3f}<extra></extra>",
+                )
+            )
             figure.update_layout(
                 title=f"Score {picked['score']:.2f} = Σ component score × weight",
-                xaxis_title="Contribution to the score", yaxis_title=None,
-                yaxis={"autorange": "reversed"}, height=300, margin={"t": 50, "l": 10},
+                xaxis_title="Contribution to the score",
+                yaxis_title=None,
+                yaxis={"autorange": "reversed"},
+                height=300,
+                margin={"t": 50, "l": 10},
             )
             st.plotly_chart(figure, width="stretch", theme="streamlit", key="threat_breakdown")
-            st.caption(f"Confidence: {picked['confidence_label']} ({picked['confidence']:.2f}). "
-                       + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None))
+            st.caption(
+                f"Confidence: {picked['confidence_label']} ({picked['confidence']:.2f}). "
+                + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None)
+            )
         with task_column:
-            task_or_show("threat", picked, Target(
-                category=picked["offense_category"], level=picked["level"], area_id=str(picked["area"]),
-                described=f"{picked['category_label']} in {place}"), "**Create tasking** for this threat")
+            task_or_show(
+                "threat",
+                picked,
+                Target(
+                    category=picked["offense_category"],
+                    level=picked["level"],
+                    area_id=str(picked["area"]),
+                    described=f"{picked['category_label']} in {place}",
+                ),
+                "**Create tasking** for this threat",
+            )
 
 # ------------------------------------------------------------------------------------------ 2. what changed
 st.header("What changed, for real")
 controls = st.columns([2, 1, 2])
-window = controls[0].segmented_control(
-    "Window", ["week", "28d"], default="week", key="change_window",
-    format_func={"week": "This week", "28d": "Last 28 days"}.get) or "week"
-with_beats = controls[1].toggle("By beat", key="change_beats",
-                                help="Test every offence × beat instead of offence × district (more tests, so a "
-                                     "change must be larger to survive the false discovery rate).")
+window = (
+    controls[0].segmented_control(
+        "Window",
+        ["week", "28d"],
+        default="week",
+        key="change_window",
+        format_func={"week": "This week", "28d": "Last 28 days"}.get,
+    )
+    or "week"
+)
+with_beats = controls[1].toggle(
+    "By beat",
+    key="change_beats",
+    help="Test every offence × beat instead of offence × district (more tests, so a "
+    "change must be larger to survive the false discovery rate).",
+)
 show_all = controls[2].toggle("Show changes that are not significant", key="change_all")
 in_window = report.changes[report.changes["window"] == window]
 shown = in_window if show_all else in_window[in_window["significant"]]
@@ -288,18 +442,25 @@ if shown.empty:
     st.success(
         f"No offence × {'beat' if with_beats else 'district'} change is significant {'this week' if window == 'week' else 'over the last 28 days'} "
         f"at a false discovery rate of {fdr:.0%} ({tests:,} changes tested). Week-to-week movement is within ordinary variation.",
-        icon=":material/check:")
+        icon=":material/check:",
+    )
 else:
     st.dataframe(
-        brief.change_table(shown), width="stretch", hide_index=True,
+        brief.change_table(shown),
+        width="stretch",
+        hide_index=True,
         column_config={
-            "window": "Window", "offence": "Offence", "area": "Area",
+            "window": "Window",
+            "offence": "Offence",
+            "area": "Area",
             "count": st.column_config.NumberColumn("Count", format="%d"),
-            "baseline": st.column_config.NumberColumn("Expected", format="%.1f",
-                                                      help="From the 12 weeks before, scaled to the window."),
+            "baseline": st.column_config.NumberColumn(
+                "Expected", format="%.1f", help="From the 12 weeks before, scaled to the window."
+            ),
             "z": st.column_config.NumberColumn("z", format="%+.1f"),
-            "q_value": st.column_config.NumberColumn("q (BH)", format="%.3f",
-                                                     help="Benjamini-Hochberg adjusted p-value of the two-sided Poisson E-test."),
+            "q_value": st.column_config.NumberColumn(
+                "q (BH)", format="%.3f", help="Benjamini-Hochberg adjusted p-value of the two-sided Poisson E-test."
+            ),
             "change": st.column_config.TextColumn("Change", width="large"),
         },
     )
@@ -313,71 +474,139 @@ st.caption(
 # control chart of one series
 series_options = [("district", None, None, "All offences, citywide")]
 for _, threat in top.iterrows():
-    series_options.append((threat["level"], str(threat["area"]), threat["offense_category"],
-                           f"Threat #{int(threat['rank'])}: {threat['category_label']}, "
-                           f"{area_label(threat['level'], threat['area'], threat['area_name'])}"))
+    series_options.append(
+        (
+            threat["level"],
+            str(threat["area"]),
+            threat["offense_category"],
+            f"Threat #{int(threat['rank'])}: {threat['category_label']}, "
+            f"{area_label(threat['level'], threat['area'], threat['area_name'])}",
+        )
+    )
 for _, change in in_window[in_window["significant"]].head(20).iterrows():
-    series_options.append((change["level"], str(change["area"]), change["offense_category"],
-                           f"Changed: {change['category_label']}, "
-                           f"{area_label(change['level'], change['area'], change['area_name'])}"))
-chosen = st.selectbox("Control chart for", range(len(series_options)), index=1 if len(series_options) > 1 else 0,
-                      format_func=lambda i: series_options[i][3], key="control_series")
+    series_options.append(
+        (
+            change["level"],
+            str(change["area"]),
+            change["offense_category"],
+            f"Changed: {change['category_label']}, {area_label(change['level'], change['area'], change['area_name'])}",
+        )
+    )
+chosen = st.selectbox(
+    "Control chart for",
+    range(len(series_options)),
+    index=1 if len(series_options) > 1 else 0,
+    format_func=lambda i: series_options[i][3],
+    key="control_series",
+)
 series_level, series_area, series_category, series_label = series_options[chosen]
-chart = page.analysis(changes.control_chart, as_of=as_of, weeks=26, level=series_level, area=series_area,
-                      category=series_category)
+chart = page.analysis(
+    changes.control_chart, as_of=as_of, weeks=26, level=series_level, area=series_area, category=series_category
+)
 if chart.empty:
     st.info("No weeks to chart for this series.")
 else:
     x = pd.to_datetime(chart["week_start"])
     outside = chart[chart["outside"].notna()]
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=x, y=chart["upper"], mode="lines", line={"width": 0}, showlegend=False,
-                                hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=x, y=chart["lower"], mode="lines", line={"width": 0}, fill="tonexty",
-                                fillcolor="rgba(86, 180, 233, 0.25)", name="Expected range (Poisson, 3 sigma)",
-                                hoverinfo="skip"))
-    figure.add_trace(go.Scatter(x=x, y=chart["prior_mean"], mode="lines", line={"dash": "dot", "color": "gray"},
-                                name="Mean of the prior 8 weeks",
-                                hovertemplate="Prior 8-week mean %{y:.1f}<extra></extra>"))
-    figure.add_trace(go.Scatter(x=x, y=chart["incidents"], mode="lines+markers", name="Incidents per week",
-                                line={"color": "#1f3a5f"},
-                                hovertemplate="Week of %{x|%d %b %Y}<br>%{y} incidents<extra></extra>"))
-    figure.add_trace(go.Scatter(x=pd.to_datetime(outside["week_start"]), y=outside["incidents"], mode="markers",
-                                name="Outside the range", marker={"size": 13, "symbol": "diamond", "color": "#D55E00"},
-                                hovertemplate="Week of %{x|%d %b %Y}: %{y}, outside<extra></extra>"))
+    figure.add_trace(
+        go.Scatter(x=x, y=chart["upper"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=chart["lower"],
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor="rgba(86, 180, 233, 0.25)",
+            name="Expected range (Poisson, 3 sigma)",
+            hoverinfo="skip",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=chart["prior_mean"],
+            mode="lines",
+            line={"dash": "dot", "color": "gray"},
+            name="Mean of the prior 8 weeks",
+            hovertemplate="Prior 8-week mean %{y:.1f}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=chart["incidents"],
+            mode="lines+markers",
+            name="Incidents per week",
+            line={"color": "#1f3a5f"},
+            hovertemplate="Week of %{x|%d %b %Y}<br>%{y} incidents<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=pd.to_datetime(outside["week_start"]),
+            y=outside["incidents"],
+            mode="markers",
+            name="Outside the range",
+            marker={"size": 13, "symbol": "diamond", "color": "#D55E00"},
+            hovertemplate="Week of %{x|%d %b %Y}: %{y}, outside<extra></extra>",
+        )
+    )
     figure.update_layout(
         title=f"{series_label.split(': ', 1)[-1]}: {len(outside)} of the last {len(chart)} weeks outside the expected range",
-        xaxis_title="Week beginning (Monday)", yaxis_title="Incidents per week", yaxis_rangemode="tozero",
-        legend={"orientation": "h", "y": -0.25}, margin={"t": 60},
+        xaxis_title="Week beginning (Monday)",
+        yaxis_title="Incidents per week",
+        yaxis_rangemode="tozero",
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 60},
     )
     st.plotly_chart(figure, width="stretch", theme="streamlit", key="control_chart")
-    st.caption("Each week against the mean of the 8 weeks before it, with Poisson limits (√mean ± 1.5)². "
-               "A point outside is unusual for that series on its own; the table above controls for testing many.")
+    st.caption(
+        "Each week against the mean of the 8 weeks before it, with Poisson limits (√mean ± 1.5)². "
+        "A point outside is unusual for that series on its own; the table above controls for testing many."
+    )
 
 # ------------------------------------------------------------------------------------------ 3. taskings due
 st.header("Taskings due or overdue")
 due = report.taskings_due
 if due.empty:
-    st.info(f"No open tasking is due by {today + dt.timedelta(days=7):%d %b %Y} or overdue.", icon=":material/assignment:")
+    st.info(
+        f"No open tasking is due by {today + dt.timedelta(days=7):%d %b %Y} or overdue.", icon=":material/assignment:"
+    )
 else:
     st.dataframe(
-        pd.DataFrame({
-            "id": due["id"],
-            "threat": due["category_label"], "area": due["place"],
-            "owner": due["owner"], "action": due["action"], "due": due["due_date"],
-            "status": [tasking_rules.status_text(status) for status in due["status"]],
-            "late": [tasking_rules.overdue_text(days).capitalize() for days in due["days_overdue"]],
-        }),
-        width="stretch", hide_index=True,
+        pd.DataFrame(
+            {
+                "id": due["id"],
+                "threat": due["category_label"],
+                "area": due["place"],
+                "owner": due["owner"],
+                "action": due["action"],
+                "due": due["due_date"],
+                "status": [tasking_rules.status_text(status) for status in due["status"]],
+                "late": [tasking_rules.overdue_text(days).capitalize() for days in due["days_overdue"]],
+            }
+        ),
+        width="stretch",
+        hide_index=True,
         column_order=["id", "threat", "area", "owner", "due", "late", "status", "action"],
-        column_config={"id": st.column_config.NumberColumn("No.", format="%d", width=50),
-                       "threat": "Offence", "area": "Area", "owner": "Owner",
-                       "action": st.column_config.TextColumn("Action", width="large"),
-                       "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD"), "status": "Status",
-                       "late": "Overdue"},
+        column_config={
+            "id": st.column_config.NumberColumn("No.", format="%d", width=50),
+            "threat": "Offence",
+            "area": "Area",
+            "owner": "Owner",
+            "action": st.column_config.TextColumn("Action", width="large"),
+            "due": st.column_config.DateColumn("Due", format="YYYY-MM-DD"),
+            "status": "Status",
+            "late": "Overdue",
+        },
     )
-st.caption(f"Open or in progress, due within {tasking_rules.DUE_SOON_DAYS} days of today ({today:%d %b %Y}) or already overdue. "
-           "Taskings are edited on the Taskings page.")
+st.caption(
+    f"Open or in progress, due within {tasking_rules.DUE_SOON_DAYS} days of today ({today:%d %b %Y}) or already overdue. "
+    "Taskings are edited on the Taskings page."
+)
 
 # ------------------------------------------------------------------------------------------ 4. headline harm
 st.header("Headline harm: this week against its baselines")
@@ -388,7 +617,8 @@ def metric(column, label: str, measure: str, baseline: str, baseline_text: str, 
     current, base = row[measure], row[f"{baseline}_{measure}"]
     z = row[f"{baseline}_{measure}_z"]
     column.metric(
-        label, f"{current:,.0f}{value_unit}",
+        label,
+        f"{current:,.0f}{value_unit}",
         delta=brief.change_text(current, base, z, row[f"{baseline}_{measure}_pct"]),
         delta_color="inverse" if abs(z) >= brief.WORTH_A_LOOK else "gray",
         delta_description=f"vs {baseline_text} ({base:,.0f}): {row[f'{baseline}_{measure}_reading']}",
@@ -414,20 +644,25 @@ st.caption(
 
 def district_table(measure: str, number_label: str) -> None:
     table = brief.measure_table(report.district_changes, measure).round(
-        {"current": 0, "prior_4wk": 0 if measure == "harm" else 1, "last_year": 0})
+        {"current": 0, "prior_4wk": 0 if measure == "harm" else 1, "last_year": 0}
+    )
     st.dataframe(
-        table, width="stretch", hide_index=True,
+        table,
+        width="stretch",
+        hide_index=True,
         column_config={
             "area": st.column_config.TextColumn("Area"),
             "current": st.column_config.NumberColumn(f"This week ({number_label})", format="localized"),
             "prior_4wk": st.column_config.NumberColumn("Prior 4-week average", format="localized"),
             "prior_4wk_change": st.column_config.TextColumn("Change vs 4-week average"),
             "prior_4wk_z": st.column_config.NumberColumn(
-                "z vs 4 weeks", format="%+.1f", help="Poisson z: |z| ≥ 3 worth a look, |z| < 2 ordinary variation"),
+                "z vs 4 weeks", format="%+.1f", help="Poisson z: |z| ≥ 3 worth a look, |z| < 2 ordinary variation"
+            ),
             "last_year": st.column_config.NumberColumn("Same week last year", format="localized"),
             "last_year_change": st.column_config.TextColumn("Change vs last year"),
             "last_year_z": st.column_config.NumberColumn(
-                "z vs last year", format="%+.1f", help="Poisson z: |z| ≥ 3 worth a look, |z| < 2 ordinary variation"),
+                "z vs last year", format="%+.1f", help="Poisson z: |z| ≥ 3 worth a look, |z| < 2 ordinary variation"
+            ),
         },
     )
 
@@ -449,22 +684,45 @@ if facts["weeks"] == 0:
 else:
     selected = weekly.tail(1)  # the query's weeks end with the selected week
     figure = go.Figure()
-    figure.add_trace(go.Scatter(
-        x=weekly["week"], y=weekly["harm"], mode="lines+markers", name="Weekly harm",
-        marker={"size": 5}, hovertemplate=f"Week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {unit}<extra></extra>",
-    ))
-    figure.add_trace(go.Scatter(
-        x=selected["week"], y=selected["harm"], mode="markers+text", name="Selected week",
-        marker={"size": 14, "symbol": "diamond", "color": "#d62728"}, text=["selected week"],
-        textposition="top center", hovertemplate=f"Selected week %{{x|%d %b %Y}}<br>%{{y:,.0f}} {unit}<extra></extra>",
-    ))
-    figure.add_hline(y=facts["median"], line_dash="dot", line_color="gray",
-                     annotation_text=f"52-week median {facts['median']:,.0f}", annotation_position="bottom left")
+    figure.add_trace(
+        go.Scatter(
+            x=weekly["week"],
+            y=weekly["harm"],
+            mode="lines+markers",
+            name="Weekly harm",
+            marker={"size": 5},
+            hovertemplate=f"Week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {unit}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=selected["week"],
+            y=selected["harm"],
+            mode="markers+text",
+            name="Selected week",
+            marker={"size": 14, "symbol": "diamond", "color": "#d62728"},
+            text=["selected week"],
+            textposition="top center",
+            hovertemplate=f"Selected week %{{x|%d %b %Y}}<br>%{{y:,.0f}} {unit}<extra></extra>",
+        )
+    )
+    figure.add_hline(
+        y=facts["median"],
+        line_dash="dot",
+        line_color="gray",
+        annotation_text=f"52-week median {facts['median']:,.0f}",
+        annotation_position="bottom left",
+    )
     figure.update_layout(
-        title=(f"{scope}: the selected week's harm, {facts['current']:,.0f} {unit}, was the "
-               f"{brief.ordinal(facts['rank']) + ' ' if facts['rank'] > 1 else ''}highest of the last {facts['weeks']} weeks"),
-        xaxis_title="Week beginning (Monday)", yaxis_title=f"Harm per week ({unit}, {index_tag})",
-        yaxis_rangemode="tozero", showlegend=False, margin={"t": 60},
+        title=(
+            f"{scope}: the selected week's harm, {facts['current']:,.0f} {unit}, was the "
+            f"{brief.ordinal(facts['rank']) + ' ' if facts['rank'] > 1 else ''}highest of the last {facts['weeks']} weeks"
+        ),
+        xaxis_title="Week beginning (Monday)",
+        yaxis_title=f"Harm per week ({unit}, {index_tag})",
+        yaxis_rangemode="tozero",
+        showlegend=False,
+        margin={"t": 60},
     )
     st.plotly_chart(figure, width="stretch", theme="streamlit", key="weekly_harm")
     st.caption(f"{category_scope.capitalize()}. {PROACTIVE_NOTE} {page.source_note()}")

@@ -37,18 +37,31 @@ no_times = overall.incidents > 0 and overall.exact_share == 0
 
 controls = st.columns([3, 2, 2])
 shift = controls[0].radio(
-    "Shift", shift_keys, format_func=lambda key: hotspots.SHIFTS[key][0], horizontal=True, key="deployment_shift",
+    "Shift",
+    shift_keys,
+    format_func=lambda key: hotspots.SHIFTS[key][0],
+    horizontal=True,
+    key="deployment_shift",
     disabled=no_times,
     help="By hour of occurrence. Needs an exact time: sources that give only the day or month have no shift.",
 )
 if no_times:
     shift = "all"
-top_n = controls[1].slider("Top cells to list", 5, 50, 10, step=5, key="deployment_top_n",
-                           help="How many of the most harmful cells the table and the concentration figure cover.")
+top_n = controls[1].slider(
+    "Top cells to list",
+    5,
+    50,
+    10,
+    step=5,
+    key="deployment_top_n",
+    help="How many of the most harmful cells the table and the concentration figure cover.",
+)
 include_proactive = controls[2].toggle(
-    "Count proactive offences in harm", value=False, key="deployment_include_proactive",
+    "Count proactive offences in harm",
+    value=False,
+    key="deployment_include_proactive",
     help="Drug, weapons-possession and vehicle offences are found by police activity, so by default (as the "
-         "Cambridge Crime Harm Index does) they count towards incidents but not towards harm.",
+    "Cambridge Crime Harm Index does) they count towards incidents but not towards harm.",
 )
 
 reference = page.query("deployment_reference").iloc[0]
@@ -58,15 +71,19 @@ boundaries = page.query("areas_boundaries")
 located = hotspots.summarise_locations(summary, shift)
 
 if no_times:
-    st.info("This source records only the day or month of each offence, so there is no shift to choose: the map "
-            "shows all hours.", icon=":material/schedule:")
+    st.info(
+        "This source records only the day or month of each offence, so there is no shift to choose: the map "
+        "shows all hours.",
+        icon=":material/schedule:",
+    )
 
 # ------------------------------------------------------------------------------------ concentration
 ranked = hotspots.rank_cells(cells, grid)
 area_km2 = reference["area_km2"]
-if area_km2 == area_km2 and area_km2:   # areas loaded: the district (or city) area
-    area_basis = (f"{page.info.district_name(filters.district)} district's area" if filters.district
-                  else "the city's area")
+if area_km2 == area_km2 and area_km2:  # areas loaded: the district (or city) area
+    area_basis = (
+        f"{page.info.district_name(filters.district)} district's area" if filters.district else "the city's area"
+    )
 else:
     occupied = int(page.query("deployment_occupied_cells", **grid.params())["occupied_cells"].iloc[0])
     area_km2 = occupied * grid.cell_km2
@@ -80,11 +97,17 @@ if len(ranked) and ranked["harm"].sum() > 0:
         f"on {concentration.area_share:.2%} of {area_basis.split(' (')[0]} ({shift_text})"
     )
 metrics = st.columns(4)
-metrics[0].metric(f"Harm in top {concentration.top_n} cells", f"{concentration.harm_share:.0%}",
-                  help="Share of the period's harm from located incidents that falls in the top cells.")
-metrics[1].metric("Area they cover", f"{concentration.area_share:.2%}",
-                  help=f"{concentration.top_n} cells of {grid.cell_m:.0f} m x {grid.cell_m:.0f} m "
-                       f"= {concentration.top_n * grid.cell_km2:.2f} km² of {area_km2:,.1f} km² ({area_basis}).")
+metrics[0].metric(
+    f"Harm in top {concentration.top_n} cells",
+    f"{concentration.harm_share:.0%}",
+    help="Share of the period's harm from located incidents that falls in the top cells.",
+)
+metrics[1].metric(
+    "Area they cover",
+    f"{concentration.area_share:.2%}",
+    help=f"{concentration.top_n} cells of {grid.cell_m:.0f} m x {grid.cell_m:.0f} m "
+    f"= {concentration.top_n * grid.cell_km2:.2f} km² of {area_km2:,.1f} km² ({area_basis}).",
+)
 metrics[2].metric(f"Incidents in top {concentration.top_n} cells", f"{concentration.incident_share:.0%}")
 metrics[3].metric("Incidents mapped", f"{located.mapped:,}", help=f"in {len(ranked):,} cells")
 
@@ -93,21 +116,47 @@ layers = []
 beats = hotspots.boundary_collection(boundaries, "beat")
 districts = hotspots.boundary_collection(boundaries, "district")
 if beats["features"]:
-    layers.append(pdk.Layer(
-        "GeoJsonLayer", id="beat-boundaries", data=beats, stroked=True, filled=True,
-        get_fill_color=[238, 241, 245, 255], get_line_color=[150, 158, 170, 255], line_width_min_pixels=1,
-        pickable=False,
-    ))
-layers.append(pdk.Layer(
-    "PolygonLayer", id="harm-cells", data=hotspots.map_cells(ranked, page.info.districts),
-    get_polygon=grid.polygon_expression(), get_fill_color="fill", get_line_color=[90, 90, 90, 60], line_width_min_pixels=0.2,
-    stroked=True, filled=True, pickable=True, auto_highlight=True,
-))
+    layers.append(
+        pdk.Layer(
+            "GeoJsonLayer",
+            id="beat-boundaries",
+            data=beats,
+            stroked=True,
+            filled=True,
+            get_fill_color=[238, 241, 245, 255],
+            get_line_color=[150, 158, 170, 255],
+            line_width_min_pixels=1,
+            pickable=False,
+        )
+    )
+layers.append(
+    pdk.Layer(
+        "PolygonLayer",
+        id="harm-cells",
+        data=hotspots.map_cells(ranked, page.info.districts),
+        get_polygon=grid.polygon_expression(),
+        get_fill_color="fill",
+        get_line_color=[90, 90, 90, 60],
+        line_width_min_pixels=0.2,
+        stroked=True,
+        filled=True,
+        pickable=True,
+        auto_highlight=True,
+    )
+)
 if districts["features"]:
-    layers.append(pdk.Layer(
-        "GeoJsonLayer", id="district-boundaries", data=districts, stroked=True, filled=False,
-        get_line_color=[31, 58, 95, 255], line_width_min_pixels=2.5, pickable=False,
-    ))
+    layers.append(
+        pdk.Layer(
+            "GeoJsonLayer",
+            id="district-boundaries",
+            data=districts,
+            stroked=True,
+            filled=False,
+            get_line_color=[31, 58, 95, 255],
+            line_width_min_pixels=2.5,
+            pickable=False,
+        )
+    )
 
 if len(ranked):
     lat, lon = ranked["centre_lat"], ranked["centre_lon"]
@@ -127,8 +176,8 @@ deck = CompactDeck(
     map_provider=None,
     tooltip={
         "html": "<b>Cell {cell}</b><br/>Beat {beat} · district {district}<br/>"
-                f"{{incidents}} incidents · harm {{harm_text}} {harm_unit} ({{share_text}} of the period's harm)<br/>"
-                "Rank {rank} · band: {band}",
+        f"{{incidents}} incidents · harm {{harm_text}} {harm_unit} ({{share_text}} of the period's harm)<br/>"
+        "Rank {rank} · band: {band}",
         "style": {"fontSize": "13px"},
     },
 )
@@ -137,7 +186,8 @@ st.pydeck_chart(deck, height=620, alt=f"Map of harm by {grid.cell_m:.0f} m cell,
 legend = " ".join(
     f"<span style='background:rgb({r},{g},{b});color:{'#fff' if i < 2 else '#14171a'};padding:1px 6px;white-space:nowrap;display:inline-block;margin:1px 0;"
     f"border:1px solid #ccc'>{band['label']}: {band['cells']:,} cells</span>"
-    for i, band in enumerate(hotspots.harm_band_legend(ranked)) for r, g, b in [band["colour"]]
+    for i, band in enumerate(hotspots.harm_band_legend(ranked))
+    for r, g, b in [band["colour"]]
 )
 st.caption(
     f"Each square is a {grid.cell_m:.0f} m grid cell. Colour: taking the most harmful cells first, which share "
@@ -150,23 +200,34 @@ st.caption(
 
 notes = []
 if located.unlocated_in_shift:
-    notes.append(f"{located.unlocated_in_shift:,} incidents ({located.unlocated_share:.1%}) had no usable location "
-                 "and are not on the map.")
+    notes.append(
+        f"{located.unlocated_in_shift:,} incidents ({located.unlocated_share:.1%}) had no usable location "
+        "and are not on the map."
+    )
 if shift != "all" and overall.no_shift:
-    notes.append(f"{overall.no_shift:,} incidents have only a day or month of occurrence, so no shift: they are "
-                 "left out when a shift is chosen.")
+    notes.append(
+        f"{overall.no_shift:,} incidents have only a day or month of occurrence, so no shift: they are "
+        "left out when a shift is chosen."
+    )
 if not beats["features"] and not districts["features"]:
-    notes.append("No district or beat boundaries are drawn: none are loaded in this warehouse "
-                 "(load them with `ilp areas --geojson ...`).")
+    notes.append(
+        "No district or beat boundaries are drawn: none are loaded in this warehouse "
+        "(load them with `ilp areas --geojson ...`)."
+    )
 notes.append(
     "Harm excludes proactive offences (drug, weapons-possession and vehicle offences), as the CCHI does."
-    if not include_proactive else "Harm includes proactive offences (the toggle above)."
+    if not include_proactive
+    else "Harm includes proactive offences (the toggle above)."
 )
 if filters.category and not include_proactive and cells["harm"].sum() == 0 and len(cells):
-    notes.append(f"{page.info.category_label(filters.category)} is a proactive category: it carries no "
-                 "harm unless the toggle above counts it.")
-notes.append("Cells only: incident points are never drawn, so sensitive offences (homicide, rape, other sexual "
-             "offences) cannot be located more exactly than their cell.")
+    notes.append(
+        f"{page.info.category_label(filters.category)} is a proactive category: it carries no "
+        "harm unless the toggle above counts it."
+    )
+notes.append(
+    "Cells only: incident points are never drawn, so sensitive offences (homicide, rape, other sexual "
+    "offences) cannot be located more exactly than their cell."
+)
 st.caption(" ".join(notes))
 st.caption(page.source_note())
 
@@ -184,8 +245,7 @@ st.dataframe(
     column_order=["rank", "cell", "beat", "district_name", "incidents", "harm", "harm_share_pct", "cumulative_pct"],
     column_config={
         "rank": st.column_config.NumberColumn("Rank", format="%d"),
-        "cell": st.column_config.TextColumn("Cell centre (lat, lon)",
-                                            help=f"Centre of the {grid.cell_m:.0f} m cell"),
+        "cell": st.column_config.TextColumn("Cell centre (lat, lon)", help=f"Centre of the {grid.cell_m:.0f} m cell"),
         "beat": st.column_config.TextColumn("Beat", help="The beat most of the cell's incidents fall in"),
         "district_name": st.column_config.TextColumn("District"),
         "incidents": st.column_config.NumberColumn("Incidents", format="%d"),
@@ -201,14 +261,18 @@ if len(ranked) > 1 and ranked["harm"].sum() > 0:
     half_cells, half_area = hotspots.area_share_holding(ranked, grid, area_km2, 0.5)
     figure = px.line(
         curve.assign(area_pct=curve["area_share"] * 100, harm_pct=curve["harm_share"] * 100),
-        x="area_pct", y="harm_pct",
+        x="area_pct",
+        y="harm_pct",
         title=f"How concentrated is harm? Half of it sits in {half_cells:,} cells, {half_area:.1%} of "
-              f"{area_basis.split(' (')[0]}",
-        labels={"area_pct": f"Share of {area_basis.split(' (')[0]} covered, most harmful cells first (%)",
-                "harm_pct": "Cumulative share of harm (%)"},
+        f"{area_basis.split(' (')[0]}",
+        labels={
+            "area_pct": f"Share of {area_basis.split(' (')[0]} covered, most harmful cells first (%)",
+            "harm_pct": "Cumulative share of harm (%)",
+        },
     )
-    figure.add_vline(x=concentration.area_share * 100, line_dash="dot",
-                     annotation_text=f"top {concentration.top_n} cells")
+    figure.add_vline(
+        x=concentration.area_share * 100, line_dash="dot", annotation_text=f"top {concentration.top_n} cells"
+    )
     figure.update_layout(height=320, margin=dict(t=60, b=40))
     st.plotly_chart(figure, width="stretch", theme="streamlit")
     st.caption(f"Each step adds one {grid.cell_m:.0f} m cell. {page.source_note()}")

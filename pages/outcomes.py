@@ -22,9 +22,14 @@ district_label = page.info.district_name(filters.district) if filters.district e
 last_data_day = page.info.last_day
 window = outcomes.reporting_window(filters.end, page.info.first_day, last_data_day)
 context = outcome_measures.OutcomeContext.load(
-    page.query, window=window, last_data_day=last_data_day, scope=district_label, district=filters.district,
+    page.query,
+    window=window,
+    last_data_day=last_data_day,
+    scope=district_label,
+    district=filters.district,
     category_label=page.info.category_label(filters.category) if filters.category else None,
-    harm_unit=page.harm.unit_name, harm_unit_short=page.harm.unit_short,
+    harm_unit=page.harm.unit_name,
+    harm_unit_short=page.harm.unit_short,
 )
 
 st.title("Outcomes: is harm going down, and at what cost?")
@@ -37,43 +42,103 @@ if role_note := outcome_measures.role_note(page.role):
     st.caption(role_note)
 
 
-def trend_chart(frame: pd.DataFrame, y: str, lo: str, hi: str, title: str, y_title: str, *, x: str = "month",
-                x_title: str = "Month", scale: float = 1.0, provisional: pd.Series | None = None, name: str = "",
-                colour: str = "#0072B2", legend: bool | None = None, figure: go.Figure | None = None) -> go.Figure:
+def trend_chart(
+    frame: pd.DataFrame,
+    y: str,
+    lo: str,
+    hi: str,
+    title: str,
+    y_title: str,
+    *,
+    x: str = "month",
+    x_title: str = "Month",
+    scale: float = 1.0,
+    provisional: pd.Series | None = None,
+    name: str = "",
+    colour: str = "#0072B2",
+    legend: bool | None = None,
+    figure: go.Figure | None = None,
+) -> go.Figure:
     """A line with its 95% band; ``provisional`` points drawn hollow and dashed."""
     figure = figure or go.Figure()
     data = frame.dropna(subset=[y])
     xs = pd.concat([data[x], data[x].iloc[::-1]])
     band = pd.concat([data[hi], data[lo].iloc[::-1]]) * scale
-    figure.add_trace(go.Scatter(x=xs, y=band, fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0),
-                                hoverinfo="skip", showlegend=False, name=f"{name} 95% interval"))
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=band,
+            fill="toself",
+            fillcolor=colour,
+            opacity=0.18,
+            line=dict(width=0),
+            hoverinfo="skip",
+            showlegend=False,
+            name=f"{name} 95% interval",
+        )
+    )
     settled = data if provisional is None else data[~provisional.loc[data.index].to_numpy(dtype=bool)]
-    figure.add_trace(go.Scatter(x=settled[x], y=settled[y] * scale, mode="lines+markers", name=name or y_title,
-                                line=dict(color=colour), marker=dict(size=5)))
+    figure.add_trace(
+        go.Scatter(
+            x=settled[x],
+            y=settled[y] * scale,
+            mode="lines+markers",
+            name=name or y_title,
+            line=dict(color=colour),
+            marker=dict(size=5),
+        )
+    )
     if provisional is not None and provisional.any():
         recent = data[provisional.loc[data.index].to_numpy(dtype=bool)]
         joined = pd.concat([settled.tail(1), recent])
-        figure.add_trace(go.Scatter(x=joined[x], y=joined[y] * scale, mode="lines+markers", name="not yet settled",
-                                    line=dict(color=colour, dash="dot"),
-                                    marker=dict(size=7, symbol="circle-open")))
+        figure.add_trace(
+            go.Scatter(
+                x=joined[x],
+                y=joined[y] * scale,
+                mode="lines+markers",
+                name="not yet settled",
+                line=dict(color=colour, dash="dot"),
+                marker=dict(size=7, symbol="circle-open"),
+            )
+        )
     if legend is None:
         legend = name != "" or (provisional is not None and bool(provisional.any()))
-    figure.update_layout(title=dict(text=title, font=dict(size=15)), height=290, margin=dict(t=50, b=40, l=60, r=10),
-                         xaxis_title=x_title, yaxis_title=y_title, showlegend=legend,
-                         legend=dict(orientation="h", y=-0.3))
+    figure.update_layout(
+        title=dict(text=title, font=dict(size=15)),
+        height=290,
+        margin=dict(t=50, b=40, l=60, r=10),
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        showlegend=legend,
+        legend=dict(orientation="h", y=-0.3),
+    )
     return figure
 
 
 def draw_chart(chart: outcome_measures.ChartView) -> None:
     figure = None
-    if chart.lines is not None:   # grey background lines, one per name (e.g. each district)
-        figure = px.line(chart.lines, x=chart.x, y="pct", line_group="name", hover_name="name",
-                         color_discrete_sequence=["#9aa5b1"])
+    if chart.lines is not None:  # grey background lines, one per name (e.g. each district)
+        figure = px.line(
+            chart.lines, x=chart.x, y="pct", line_group="name", hover_name="name", color_discrete_sequence=["#9aa5b1"]
+        )
         figure.update_traces(line=dict(width=1), hovertemplate="%{hovertext}: %{y:.0f}%<extra></extra>")
     for trace in chart.traces:
-        figure = trend_chart(chart.frame, trace.y, trace.lo, trace.hi, chart.title, chart.y_title, x=chart.x,
-                             x_title=chart.x_title, scale=chart.scale, provisional=chart.provisional, name=trace.name,
-                             colour=trace.colour, legend=chart.legend, figure=figure)
+        figure = trend_chart(
+            chart.frame,
+            trace.y,
+            trace.lo,
+            trace.hi,
+            chart.title,
+            chart.y_title,
+            x=chart.x,
+            x_title=chart.x_title,
+            scale=chart.scale,
+            provisional=chart.provisional,
+            name=trace.name,
+            colour=trace.colour,
+            legend=chart.legend,
+            figure=figure,
+        )
     st.plotly_chart(figure, width="stretch", theme="streamlit")
     st.caption(page.source_note() if chart.uses_harm else f"Data: snapshot {page.version} (no harm weighting).")
     if chart.note:
@@ -93,11 +158,18 @@ def draw_table(table: outcome_measures.TableView) -> None:
             config[name] = st.column_config.NumberColumn(column.label, format=column.format, help=column.help)
     if table.monthly:
         with st.expander("Monthly figures"):
-            st.dataframe(table.frame, width="stretch", hide_index=True, placeholder="—",
-                         column_order=list(table.columns), column_config=config)
+            st.dataframe(
+                table.frame,
+                width="stretch",
+                hide_index=True,
+                placeholder="—",
+                column_order=list(table.columns),
+                column_config=config,
+            )
     else:
-        st.dataframe(table.frame, width="stretch", hide_index=True, column_order=list(table.columns),
-                     column_config=config)
+        st.dataframe(
+            table.frame, width="stretch", hide_index=True, column_order=list(table.columns), column_config=config
+        )
 
 
 for spec in outcome_measures.MEASURES:
@@ -115,8 +187,9 @@ for spec in outcome_measures.MEASURES:
         else:
             left, right = st.columns([2, 3])
             for metric in view.metrics:
-                left.metric(metric.label, metric.value, delta=metric.delta, delta_color=metric.delta_color,
-                            help=metric.help)
+                left.metric(
+                    metric.label, metric.value, delta=metric.delta, delta_color=metric.delta_color, help=metric.help
+                )
             if view.caption:
                 left.caption(view.caption)
             if view.chart:

@@ -12,7 +12,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ilp.analytics import brief, forecast
+from ilp.analytics import forecast
 from ilp.snapshot import PROACTIVE_NOTE
 from ilp.ui.context import gate
 
@@ -31,12 +31,17 @@ category_scope = page.info.category_label(f.category)
 
 st.title("Trends and forecasts")
 if citywide_only:
-    ignored = (f" The district filter ({page.info.district_name(f.district)}) is ignored."
-               if f.district else "")
-    st.info(f"City leader view: citywide figures only, no district breakdown.{ignored}", icon=":material/location_city:")
+    ignored = f" The district filter ({page.info.district_name(f.district)}) is ignored." if f.district else ""
+    st.info(
+        f"City leader view: citywide figures only, no district breakdown.{ignored}", icon=":material/location_city:"
+    )
 
 measure = st.segmented_control(
-    "Measure", ["harm", "incidents"], default="harm", required=True, key="trends_measure",
+    "Measure",
+    ["harm", "incidents"],
+    default="harm",
+    required=True,
+    key="trends_measure",
     format_func={"harm": f"Harm ({unit}, {index_tag})", "incidents": "Incidents (count)"}.get,
 )
 kind = "harm" if measure == "harm" else "count"
@@ -52,7 +57,9 @@ elif suppressed:
     st.warning(
         f"Weekly counts of {category_scope} citywide fall under {audience.threshold} in some weeks, "
         "so this series is not shown to aggregate-only roles (small counts can identify people). "
-        "Choose a broader offence category.", icon=":material/visibility_off:")
+        "Choose a broader offence category.",
+        icon=":material/visibility_off:",
+    )
 elif measure == "harm" and weekly["harm"].sum() == 0:
     st.info(f"No harm recorded for {category_scope}. {PROACTIVE_NOTE} Choose *Incidents* to see its counts.")
 else:
@@ -65,42 +72,92 @@ else:
     figure = go.Figure()
     if not ahead.empty:
         for level, colour in ((95, "rgba(31,119,180,0.15)"), (80, "rgba(31,119,180,0.30)")):
-            figure.add_trace(go.Scatter(
-                x=ahead["week"], y=ahead[f"upper_{level}"], mode="lines", line={"width": 0},
-                name=f"{level}% interval (upper)", showlegend=False, hoverinfo="skip"))
-            figure.add_trace(go.Scatter(
-                x=ahead["week"], y=ahead[f"lower_{level}"], mode="lines", line={"width": 0}, fill="tonexty",
-                fillcolor=colour, name=f"{level}% prediction interval",
-                hovertemplate=f"{level}% interval lower limit %{{y:,.0f}}<extra></extra>"))
-    figure.add_trace(go.Scatter(
-        x=history["week"], y=history["value"], mode="lines", name="Recorded", line={"color": "#1f77b4"},
-        hovertemplate=f"Week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {measure_unit}<extra></extra>"))
+            figure.add_trace(
+                go.Scatter(
+                    x=ahead["week"],
+                    y=ahead[f"upper_{level}"],
+                    mode="lines",
+                    line={"width": 0},
+                    name=f"{level}% interval (upper)",
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+            figure.add_trace(
+                go.Scatter(
+                    x=ahead["week"],
+                    y=ahead[f"lower_{level}"],
+                    mode="lines",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor=colour,
+                    name=f"{level}% prediction interval",
+                    hovertemplate=f"{level}% interval lower limit %{{y:,.0f}}<extra></extra>",
+                )
+            )
+    figure.add_trace(
+        go.Scatter(
+            x=history["week"],
+            y=history["value"],
+            mode="lines",
+            name="Recorded",
+            line={"color": "#1f77b4"},
+            hovertemplate=f"Week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {measure_unit}<extra></extra>",
+        )
+    )
     if not ahead.empty:
-        figure.add_trace(go.Scatter(
-            x=ahead["week"], y=ahead["mean"], mode="lines+markers", name="Forecast (mean)",
-            line={"color": "#1f77b4", "dash": "dash"},
-            hovertemplate=f"Forecast for week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {measure_unit}<extra></extra>"))
-        figure.add_trace(go.Scatter(
-            x=ahead["week"], y=ahead["same_week_last_year"], mode="markers", name="Same weeks last year",
-            marker={"color": "#7f7f7f", "symbol": "circle-open", "size": 8},
-            hovertemplate=f"52 weeks earlier: %{{y:,.0f}} {measure_unit}<extra></extra>"))
+        figure.add_trace(
+            go.Scatter(
+                x=ahead["week"],
+                y=ahead["mean"],
+                mode="lines+markers",
+                name="Forecast (mean)",
+                line={"color": "#1f77b4", "dash": "dash"},
+                hovertemplate=f"Forecast for week of %{{x|%d %b %Y}}<br>%{{y:,.0f}} {measure_unit}<extra></extra>",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=ahead["week"],
+                y=ahead["same_week_last_year"],
+                mode="markers",
+                name="Same weeks last year",
+                marker={"color": "#7f7f7f", "symbol": "circle-open", "size": 8},
+                hovertemplate=f"52 weeks earlier: %{{y:,.0f}} {measure_unit}<extra></extra>",
+            )
+        )
     figure.add_vline(x=f.week, line_dash="dot", line_color="#d62728")
-    figure.add_annotation(x=f.week, y=1, yref="paper", text="selected week", showarrow=False,
-                          xanchor="right", yanchor="bottom", font={"color": "#d62728"})
+    figure.add_annotation(
+        x=f.week,
+        y=1,
+        yref="paper",
+        text="selected week",
+        showarrow=False,
+        xanchor="right",
+        yanchor="bottom",
+        font={"color": "#d62728"},
+    )
     if ahead.empty:
-        title = {"text": f"{scope} {measure}: no forecast",
-                 "subtitle": {"text": report.notes[0] if report.notes else "too little history"}}
+        title = {
+            "text": f"{scope} {measure}: no forecast",
+            "subtitle": {"text": report.notes[0] if report.notes else "too little history"},
+        }
     else:
         last_year = ahead["same_week_last_year"].mean()
         title = {
             "text": f"{scope} {measure}: next {len(ahead)} weeks forecast at {ahead['mean'].mean():,.0f} {measure_unit} a week",
-            "subtitle": {"text": (f"Same weeks last year: {last_year:,.0f} a week. " if last_year == last_year else "")
-                         + "Shaded: 80% and 95% prediction intervals."},
+            "subtitle": {
+                "text": (f"Same weeks last year: {last_year:,.0f} a week. " if last_year == last_year else "")
+                + "Shaded: 80% and 95% prediction intervals."
+            },
         }
     figure.update_layout(
-        title=title, xaxis_title="Week beginning (Monday)",
+        title=title,
+        xaxis_title="Week beginning (Monday)",
         yaxis_title=(f"Harm per week ({unit}, {index_tag})" if measure == "harm" else "Incidents per week (count)"),
-        yaxis_rangemode="tozero", hovermode="x unified", margin={"t": 80},
+        yaxis_rangemode="tozero",
+        hovermode="x unified",
+        margin={"t": 80},
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
     )
     with chart_column:
@@ -108,9 +165,13 @@ else:
         st.caption(
             f"Last {len(history)} weeks recorded and the next {len(ahead)} forecast, with 80% and 95% prediction "
             f"intervals. {category_scope.capitalize()}. "
-            + (f"{PROACTIVE_NOTE} " if measure == "harm" else "Incidents: every recorded incident, proactive "
-               "categories included. ")
-            + page.source_note())
+            + (
+                f"{PROACTIVE_NOTE} "
+                if measure == "harm"
+                else "Incidents: every recorded incident, proactive categories included. "
+            )
+            + page.source_note()
+        )
 
     # ---------------------------------------------------------------------------------- accuracy
     summary = report.summary
@@ -118,19 +179,34 @@ else:
         st.subheader("How good is this forecast?")
         if summary.get("weeks"):
             n = summary["weeks"]
-            st.metric("Inside the 80% interval", f"{summary['covered_80']} of {n}",
-                      delta_description=f"backtest weeks ({summary['coverage_80']:.0%})", border=True,
-                      help=f"The 80% interval contained {summary['covered_80']} of {n} backtest weeks; "
-                           "a calibrated interval contains about 80%.")
-            st.metric("Inside the 95% interval", f"{summary['covered_95']} of {n}",
-                      delta_description=f"backtest weeks ({summary['coverage_95']:.0%})", border=True,
-                      help=f"The 95% interval contained {summary['covered_95']} of {n} backtest weeks; "
-                           "a calibrated interval contains about 95%.")
-            st.metric("8-week-ahead error (MAE)", f"{summary['mae']:,.0f}",
-                      delta_description=f"{measure_unit} a week", border=True,
-                      help="Mean absolute error of the 8-week-ahead forecasts over the backtest weeks"
-                           + (f", {summary['relative_mae']:.0%} of an average week."
-                              if summary["relative_mae"] == summary["relative_mae"] else "."))
+            st.metric(
+                "Inside the 80% interval",
+                f"{summary['covered_80']} of {n}",
+                delta_description=f"backtest weeks ({summary['coverage_80']:.0%})",
+                border=True,
+                help=f"The 80% interval contained {summary['covered_80']} of {n} backtest weeks; "
+                "a calibrated interval contains about 80%.",
+            )
+            st.metric(
+                "Inside the 95% interval",
+                f"{summary['covered_95']} of {n}",
+                delta_description=f"backtest weeks ({summary['coverage_95']:.0%})",
+                border=True,
+                help=f"The 95% interval contained {summary['covered_95']} of {n} backtest weeks; "
+                "a calibrated interval contains about 95%.",
+            )
+            st.metric(
+                "8-week-ahead error (MAE)",
+                f"{summary['mae']:,.0f}",
+                delta_description=f"{measure_unit} a week",
+                border=True,
+                help="Mean absolute error of the 8-week-ahead forecasts over the backtest weeks"
+                + (
+                    f", {summary['relative_mae']:.0%} of an average week."
+                    if summary["relative_mae"] == summary["relative_mae"]
+                    else "."
+                ),
+            )
             st.markdown(forecast.verdict(summary, measure_unit))
         else:
             st.info(report.notes[0] if report.notes else "Not enough history to backtest the forecast.")
@@ -138,27 +214,36 @@ else:
             f"Rolling-origin backtest: each of the last {forecast.BACKTEST_WEEKS} weeks was forecast "
             f"{forecast.HORIZON} weeks ahead by the model refitted on the data before it. "
             + (f"Model: {report.spec.describe()}. " if report.spec else "")
-            + f"Fit and backtest took {report.seconds * 1000:,.0f} ms. " + " ".join(report.notes))
+            + f"Fit and backtest took {report.seconds * 1000:,.0f} ms. "
+            + " ".join(report.notes)
+        )
 
     # ---------------------------------------------------------------------------------- tables
     if not ahead.empty:
         st.subheader(f"Next {len(ahead)} weeks")
         table = forecast.interval_table(ahead)
         st.dataframe(
-            table, width="stretch", hide_index=True,
+            table,
+            width="stretch",
+            hide_index=True,
             column_config={
                 "week": st.column_config.DateColumn("Week beginning", format="D MMM YYYY"),
                 "mean": st.column_config.NumberColumn(f"Forecast ({measure_unit})", format="localized"),
                 "interval_80": st.column_config.TextColumn("80% prediction interval"),
                 "interval_95": st.column_config.TextColumn("95% prediction interval"),
                 "same_week_last_year": st.column_config.NumberColumn(
-                    "Same week last year", format="localized", help="The week starting 364 days earlier."),
+                    "Same week last year", format="localized", help="The week starting 364 days earlier."
+                ),
             },
         )
     if not report.backtest.empty:
-        with st.expander(f"Backtest: the last {len(report.backtest)} weeks, each forecast {forecast.HORIZON} weeks ahead"):
+        with st.expander(
+            f"Backtest: the last {len(report.backtest)} weeks, each forecast {forecast.HORIZON} weeks ahead"
+        ):
             st.dataframe(
-                forecast.backtest_table(report.backtest), width="stretch", hide_index=True,
+                forecast.backtest_table(report.backtest),
+                width="stretch",
+                hide_index=True,
                 column_config={
                     "week": st.column_config.DateColumn("Week beginning", format="D MMM YYYY"),
                     "actual": st.column_config.NumberColumn(f"Recorded ({measure_unit})", format="localized"),
@@ -168,35 +253,48 @@ else:
                     "interval_95": st.column_config.TextColumn("95% interval"),
                     "in_95": st.column_config.CheckboxColumn("Inside 95%"),
                     "naive_last_year": st.column_config.NumberColumn("Naive: same week last year", format="localized"),
-                    "naive_last_4_weeks": st.column_config.NumberColumn("Naive: last 4 weeks' mean", format="localized"),
+                    "naive_last_4_weeks": st.column_config.NumberColumn(
+                        "Naive: last 4 weeks' mean", format="localized"
+                    ),
                 },
             )
 
 # ---------------------------------------------------------------------------------- by district
 if not citywide_only:
     st.subheader("By district")
-    by_district = page.query("trends_weekly_by_district",
-                             history_start=f.week - dt.timedelta(weeks=HISTORY_WEEKS - 1))
+    by_district = page.query("trends_weekly_by_district", history_start=f.week - dt.timedelta(weeks=HISTORY_WEEKS - 1))
     if by_district.empty:
         st.info("No district recorded on these incidents, so there is no district breakdown.")
     else:
         totals = by_district.groupby("district_name")[measure].sum().sort_values(ascending=False)
         share = totals.iloc[0] / totals.sum() if totals.sum() else float("nan")
         small_multiples = px.line(
-            by_district, x="week", y=measure, facet_col="district_name", facet_col_wrap=4,
-            facet_col_spacing=0.07, facet_row_spacing=0.12,  # room for each panel's own y-axis labels
+            by_district,
+            x="week",
+            y=measure,
+            facet_col="district_name",
+            facet_col_wrap=4,
+            facet_col_spacing=0.07,
+            facet_row_spacing=0.12,  # room for each panel's own y-axis labels
             category_orders={"district_name": totals.index.tolist()},
-            labels={"week": "Week beginning", measure: f"{measure.capitalize()} per week ({measure_unit})",
-                    "district_name": "District"},
+            labels={
+                "week": "Week beginning",
+                measure: f"{measure.capitalize()} per week ({measure_unit})",
+                "district_name": "District",
+            },
             height=170 * -(-by_district["district"].nunique() // 4) + 140,
         )
         small_multiples.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
         small_multiples.update_yaxes(matches=None, rangemode="tozero", showticklabels=True, nticks=4)
         small_multiples.update_layout(
-            title=(f"Weekly {measure} by district, last {by_district['week'].nunique()} weeks: "
-                   f"{totals.index[0]} carries {share:.0%} of the city's {measure}"),
-            margin={"t": 80})
+            title=(
+                f"Weekly {measure} by district, last {by_district['week'].nunique()} weeks: "
+                f"{totals.index[0]} carries {share:.0%} of the city's {measure}"
+            ),
+            margin={"t": 80},
+        )
         st.plotly_chart(small_multiples, width="stretch", theme="streamlit", key="trends_district_chart")
         st.caption(
             f"{category_scope.capitalize()}; each panel has its own scale. All districts are shown whatever the "
-            f"district filter. " + (PROACTIVE_NOTE + " " if measure == "harm" else "") + page.source_note())
+            f"district filter. " + (PROACTIVE_NOTE + " " if measure == "harm" else "") + page.source_note()
+        )

@@ -19,27 +19,44 @@ st.caption(
 
 with st.expander("Tables and columns in this snapshot"):
     schema = workbench.schema(str(page.snapshot))
-    table = st.selectbox("Table", schema["table"].unique().tolist(), key="workbench_schema_table",
-                         index=schema["table"].unique().tolist().index("incidents") if "incidents" in set(schema["table"]) else 0)
+    table = st.selectbox(
+        "Table",
+        schema["table"].unique().tolist(),
+        key="workbench_schema_table",
+        index=schema["table"].unique().tolist().index("incidents") if "incidents" in set(schema["table"]) else 0,
+    )
     chosen = schema[schema["table"] == table]
     st.caption(f"**{table}**: {int(chosen['rows'].iloc[0]):,} rows, {len(chosen)} columns.")
-    st.dataframe(chosen[["column", "type"]], width="stretch", hide_index=True,
-                 column_config={"column": "Column", "type": "Type"})
-    st.caption("Offence categories are codes in incidents.offense_category; join offence_categories for labels. "
-               "For harm, read incidents through the table macro `incident_harm('cchi', '2016')` (one column `harm` "
-               "per incident, proactive offences 0): the one definition every page uses. See the README's warehouse schema.")
+    st.dataframe(
+        chosen[["column", "type"]], width="stretch", hide_index=True, column_config={"column": "Column", "type": "Type"}
+    )
+    st.caption(
+        "Offence categories are codes in incidents.offense_category; join offence_categories for labels. "
+        "For harm, read incidents through the table macro `incident_harm('cchi', '2016')` (one column `harm` "
+        "per incident, proactive offences 0): the one definition every page uses. See the README's warehouse schema."
+    )
 
 
 def use_example() -> None:
     st.session_state["workbench_sql"] = workbench.EXAMPLE_QUERIES[st.session_state["workbench_example"]]
 
 
-st.selectbox("Start from an example", list(workbench.EXAMPLE_QUERIES), index=None, key="workbench_example",
-             placeholder="Choose an example query…", on_change=use_example)
+st.selectbox(
+    "Start from an example",
+    list(workbench.EXAMPLE_QUERIES),
+    index=None,
+    key="workbench_example",
+    placeholder="Choose an example query…",
+    on_change=use_example,
+)
 
 with st.form("workbench_form"):
-    sql = st.text_area("SQL", key="workbench_sql", height=180,
-                       placeholder="SELECT offense_category, count(*) AS incidents FROM incidents GROUP BY ALL")
+    sql = st.text_area(
+        "SQL",
+        key="workbench_sql",
+        height=180,
+        placeholder="SELECT offense_category, count(*) AS incidents FROM incidents GROUP BY ALL",
+    )
     run = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:", key="workbench_run")
 
 if run:
@@ -48,7 +65,9 @@ if run:
         st.session_state["workbench_result"] = (page.version, sql, workbench.run_query(page.snapshot, sql))
     except workbench.WorkbenchError as error:
         st.session_state.pop("workbench_result", None)
-        st.error(str(error), icon=":material/block:" if isinstance(error, workbench.QueryRefused) else ":material/error:")
+        st.error(
+            str(error), icon=":material/block:" if isinstance(error, workbench.QueryRefused) else ":material/error:"
+        )
 
 stored = st.session_state.get("workbench_result")
 if stored:
@@ -60,9 +79,14 @@ if stored:
     (st.warning if result.truncated else st.caption)(result.summary)
     st.dataframe(frame, width="stretch", hide_index=True)
     st.download_button(
-        "Download CSV", csv_bytes(frame), file_name="workbench_result.csv", mime="text/csv",
-        icon=":material/download:", key="workbench_download",
-        on_click=page.audit, args=("export", {"what": "workbench_result.csv", "rows": len(frame), "sql": ran_sql}),
+        "Download CSV",
+        csv_bytes(frame),
+        file_name="workbench_result.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="workbench_download",
+        on_click=page.audit,
+        args=("export", {"what": "workbench_result.csv", "rows": len(frame), "sql": ran_sql}),
         help="Text that a spreadsheet would run as a formula (starting =, +, -, @) is prefixed with an apostrophe.",
     )
 
@@ -76,11 +100,11 @@ if stored:
         y_options = numeric or columns
         y_default = next((c for c in y_options if c != x), y_options[0])
         y = c3.selectbox("y", y_options, index=y_options.index(y_default), key="workbench_chart_y")
-        colour = c4.selectbox("Colour", [None, *columns], format_func=lambda c: "(none)" if c is None else c,
-                              key="workbench_chart_colour")
+        colour = c4.selectbox(
+            "Colour", [None, *columns], format_func=lambda c: "(none)" if c is None else c, key="workbench_chart_colour"
+        )
         t1, t2 = st.columns([3, 1])
-        title = t1.text_input("Chart title (say what it shows)", key="workbench_chart_title",
-                              placeholder=f"{y} by {x}")
+        title = t1.text_input("Chart title (say what it shows)", key="workbench_chart_title", placeholder=f"{y} by {x}")
         unit = t2.text_input("Unit of y", key="workbench_chart_unit", placeholder="e.g. incidents per week")
         try:
             fig = workbench.chart_figure(frame, kind=kind, x=x, y=y, colour=colour, title=title or None, y_unit=unit)
@@ -88,5 +112,7 @@ if stored:
             st.info(f"Cannot draw that chart: {error}")
         else:
             st.plotly_chart(fig, width="stretch", theme="streamlit")
-        st.caption(f"Ad-hoc chart of the query above. Data: snapshot {page.version}; harm weighting only if the "
-                   "query applies one." + (" Only the first rows shown above are charted." if result.truncated else ""))
+        st.caption(
+            f"Ad-hoc chart of the query above. Data: snapshot {page.version}; harm weighting only if the "
+            "query applies one." + (" Only the first rows shown above are charted." if result.truncated else "")
+        )

@@ -4,10 +4,10 @@
 -- in one area ($area at $level 'beat' or 'district'; NULL = citywide).
 WITH weeks AS (
     SELECT
-        CAST(k AS INTEGER) AS weeks_back,
-        CAST($as_of AS DATE) - 7 * CAST(k AS INTEGER) - 6 AS week_start,
-        CAST($as_of AS DATE) - 7 * CAST(k AS INTEGER) AS week_end
-    FROM range(0, CAST($weeks AS INTEGER)) AS t(k)
+        CAST(t.k AS INTEGER) AS weeks_back,
+        CAST($as_of AS DATE) - 7 * CAST(t.k AS INTEGER) - 6 AS week_start,
+        CAST($as_of AS DATE) - 7 * CAST(t.k AS INTEGER) AS week_end
+    FROM range(0, CAST($weeks AS INTEGER)) AS t(k)  -- noqa: LT01
 ),
 counted AS (
     SELECT

@@ -7,4 +7,4 @@ FROM (
     FROM incidents
     WHERE location_status = 'ok'
       AND ($district IS NULL OR district = $district)
-);
+) AS cells;

@@ -8,4 +8,4 @@ SELECT reason,
        max(ingest_id) AS last_ingest
 FROM rejects
 GROUP BY reason, field
-ORDER BY rows DESC, reason, field;
+ORDER BY count(*) DESC, reason, field;

@@ -5,7 +5,7 @@
 SELECT
     p.person_key,
     date_trunc('month', i.occurred_at)::DATE AS month,
-    count(DISTINCT (i.source, i.source_id)) AS incidents
+    count(DISTINCT (i.source, i.source_id)) AS incidents  -- noqa: CP03, ST08, LT01, LT06
 FROM incident_persons p
 JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id
 WHERE p.role = 'victim'

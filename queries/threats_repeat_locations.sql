@@ -53,7 +53,7 @@ repeat AS (
 recent AS (
     SELECT s.*
     FROM scoped s
-    JOIN repeat r USING (location_text)
+    JOIN repeat USING (location_text)
     WHERE s.recent
 ),
 by_category AS (
@@ -106,7 +106,7 @@ days AS (
 baseline AS (
     SELECT s.location_text, count(*) AS baseline_count
     FROM scoped s
-    JOIN repeat r USING (location_text)
+    JOIN repeat USING (location_text)
     WHERE NOT s.recent
     GROUP BY s.location_text
 )

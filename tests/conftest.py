@@ -7,7 +7,6 @@ end-to-end tests and analytics tests all read it. Tests must not write to it: co
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -108,10 +107,7 @@ def warehouse_files(directory: Path) -> dict[str, bytes | int]:
     directory = Path(directory)
     if not directory.exists():
         return {}
-    return {
-        p.name: (p.read_bytes() if p.name == "CURRENT" else p.stat().st_size)
-        for p in sorted(directory.iterdir())
-    }
+    return {p.name: (p.read_bytes() if p.name == "CURRENT" else p.stat().st_size) for p in sorted(directory.iterdir())}
 
 
 @pytest.fixture
@@ -124,10 +120,9 @@ def folder_state():
 @pytest.fixture
 def entry_point_has_run(monkeypatch):
     """AppTest runs behave as on a server where dashboard.py has already run (tests/pagetest.py)."""
+    from pagetest import EntryPointHasRun
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import app_test as app_test_module
-
-    from pagetest import EntryPointHasRun
 
     monkeypatch.setattr(PagesManager, "uses_pages_directory", PagesManager.uses_pages_directory)
     monkeypatch.setattr(app_test_module, "PagesManager", EntryPointHasRun)

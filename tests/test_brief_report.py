@@ -47,13 +47,26 @@ def test_html_brief_is_self_contained_and_stamped(demo_warehouse, state, tmp_pat
 def test_threats_show_their_tasking(demo_warehouse, state, tmp_path):
     warehouse = Warehouse(demo_warehouse)
     first = brief_report.build_from_warehouse(warehouse, state=state).threats.iloc[0]
-    state.create_tasking(by="cmdr", offense_category=first["offense_category"], area_level=first["level"],
-                         area_id=str(first["area"]), owner="Insp. Okafor", action="Plain-clothes patrols",
-                         due_date=dt.date(2026, 11, 20))
+    state.create_tasking(
+        by="cmdr",
+        offense_category=first["offense_category"],
+        area_level=first["level"],
+        area_id=str(first["area"]),
+        owner="Insp. Okafor",
+        action="Plain-clothes patrols",
+        due_date=dt.date(2026, 11, 20),
+    )
     spot = brief_report.build_from_warehouse(warehouse, state=state).repeat_locations.iloc[1]
-    state.create_tasking(by="cmdr", offense_category=spot["top_category"], area_level="location",
-                         area_id=spot["location"], owner="Sgt. Reyes", action="Problem-solving visit",
-                         due_date=dt.date(2026, 11, 21), status="in_progress")
+    state.create_tasking(
+        by="cmdr",
+        offense_category=spot["top_category"],
+        area_level="location",
+        area_id=spot["location"],
+        owner="Sgt. Reyes",
+        action="Problem-solving visit",
+        due_date=dt.date(2026, 11, 21),
+        status="in_progress",
+    )
     brief = brief_report.build_from_warehouse(warehouse, state=state)
     row = brief.threats.iloc[0]
     assert (row["tasking_owner"], row["tasking_status"]) == ("Insp. Okafor", "open")
@@ -62,15 +75,17 @@ def test_threats_show_their_tasking(demo_warehouse, state, tmp_path):
 
     # printed with labels, not codes: offence label, area in words, status in words
     text = brief_report.render_html(brief)
-    due_table = text[text.index("Owner</th><th>Action"):]
+    due_table = text[text.index("Owner</th><th>Action") :]
     assert f"<td>{row['category_label']}</td><td>Beat {row['area']}" in due_table
     assert f"<td>Location {spot['location']}</td><td>Sgt. Reyes</td>" in due_table
     assert ">In progress</td>" in due_table and "in_progress" not in text and "burglary_residential" not in text
     assert "<td>Sgt. Reyes (In progress)</td>" in text
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("pdftoppm") is None,
-                    reason="needs Debian's chromium and poppler-utils (make test installs them)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None or shutil.which("pdftoppm") is None,
+    reason="needs Debian's chromium and poppler-utils (make test installs them)",
+)
 def test_pdf_brief_has_pages_and_the_stamp(demo_warehouse, tmp_path, capsys):
     out = tmp_path / "brief.pdf"
     code = main(["--warehouse", str(demo_warehouse), "brief", "--out", str(out), "--state", str(tmp_path / "s.sqlite")])
@@ -86,8 +101,17 @@ def test_pdf_brief_has_pages_and_the_stamp(demo_warehouse, tmp_path, capsys):
 
 
 def test_brief_refuses_unknown_output_type(demo_warehouse, tmp_path, capsys):
-    code = main(["--warehouse", str(demo_warehouse), "brief", "--out", str(tmp_path / "brief.docx"),
-                 "--state", str(tmp_path / "s.sqlite")])
+    code = main(
+        [
+            "--warehouse",
+            str(demo_warehouse),
+            "brief",
+            "--out",
+            str(tmp_path / "brief.docx"),
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ]
+    )
     assert code == 1 and "written as .html or .pdf" in capsys.readouterr().err
 
 
@@ -123,13 +147,15 @@ def test_brief_lists_the_five_highest_harm_repeat_locations(demo_warehouse, stat
             WHERE i.occurred_at >= ?::DATE - 27 AND i.occurred_at < ?::DATE + 1 AND h.weight > 0
               AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false)
             GROUP BY 1 HAVING count(*) >= 3 ORDER BY harm DESC, n DESC, 1 LIMIT 5
-            """, [brief.as_of, brief.as_of]).fetchall()
+            """,
+            [brief.as_of, brief.as_of],
+        ).fetchall()
     printed = brief.repeat_locations.head(brief_report.LOCATIONS_PRINTED)
     assert printed["location"].tolist() == [location for location, _, _ in expected]
     assert printed["incidents"].tolist() == [n for _, n, _ in expected]
-    section = text[text.index("Repeat locations: the 5 highest-harm blocks"):text.index("2. What changed")]
+    section = text[text.index("Repeat locations: the 5 highest-harm blocks") : text.index("2. What changed")]
     assert section.count("<tr>") == 1 + 5  # header and five blocks
-    for location, n, harm in expected:
+    for location, _, harm in expected:
         assert f"<td>{location}</td>" in section and f"<td class='num'>{harm:,.0f}</td>" in section
     assert "homes" in section
     assert text.index("1. Top threats") < text.index("Repeat locations") < text.index("2. What changed")
@@ -140,7 +166,9 @@ def test_weekly_chart_has_round_ticks_above_the_peak_and_labels_its_axes():
 
     weeks = pd.date_range("2025-11-17", periods=52, freq="7D")
     weekly = pd.DataFrame({"week": weeks, "harm": [150_000 + (i % 7) * 2_000 for i in range(51)] + [163_744]})
-    svg = brief_report.weekly_chart_svg(weekly, unit="days of imprisonment (starting point)", highlight=weeks[-1].date())
+    svg = brief_report.weekly_chart_svg(
+        weekly, unit="days of imprisonment (starting point)", highlight=weeks[-1].date()
+    )
     ticks = [int(t.replace(",", "")) for t in re.findall(r'text-anchor="end">([\d,]+)</text>', svg)]
     assert ticks == [0, 50_000, 100_000, 150_000, 200_000]
     assert "Harm per week (days of imprisonment)</text>" in svg and "Week starting (Monday)" in svg

@@ -33,10 +33,16 @@ def hotspot_move(con) -> dict:
     """The moving hot spot's second phase: its beat, the beat it left, and the day it moved."""
     beat, start, details = con.execute(
         "SELECT area_id, start_date, details FROM demo_truth "
-        "WHERE kind = 'moving_hotspot' AND json_extract(details, '$.phase')::INTEGER = 2").fetchone()
-    return {"to": beat, "from": json.loads(details)["from_beat"], "start": start,
-            "district": con.execute("SELECT parent_id FROM areas WHERE level = 'beat' AND area_id = ?",
-                                    [beat]).fetchone()[0]}
+        "WHERE kind = 'moving_hotspot' AND json_extract(details, '$.phase')::INTEGER = 2"
+    ).fetchone()
+    return {
+        "to": beat,
+        "from": json.loads(details)["from_beat"],
+        "start": start,
+        "district": con.execute("SELECT parent_id FROM areas WHERE level = 'beat' AND area_id = ?", [beat]).fetchone()[
+            0
+        ],
+    }
 
 
 def change_row(frame, window, area, category):
@@ -54,8 +60,11 @@ def test_moving_hot_spot_is_a_significant_rise_and_fall(con, hotspot_move):
     assert fall["significant"] and fall["direction"] == "down" and "▼ significant fall" in fall["change_text"]
     assert set(frame["level"]) == {"beat"}
     # every area in the frame lies in the district asked for
-    beats = set(con.execute("SELECT area_id FROM areas WHERE level = 'beat' AND parent_id = ?",
-                            [hotspot_move["district"]]).df()["area_id"])
+    beats = set(
+        con.execute(
+            "SELECT area_id FROM areas WHERE level = 'beat' AND parent_id = ?", [hotspot_move["district"]]
+        ).df()["area_id"]
+    )
     assert set(frame["area"]) <= beats
     # the whole district moved little: the hot spot changed beats, not size
     district = changes.changes(con, as_of=as_of, level="district", category="burglary_residential")
@@ -75,8 +84,12 @@ def test_counts_match_an_independent_query(con, hotspot_move):
             FROM incidents WHERE district = $district AND offense_category = 'burglary_residential'
               AND occurred_at < $end
             """,
-            {"district": hotspot_move["district"], "end": end, "start": end - dt.timedelta(days=days),
-             "baseline_start": end - dt.timedelta(days=days + 84)},
+            {
+                "district": hotspot_move["district"],
+                "end": end,
+                "start": end - dt.timedelta(days=days),
+                "baseline_start": end - dt.timedelta(days=days + 84),
+            },
         ).fetchone()
         assert row["count"] == count
         assert row["baseline_count"] == baseline
@@ -107,7 +120,8 @@ def test_percent_change_only_with_a_baseline_of_ten_and_always_with_a_marker(con
     assert frame.loc[small, "pct_change"].isna().all()
     big = frame[~small]
     assert big["pct_change"].to_numpy(dtype=float) == pytest.approx(
-        ((big["count"] - big["baseline"]) / big["baseline"]).to_numpy())
+        ((big["count"] - big["baseline"]) / big["baseline"]).to_numpy()
+    )
     for _, row in frame.iterrows():
         assert "significant" in row["change_text"]  # "not significant" or "▲/▼ significant ..."
         if row["pct_change"] is None:
@@ -121,8 +135,9 @@ def test_percent_change_only_with_a_baseline_of_ten_and_always_with_a_marker(con
 
 def test_control_chart_marks_the_hot_spot_move(con, hotspot_move):
     as_of = hotspot_move["start"] + dt.timedelta(days=6 + 7 * 5)  # six weeks after the move
-    chart = changes.control_chart(con, as_of=as_of, weeks=20, level="beat", area=hotspot_move["to"],
-                                  category="burglary_residential")
+    chart = changes.control_chart(
+        con, as_of=as_of, weeks=20, level="beat", area=hotspot_move["to"], category="burglary_residential"
+    )
     assert len(chart) == 20
     assert chart["week_end"].iloc[-1] == as_of
     assert (chart["week_end"] - chart["week_start"]).map(lambda d: d.days).eq(6).all()
@@ -139,21 +154,27 @@ def test_control_chart_marks_the_hot_spot_move(con, hotspot_move):
     total = con.execute(
         "SELECT count(*) FROM incidents WHERE beat = ? AND offense_category = 'burglary_residential' "
         "AND occurred_at >= ? AND occurred_at < ?",
-        [hotspot_move["to"], chart["week_start"].iloc[0], as_of + dt.timedelta(days=1)]).fetchone()[0]
+        [hotspot_move["to"], chart["week_start"].iloc[0], as_of + dt.timedelta(days=1)],
+    ).fetchone()[0]
     assert int(chart["incidents"].sum()) == total
 
 
 def test_control_chart_of_a_district_and_of_the_city(con):
-    stacked = pd.concat([
-        changes.control_chart(con, as_of=dt.date(2026, 11, 15), weeks=6, level="district", area="3",
-                              category="robbery").assign(series=0),
-        changes.control_chart(con, as_of=dt.date(2026, 11, 15), weeks=6, level="district").assign(series=1),
-    ])
+    stacked = pd.concat(
+        [
+            changes.control_chart(
+                con, as_of=dt.date(2026, 11, 15), weeks=6, level="district", area="3", category="robbery"
+            ).assign(series=0),
+            changes.control_chart(con, as_of=dt.date(2026, 11, 15), weeks=6, level="district").assign(series=1),
+        ]
+    )
     assert stacked.groupby("series").size().tolist() == [6, 6]
     citywide = stacked[stacked["series"] == 1]
     assert citywide["area"].isna().all() and citywide["offense_category"].isna().all()
-    total = con.execute("SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
-                        [citywide["week_start"].iloc[0], dt.date(2026, 11, 16)]).fetchone()[0]
+    total = con.execute(
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
+        [citywide["week_start"].iloc[0], dt.date(2026, 11, 16)],
+    ).fetchone()[0]
     assert int(citywide["incidents"].sum()) == total
 
 

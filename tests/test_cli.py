@@ -15,17 +15,23 @@ MAPPING = BAD_INPUT / "mapping.toml"
 
 
 def test_ingest_prints_the_counts(real_warehouse, run_cli):
-    code, out, err = run_cli("ingest", "--mapping", MAPPING, BAD_INPUT / "unparseable_date.csv", warehouse=real_warehouse)
+    code, out, err = run_cli(
+        "ingest", "--mapping", MAPPING, BAD_INPUT / "unparseable_date.csv", warehouse=real_warehouse
+    )
     assert code == 0, err
-    numbers = {label: int(value.replace(",", "")) for label, value in
-               re.findall(r"^\s+(rows read|loaded|updated|unchanged|rejected)\s+([\d,]+)", out, flags=re.M)}
+    numbers = {
+        label: int(value.replace(",", ""))
+        for label, value in re.findall(r"^\s+(rows read|loaded|updated|unchanged|rejected)\s+([\d,]+)", out, flags=re.M)
+    }
     assert numbers == {"rows read": 7, "loaded": 1, "updated": 0, "unchanged": 0, "rejected": 6}
     assert "see `ilp rejects --ingest 1`" in out
     assert f"snapshot {real_warehouse.current_version()}" in out
 
 
 def test_ingest_json_is_one_object_with_the_counts(real_warehouse, run_cli):
-    code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "zero_coords.csv", warehouse=real_warehouse)
+    code, out, err = run_cli(
+        "ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "zero_coords.csv", warehouse=real_warehouse
+    )
     assert code == 0, err
     result = json.loads(out)  # the whole of stdout is one JSON document
     assert isinstance(result, dict)
@@ -80,7 +86,9 @@ def test_rejects_filter_by_ingest(real_warehouse, run_cli):
     second = json.loads(run_cli("rejects", "--json", "--ingest", "2", warehouse=real_warehouse)[1])
     assert len(all_rejects) == 5
     assert [(Path(r["file"]).name, r["line_number"], r["field"]) for r in first] == [
-        ("missing_id.csv", 2, "ID"), ("missing_id.csv", 3, "ID")]
+        ("missing_id.csv", 2, "ID"),
+        ("missing_id.csv", 3, "ID"),
+    ]
     assert [r["line_number"] for r in second] == [3, 4, 5]
     limited = json.loads(run_cli("rejects", "--json", "--limit", "2", warehouse=real_warehouse)[1])
     assert len(limited) == 2
@@ -99,8 +107,17 @@ def test_debug_raises_instead_of_printing(real_warehouse, capsys):
     from ilp.ingest import IngestError
 
     with pytest.raises(IngestError, match="empty.csv"):
-        main(["--warehouse", str(real_warehouse.directory), "ingest", "--debug", "--mapping", str(MAPPING),
-              str(BAD_INPUT / "empty.csv")])
+        main(
+            [
+                "--warehouse",
+                str(real_warehouse.directory),
+                "ingest",
+                "--debug",
+                "--mapping",
+                str(MAPPING),
+                str(BAD_INPUT / "empty.csv"),
+            ]
+        )
     capsys.readouterr()
 
 
@@ -118,8 +135,9 @@ def test_demo_prints_the_city_rows_and_planted_truth_for_a_person_and_clean_json
     assert code == 0, err
     assert re.match(r"Built the demo city \S.* \(seed 7\) in [\d.]+ s: snapshot s00001-", out)
     assert re.search(r"^Rows: areas \d+, incidents [\d,]+, ", out, flags=re.M)
-    assert re.search(r"^  - emerging_series, beat 3D, robbery, \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d: A street robbery", out,
-                     flags=re.M)
+    assert re.search(
+        r"^  - emerging_series, beat 3D, robbery, \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d: A street robbery", out, flags=re.M
+    )
     assert "np.float64" not in out and "{" not in out
 
     code, out, err = run_cli("demo", "--json", *small, warehouse=tmp_path / "json")

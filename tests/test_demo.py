@@ -87,8 +87,12 @@ def test_summary_and_progress(built, con):
 
 
 def test_every_table_but_rejects_is_filled_and_logged(con):
-    tables = [row[0] for row in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()]
+    tables = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    ]
     for table in tables:
         count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         if table == "rejects":
@@ -101,7 +105,10 @@ def test_every_table_but_rejects_is_filled_and_logged(con):
     incidents = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
     version = con.execute("SELECT value FROM snapshot_meta WHERE key = 'version'").fetchone()[0]
     assert log == [(1, "demo", incidents, incidents, version)]
-    assert con.execute("SELECT count(*) FROM incidents WHERE first_ingest_id <> 1 OR last_ingest_id <> 1").fetchone()[0] == 0
+    assert (
+        con.execute("SELECT count(*) FROM incidents WHERE first_ingest_id <> 1 OR last_ingest_id <> 1").fetchone()[0]
+        == 0
+    )
 
 
 # ----------------------------------------------------------------------------- planted truth
@@ -132,10 +139,13 @@ def test_emerging_series_is_in_the_data(con, truth):
     before = weekly[weekly["week"] < row["start_date"]].groupby("beat")["n"].sum()
     assert before.idxmax() != row["area_id"]
     # victims skew under 18
-    young = con.execute("""
+    young = con.execute(
+        """
         SELECT avg((p.age_band = '<18')::INT) FROM incident_persons p JOIN incidents i USING (source, source_id)
         WHERE p.role = 'victim' AND i.beat = $beat AND i.offense_category = 'robbery' AND i.occurred_at >= $start
-    """, {"beat": row["area_id"], "start": row["start_date"]}).fetchone()[0]
+    """,
+        {"beat": row["area_id"], "start": row["start_date"]},
+    ).fetchone()[0]
     assert young > 0.4
     assert row["details"]["victim_age_bands"]["<18"] >= 0.5
 
@@ -147,11 +157,14 @@ def test_moving_hotspot_is_in_the_data(con, truth):
     assert first["area_id"] != second["area_id"]
     assert second["start_date"] == first["end_date"] + dt.timedelta(days=1)
     for phase in (first, second):
-        by_beat = con.execute("""
+        by_beat = con.execute(
+            """
             SELECT beat, count(*) AS n FROM incidents
             WHERE offense_category = $category AND occurred_at::DATE BETWEEN $start AND $end
             GROUP BY beat ORDER BY n DESC
-        """, {"category": phase["offense_category"], "start": phase["start_date"], "end": phase["end_date"]}).df()
+        """,
+            {"category": phase["offense_category"], "start": phase["start_date"], "end": phase["end_date"]},
+        ).df()
         assert by_beat.iloc[0]["beat"] == phase["area_id"], by_beat.head()
         assert by_beat.iloc[0]["n"] > 1.3 * by_beat.iloc[1]["n"]
         assert phase["effect_size"] > 1
@@ -161,11 +174,22 @@ def test_intervention_is_in_the_data(con, truth):
     row = truth[truth["kind"] == "intervention"].iloc[0]
     assert row["control_area_id"] and row["control_area_id"] != row["area_id"]
     assert row["start_date"].date() == END - dt.timedelta(weeks=26) + dt.timedelta(days=1)
-    counts = con.execute("""
+    counts = (
+        con.execute(
+            """
         SELECT beat, count(*) FILTER (occurred_at < $start) AS before, count(*) FILTER (occurred_at >= $start) AS after
         FROM incidents WHERE offense_category = $category AND beat IN ($treated, $control) GROUP BY beat
-    """, {"start": row["start_date"], "category": row["offense_category"], "treated": row["area_id"],
-          "control": row["control_area_id"]}).df().set_index("beat")
+    """,
+            {
+                "start": row["start_date"],
+                "category": row["offense_category"],
+                "treated": row["area_id"],
+                "control": row["control_area_id"],
+            },
+        )
+        .df()
+        .set_index("beat")
+    )
     t, c = counts.loc[row["area_id"]], counts.loc[row["control_area_id"]]
     # same baseline: the before counts agree within Poisson noise
     assert abs(t["before"] - c["before"]) < 3.5 * math.sqrt(t["before"] + c["before"])
@@ -235,16 +259,23 @@ def test_offence_codes_follow_the_demo_taxonomy(con):
         assert category == (mapped or "unmapped"), code
     unmapped = con.execute("SELECT avg((offense_category = 'unmapped')::INT) FROM incidents").fetchone()[0]
     assert 0.0005 < unmapped < 0.005
-    categories = {r[0] for r in con.execute("SELECT category FROM offence_categories WHERE category <> 'unmapped'").fetchall()}
-    in_taxonomy = {r[0] for r in con.execute("SELECT DISTINCT category FROM offence_taxonomy WHERE source = 'demo'").fetchall()}
+    categories = {
+        r[0] for r in con.execute("SELECT category FROM offence_categories WHERE category <> 'unmapped'").fetchall()
+    }
+    in_taxonomy = {
+        r[0] for r in con.execute("SELECT DISTINCT category FROM offence_taxonomy WHERE source = 'demo'").fetchall()
+    }
     assert categories == in_taxonomy
-    provenance = con.execute("SELECT list(DISTINCT provenance) FROM offence_taxonomy WHERE source = 'demo'").fetchone()[0]
+    provenance = con.execute("SELECT list(DISTINCT provenance) FROM offence_taxonomy WHERE source = 'demo'").fetchone()[
+        0
+    ]
     assert provenance == ["synthetic demo code"]
 
 
 def test_incident_fields_are_plausible(con):
     start = END - dt.timedelta(days=YEARS * 364 - 1)
-    bad = con.execute("""
+    bad = con.execute(
+        """
         SELECT count(*) FILTER (reported_at < occurred_at),
                count(*) FILTER (occurred_at::DATE < $start OR occurred_at::DATE > $end),
                count(*) FILTER (occurred_precision <> 'exact'),
@@ -252,22 +283,30 @@ def test_incident_fields_are_plausible(con):
                count(*) FILTER (clearance_status NOT IN ('open', 'cleared_arrest', 'cleared_other')),
                count(*) FILTER (arrest <> (clearance_status = 'cleared_arrest')),
                count(*) FILTER (district IS NULL OR beat IS NULL OR premise_type IS NULL OR row_hash IS NULL)
-        FROM incidents""", {"start": start, "end": END}).fetchone()
+        FROM incidents""",
+        {"start": start, "end": END},
+    ).fetchone()
     assert bad == (0,) * 7
-    clearance = dict(con.execute("""
-        SELECT offense_category, avg((clearance_status <> 'open')::INT) FROM incidents GROUP BY 1""").fetchall())
+    clearance = dict(
+        con.execute("""
+        SELECT offense_category, avg((clearance_status <> 'open')::INT) FROM incidents GROUP BY 1""").fetchall()
+    )
     assert clearance["burglary_residential"] < 0.2 < clearance["violence_with_injury"]
     homicides = con.execute("SELECT count(*) FROM incidents WHERE offense_category = 'homicide'").fetchone()[0]
     assert 5 <= homicides / YEARS <= 40
 
 
 def test_time_patterns(con):
-    shares = con.execute("""
+    shares = (
+        con.execute("""
         SELECT avg((dayofweek(occurred_at) IN (0, 6))::INT) FILTER (offense_category = 'violence_with_injury') AS violent_weekend,
                avg((hour(occurred_at) BETWEEN 8 AND 17)::INT) FILTER (offense_category = 'burglary_residential') AS burglary_day,
                avg((hour(occurred_at) BETWEEN 8 AND 17)::INT) FILTER (offense_category = 'violence_with_injury') AS violence_day,
                avg((month(occurred_at) IN (6, 7, 8))::INT) FILTER (offense_category = 'violence_with_injury') AS violence_summer
-        FROM incidents""").df().iloc[0]
+        FROM incidents""")
+        .df()
+        .iloc[0]
+    )
     assert shares["violent_weekend"] > 2 / 7 + 0.03
     assert shares["burglary_day"] > 0.5 > shares["violence_day"]
     assert shares["violence_summer"] > 0.25 + 0.02
@@ -289,26 +328,39 @@ def test_people_are_pseudonymous(con):
                count(*) FILTER (source_id NOT IN (SELECT source_id FROM incidents))
         FROM incident_persons""").fetchone()
     assert bad == (0, 0, 0, 0)
-    ages = {r[0] for r in con.execute("SELECT DISTINCT age_band FROM incident_persons WHERE role = 'victim'").fetchall()}
+    ages = {
+        r[0] for r in con.execute("SELECT DISTINCT age_band FROM incident_persons WHERE role = 'victim'").fetchall()
+    }
     assert {"<18", "65+"} <= ages
     repeat_dv = con.execute("""
         SELECT max(n) FROM (SELECT person_key, count(*) AS n FROM incident_persons p JOIN incidents i USING (source, source_id)
                             WHERE p.role = 'victim' AND i.domestic GROUP BY person_key)""").fetchone()[0]
     assert repeat_dv >= 3
-    counts = np.sort(np.array([r[0] for r in con.execute("""
-        SELECT count(*) FROM incident_persons WHERE role IN ('offender', 'suspect') GROUP BY person_key""").fetchall()]))[::-1]
+    counts = np.sort(
+        np.array(
+            [
+                r[0]
+                for r in con.execute("""
+        SELECT count(*) FROM incident_persons WHERE role IN ('offender', 'suspect') GROUP BY person_key""").fetchall()
+            ]
+        )
+    )[::-1]
     top = counts[: max(1, len(counts) // 20)].sum() / counts.sum()
     assert top > 0.3  # the power few: 5% of offenders, a large share of offences
 
 
 def test_calls_and_response_times(con):
     incidents = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
-    stats = con.execute("""
+    stats = (
+        con.execute("""
         SELECT priority, count(*) AS n,
                median(epoch(arrived_at - received_at)) / 60 AS median_min,
                quantile_cont(epoch(arrived_at - received_at) / 60, 0.9) AS p90_min,
                count(*) FILTER (dispatched_at < received_at OR arrived_at < dispatched_at OR cleared_at < received_at) AS bad
-        FROM calls_for_service GROUP BY priority ORDER BY priority""").df().set_index("priority")
+        FROM calls_for_service GROUP BY priority ORDER BY priority""")
+        .df()
+        .set_index("priority")
+    )
     assert 1.5 * incidents < stats["n"].sum() < 3.5 * incidents
     assert list(stats.index) == [1, 2, 3, 4] and stats["bad"].sum() == 0
     assert 5.5 <= stats.loc[1, "median_min"] <= 8.5 and 11 <= stats.loc[1, "p90_min"] <= 19
@@ -322,7 +374,8 @@ def test_calls_and_response_times(con):
 
 def test_use_of_force_and_survey(con):
     force, arrests = con.execute(
-        "SELECT (SELECT count(*) FROM use_of_force), (SELECT count(*) FROM incidents WHERE arrest)").fetchone()
+        "SELECT (SELECT count(*) FROM use_of_force), (SELECT count(*) FROM incidents WHERE arrest)"
+    ).fetchone()
     assert 0.01 <= force / arrests <= 0.03
     survey = con.execute("""
         SELECT measure, min(value), max(value), min(respondents), max(respondents), count(DISTINCT area_id)

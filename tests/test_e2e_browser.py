@@ -34,11 +34,22 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # attribute checked in 1.67's bundle
-DATA_SELECTORS = ('[data-testid="stDataFrame"]', '[data-testid="stPlotlyChart"]',
-                  '[data-testid="stDeckGlJsonChart"]', '[data-testid="stMetric"]', '[data-testid="stTable"]')
+DATA_SELECTORS = (
+    '[data-testid="stDataFrame"]',
+    '[data-testid="stPlotlyChart"]',
+    '[data-testid="stDeckGlJsonChart"]',
+    '[data-testid="stMetric"]',
+    '[data-testid="stTable"]',
+)
 DEMO_BANNER = "Demo city — synthetic data"
 LOAD_TIMEOUT_MS = 90_000
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -47,8 +58,10 @@ ALLOWED = [(role, page.key) for page in access.PAGES for role in access.ROLES if
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="Debian's chromium is not installed at /usr/bin/chromium (`make test` installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (`make test` installs it)",
+    ),
 ]
 
 
@@ -77,10 +90,18 @@ class StreamlitServer:
         env.pop("ILP_ROLE", None)
         command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port)]
         if not self.as_make_run:
-            command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+            command += [
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ]
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -144,8 +165,11 @@ def _ignorable(message) -> bool:
     """
     text = message.text
     source = (message.location or {}).get("url", "")
-    if text.startswith("Failed to load resource") and urlparse(source).path.endswith(
-            ("/_stcore/health", "/_stcore/host-config")) and "404" in text:
+    if (
+        text.startswith("Failed to load resource")
+        and urlparse(source).path.endswith(("/_stcore/health", "/_stcore/host-config"))
+        and "404" in text
+    ):
         return True
     return text.startswith("Failed to load resource") and source and not _is_local(source)
 
@@ -155,8 +179,9 @@ def settle(page) -> None:
     page.wait_for_selector(SCRIPT_DONE, timeout=LOAD_TIMEOUT_MS)
     page.wait_for_timeout(300)
     page.wait_for_selector(SCRIPT_DONE, timeout=LOAD_TIMEOUT_MS)  # a rerun triggered on load has ended too
-    page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
-                           timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0", timeout=LOAD_TIMEOUT_MS
+    )
     page.evaluate("document.fonts.ready.then(() => true)")
     page.wait_for_timeout(400)  # plotly and deck.gl draw after the elements mount
 
@@ -164,7 +189,9 @@ def settle(page) -> None:
 def save_screenshot(page, path: Path) -> None:
     """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its height first."""
     height = page.evaluate("(document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height) + 40, 16_000))})
+    page.set_viewport_size(
+        {"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height) + 40, 16_000))}
+    )
     page.wait_for_timeout(500)  # charts re-layout to the new size
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
@@ -173,8 +200,14 @@ def save_screenshot(page, path: Path) -> None:
 def load(context, url: str, screenshot: Path | None = None) -> PageLoad:
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: m.type == "error" and not _ignorable(m) and errors.append(
-        f"console: {m.text} (at {(m.location or {}).get('url', '?')})"))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not _ignorable(m)
+            and errors.append(f"console: {m.text} (at {(m.location or {}).get('url', '?')})")
+        ),
+    )
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     try:
         page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
@@ -284,7 +317,8 @@ def test_page_loads_in_chromium(site, role, key):
     assert DEMO_BANNER in result.text, f"{where}: no demo banner"
     assert urlparse(result.final_url).path == f"/{key}", (
         f"{where}: the browser ended on {result.final_url}: Streamlit found no page at /{key} and ran the main "
-        "page (st.navigation serves its default page at '/', whatever that page's url_path)")
+        "page (st.navigation serves its default page at '/', whatever that page's url_path)"
+    )
     assert not result.console_errors, f"{where}: browser console errors:\n" + "\n".join(result.console_errors)
 
 
@@ -295,7 +329,8 @@ def test_no_request_leaves_the_machine(site):
     hosts = sorted({urlparse(url).hostname or url for url in site.guard.blocked})
     assert not site.guard.blocked, (
         f"{len(site.guard.blocked)} request(s) to other hosts {hosts} while visiting every page:\n"
-        + "\n".join(sorted(set(site.guard.blocked))))
+        + "\n".join(sorted(set(site.guard.blocked)))
+    )
 
 
 def test_brief_downloads_as_html_and_pdf_and_is_audited(site, tmp_path):
@@ -346,19 +381,22 @@ def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_wa
         first = access.PAGES[0]
         urls = [f"/{page.key}" for page in access.PAGES] + [f"/{first.key}?role={sorted(first.roles)[0]}"]
         for path in urls:  # the first request of the server's life is the first page's URL
-            result = load(context, server.url + path, SCREENSHOTS / f"fresh-server-{path.strip('/').replace('?', '-')}.png")
+            result = load(
+                context, server.url + path, SCREENSHOTS / f"fresh-server-{path.strip('/').replace('?', '-')}.png"
+            )
             assert not result.exceptions, f"{path}: {result.exceptions}"
             if "Access refused" in result.text:
                 assert not result.data_elements, f"{path}: refused, yet shows data elements {result.data_elements}"
                 assert not result.sidebar_visible, f"{path}: refused, yet the sidebar lists the page files"
             else:
                 framed = result.heading == "Sign in" or "View as role" in result.sidebar
-                assert framed, f"{path} on a fresh server showed neither a refusal nor the sign-in/role picker:\n{result.text[:500]}"
+                assert framed, (
+                    f"{path} on a fresh server showed neither a refusal nor the sign-in/role picker:\n{result.text[:500]}"
+                )
     finally:
         if context is not None:
             context.close()
         server.stop()
-
 
 
 def test_make_run_server_starts_without_looking_up_its_external_ip(demo_warehouse, tmp_path):

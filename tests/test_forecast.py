@@ -27,8 +27,9 @@ def seasonal_mean(index: pd.DatetimeIndex, level: float = 40.0, trend_per_year: 
     """A weekly crime rate with an annual cycle (summer peak, ±25%) and a gentle upward trend."""
     days = (index - START).days.to_numpy(dtype=float)
     years = days / 365.2425
-    return level * np.exp(0.25 * np.sin(2 * np.pi * years - 1.2) + 0.08 * np.cos(4 * np.pi * years)
-                          + np.log1p(trend_per_year) * years)
+    return level * np.exp(
+        0.25 * np.sin(2 * np.pi * years - 1.2) + 0.08 * np.cos(4 * np.pi * years) + np.log1p(trend_per_year) * years
+    )
 
 
 def poisson_series(n: int, seed: int, level: float = 40.0) -> tuple[pd.Series, pd.DatetimeIndex]:
@@ -55,8 +56,8 @@ def test_forecast_recovers_a_known_seasonal_poisson_mean():
 def test_forecast_follows_the_season_not_just_the_level():
     """Forecasts from a summer origin and a winter origin differ the way the true mean does."""
     history, _ = poisson_series(200, seed=3, level=80.0)
-    summer_origin = history.iloc[:130]   # ends in late June
-    winter_origin = history.iloc[:156]   # ends at the turn of the year
+    summer_origin = history.iloc[:130]  # ends in late June
+    winter_origin = history.iloc[:156]  # ends at the turn of the year
     summer = forecast.forecast(summer_origin)["mean"].mean()
     winter = forecast.forecast(winter_origin)["mean"].mean()
     truth_summer = seasonal_mean(weeks(8, summer_origin.index[-1] + pd.Timedelta(weeks=1)), 80.0).mean()
@@ -71,7 +72,9 @@ def test_forecast_follows_the_season_not_just_the_level():
 def test_intervals_nest_and_the_95_is_wider_than_the_80(kind):
     history, _ = poisson_series(156, seed=5, level=25.0)
     if kind == "harm":
-        history = history * 10 + 365 * pd.Series(np.random.default_rng(6).poisson(1.5, len(history)), index=history.index)
+        history = history * 10 + 365 * pd.Series(
+            np.random.default_rng(6).poisson(1.5, len(history)), index=history.index
+        )
     result = forecast.forecast(history, kind=kind)
     assert (result["lower_95"] <= result["lower_80"]).all()
     assert (result["lower_80"] <= result["mean"]).all()
@@ -104,6 +107,7 @@ def test_count_intervals_have_roughly_nominal_coverage():
 
 def test_harm_intervals_have_roughly_nominal_coverage():
     """Compound-Poisson harm: many light offences (weight 2) plus a few heavy ones (weight 365)."""
+
     def simulate(seed):
         rng = np.random.default_rng(2000 + seed)
         index = weeks(164)
@@ -138,17 +142,19 @@ def test_empty_and_short_histories():
 
 # ---------------------------------------------------------------------------------------- backtest
 def test_backtest_coverage_and_error_on_a_hand_made_example():
-    rows = pd.DataFrame({
-        "week": weeks(4),
-        "actual": [10.0, 20.0, 30.0, 5.0],
-        "forecast": [12.0, 18.0, 20.0, 5.0],
-        "lower_80": [8.0, 19.0, 21.0, 5.0],     # inside, inside, below, on the limit (inside)
-        "upper_80": [14.0, 25.0, 29.0, 7.0],
-        "lower_95": [6.0, 15.0, 18.0, 3.0],     # inside, inside, exactly the upper limit (inside), inside
-        "upper_95": [16.0, 28.0, 30.0, 9.0],
-        "naive_last_year": [9.0, np.nan, 25.0, 8.0],
-        "naive_last_4_weeks": [11.0, 22.0, 26.0, 6.0],
-    })
+    rows = pd.DataFrame(
+        {
+            "week": weeks(4),
+            "actual": [10.0, 20.0, 30.0, 5.0],
+            "forecast": [12.0, 18.0, 20.0, 5.0],
+            "lower_80": [8.0, 19.0, 21.0, 5.0],  # inside, inside, below, on the limit (inside)
+            "upper_80": [14.0, 25.0, 29.0, 7.0],
+            "lower_95": [6.0, 15.0, 18.0, 3.0],  # inside, inside, exactly the upper limit (inside), inside
+            "upper_95": [16.0, 28.0, 30.0, 9.0],
+            "naive_last_year": [9.0, np.nan, 25.0, 8.0],
+            "naive_last_4_weeks": [11.0, 22.0, 26.0, 6.0],
+        }
+    )
     scored = forecast.add_coverage(rows)
     assert scored["in_80"].tolist() == [True, True, False, True]
     assert scored["in_95"].tolist() == [True, True, True, True]

@@ -48,8 +48,7 @@ def con(demo_warehouse):
 @pytest.fixture(scope="module")
 def days(con) -> dict:
     """Dates inside the demo city's data: its last day, the Monday of the last complete week, ..."""
-    first_day, last_day = con.execute(
-        "SELECT min(occurred_at)::DATE, max(occurred_at)::DATE FROM incidents").fetchone()
+    first_day, last_day = con.execute("SELECT min(occurred_at)::DATE, max(occurred_at)::DATE FROM incidents").fetchone()
     week = last_day - dt.timedelta(days=last_day.weekday() + 7)  # Monday of the last complete week
     return dict(first_day=first_day, last_day=last_day, week=week, as_of=week + dt.timedelta(days=6))
 
@@ -60,10 +59,14 @@ def busy(con, days) -> dict:
     since = days["as_of"] - dt.timedelta(days=27)
     district, beat = con.execute(
         "SELECT district, beat FROM incidents WHERE occurred_at >= ? AND beat IS NOT NULL "
-        "GROUP BY ALL ORDER BY count(*) DESC, beat LIMIT 1", [since]).fetchone()
+        "GROUP BY ALL ORDER BY count(*) DESC, beat LIMIT 1",
+        [since],
+    ).fetchone()
     location = con.execute(
         "SELECT location_text FROM incidents WHERE occurred_at >= ? AND location_text IS NOT NULL "
-        "GROUP BY ALL ORDER BY count(*) DESC, location_text LIMIT 1", [since]).fetchone()[0]
+        "GROUP BY ALL ORDER BY count(*) DESC, location_text LIMIT 1",
+        [since],
+    ).fetchone()[0]
     return dict(district=district, beat=beat, location=location)
 
 
@@ -71,13 +74,22 @@ def harm_params(index: tuple[str, str]) -> dict:
     return {"harm_index": index[0], "harm_version": index[1]}
 
 
-def incident_harm(con, index, where: str = "true", params: list | None = None, *,
-                  include_proactive: bool = False, group_by: str | None = None, select: str = "") -> pd.DataFrame:
+def incident_harm(
+    con,
+    index,
+    where: str = "true",
+    params: list | None = None,
+    *,
+    include_proactive: bool = False,
+    group_by: str | None = None,
+    select: str = "",
+) -> pd.DataFrame:
     """sum(harm), sum(harm^2) and count(*) over incident_harm(index) WHERE ``where`` [GROUP BY ...]."""
     keys = f"{group_by}, " if group_by else ""
-    sql = (f"SELECT {keys}{select} sum(harm) AS harm, sum(harm * harm) AS harm_squared, count(*) AS incidents "
-           f"FROM incident_harm(?, ?, include_proactive := ?) WHERE {where}"
-           + (f" GROUP BY ALL" if group_by else ""))
+    sql = (
+        f"SELECT {keys}{select} sum(harm) AS harm, sum(harm * harm) AS harm_squared, count(*) AS incidents "
+        f"FROM incident_harm(?, ?, include_proactive := ?) WHERE {where}" + (" GROUP BY ALL" if group_by else "")
+    )
     return con.execute(sql, [index[0], index[1], include_proactive, *(params or [])]).df()
 
 
@@ -93,12 +105,17 @@ def sql_without_comments(path: Path) -> str:
 def test_category_harm_follows_the_rule_for_every_category(con):
     categories = dict(con.execute("SELECT category, proactive FROM offence_categories").fetchall())
     for index in [*INDICES, ("no_such_index", "1")]:
-        raw = dict(con.execute("SELECT category, weight FROM harm_weights WHERE index_name = ? AND version = ?",
-                               list(index)).fetchall())
+        raw = dict(
+            con.execute(
+                "SELECT category, weight FROM harm_weights WHERE index_name = ? AND version = ?", list(index)
+            ).fetchall()
+        )
         for include in (False, True):
-            macro = dict(con.execute(
-                "SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?)",
-                [*index, include]).fetchall())
+            macro = dict(
+                con.execute(
+                    "SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?)", [*index, include]
+                ).fetchall()
+            )
             assert macro.keys() == categories.keys()
             for category, proactive in categories.items():
                 expected = 0.0 if (proactive and not include) else raw.get(category, 0.0)
@@ -107,15 +124,18 @@ def test_category_harm_follows_the_rule_for_every_category(con):
 
 def test_macros_on_chosen_categories_against_a_hand_join(con):
     """Robbery carries its weight; a proactive category weighs 0 unless asked; CSI is not CCHI."""
-    proactive = con.execute(
-        "SELECT category FROM offence_categories WHERE proactive ORDER BY category").fetchall()
+    proactive = con.execute("SELECT category FROM offence_categories WHERE proactive ORDER BY category").fetchall()
     assert ("drug_possession",) in proactive and ("weapons_possession",) in proactive
-    hand = con.execute("""
+    hand = (
+        con.execute("""
         SELECT h.index_name, h.category, h.weight, c.proactive,
                (SELECT count(*) FROM incidents i WHERE i.offense_category = h.category) AS incidents
         FROM harm_weights h JOIN offence_categories c USING (category)
         WHERE h.category IN ('robbery', 'burglary_residential', 'drug_possession', 'weapons_possession')
-    """).df().set_index(["index_name", "category"])
+    """)
+        .df()
+        .set_index(["index_name", "category"])
+    )
     assert hand.loc[("cchi", "weapons_possession"), "weight"] > 0  # the index weighs it; the rule zeroes it
     assert hand.loc[("cchi", "robbery"), "weight"] != hand.loc[("csi", "robbery"), "weight"]
     for index in INDICES:
@@ -136,21 +156,35 @@ def test_incident_harm_keeps_every_incident_and_column(con):
     incidents = con.execute("SELECT * FROM incidents LIMIT 0").df().columns.tolist()
     macro = con.execute("SELECT * FROM incident_harm('cchi', '2016') LIMIT 0").df().columns.tolist()
     assert macro == [*incidents, "harm"]
-    assert (con.execute("SELECT count(*) FROM incident_harm('cchi', '2016')").fetchone()
-            == con.execute("SELECT count(*) FROM incidents").fetchone())
+    assert (
+        con.execute("SELECT count(*) FROM incident_harm('cchi', '2016')").fetchone()
+        == con.execute("SELECT count(*) FROM incidents").fetchone()
+    )
 
 
 # ------------------------------------------------------------------------- every harm query agrees
 def check_trends_weekly(con, index, days, busy):
     start = days["week"] - dt.timedelta(weeks=30)
     for district, category in [(None, None), (busy["district"], None), (None, "robbery")]:
-        frame = run_query(con, "trends_weekly", {**harm_params(index), "history_start": start,
-                                                 "week": days["week"], "district": district, "category": category})
+        frame = run_query(
+            con,
+            "trends_weekly",
+            {
+                **harm_params(index),
+                "history_start": start,
+                "week": days["week"],
+                "district": district,
+                "category": category,
+            },
+        )
         expected = incident_harm(
-            con, index, "occurred_at >= ? AND occurred_at < ? AND (?::VARCHAR IS NULL OR district = ?) "
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ? AND (?::VARCHAR IS NULL OR district = ?) "
             "AND (?::VARCHAR IS NULL OR offense_category = ?)",
             [start, days["week"] + dt.timedelta(days=7), district, district, category, category],
-            group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week")
+            group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week",
+        )
         merged = frame.merge(expected, on="week", how="left", suffixes=("", "_macro")).fillna({"harm_macro": 0.0})
         assert len(frame) == 31 and frame["harm"].sum() > 0
         np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
@@ -158,11 +192,18 @@ def check_trends_weekly(con, index, days, busy):
 
 def check_trends_weekly_by_district(con, index, days, busy):
     start = days["week"] - dt.timedelta(weeks=12)
-    frame = run_query(con, "trends_weekly_by_district", {**harm_params(index), "history_start": start,
-                                                         "week": days["week"], "category": None})
-    expected = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
-                             [start, days["week"] + dt.timedelta(days=7)],
-                             group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week, district")
+    frame = run_query(
+        con,
+        "trends_weekly_by_district",
+        {**harm_params(index), "history_start": start, "week": days["week"], "category": None},
+    )
+    expected = incident_harm(
+        con,
+        index,
+        "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
+        [start, days["week"] + dt.timedelta(days=7)],
+        group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week, district",
+    )
     merged = frame.merge(expected, on=["week", "district"], how="left", suffixes=("", "_macro"))
     assert frame["harm"].sum() > 0
     np.testing.assert_allclose(merged["harm"], merged["harm_macro"].fillna(0.0))
@@ -171,16 +212,26 @@ def check_trends_weekly_by_district(con, index, days, busy):
 def check_outcomes_harm_monthly(con, index, days, busy):
     month_to = days["last_day"].replace(day=1)
     month_from = (month_to - dt.timedelta(days=200)).replace(day=1)
-    for district, category in [(None, None), (busy["district"], "burglary_residential"),
-                               (None, "weapons_possession")]:
-        frame = run_query(con, "outcomes_harm_monthly", {**harm_params(index), "month_from": month_from,
-                                                         "month_to": month_to, "district": district,
-                                                         "category": category})
+    for district, category in [(None, None), (busy["district"], "burglary_residential"), (None, "weapons_possession")]:
+        frame = run_query(
+            con,
+            "outcomes_harm_monthly",
+            {
+                **harm_params(index),
+                "month_from": month_from,
+                "month_to": month_to,
+                "district": district,
+                "category": category,
+            },
+        )
         expected = incident_harm(
-            con, index, "occurred_at >= ? AND occurred_at < ? AND (?::VARCHAR IS NULL OR district = ?) "
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ? AND (?::VARCHAR IS NULL OR district = ?) "
             "AND (?::VARCHAR IS NULL OR offense_category = ?)",
             [month_from, month_to, district, district, category, category],
-            group_by="date_trunc('month', occurred_at)::DATE AS month")
+            group_by="date_trunc('month', occurred_at)::DATE AS month",
+        )
         merged = frame.merge(expected, on="month", how="outer", suffixes=("", "_macro"))
         assert len(merged) == len(frame) >= 6
         np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
@@ -194,10 +245,16 @@ def check_brief_district_week(con, index, days, busy):
     weights = con.execute("SELECT category, harm_weight FROM category_harm(?, ?)", list(index)).df()
     merged = frame.merge(weights, on="category", how="left")
     np.testing.assert_allclose(merged["weight"], merged["harm_weight"])
-    current = frame.assign(harm=frame["weight"] * frame["current_incidents"]).groupby(
-        "district", dropna=False)["harm"].sum()
-    expected = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ?",
-                             [days["week"], days["week"] + dt.timedelta(days=7)], group_by="district")
+    current = (
+        frame.assign(harm=frame["weight"] * frame["current_incidents"]).groupby("district", dropna=False)["harm"].sum()
+    )
+    expected = incident_harm(
+        con,
+        index,
+        "occurred_at >= ? AND occurred_at < ?",
+        [days["week"], days["week"] + dt.timedelta(days=7)],
+        group_by="district",
+    )
     expected = expected.set_index("district")["harm"]
     assert current.sum() > 0
     np.testing.assert_allclose(current.reindex(expected.index).to_numpy(), expected.to_numpy())
@@ -206,15 +263,24 @@ def check_brief_district_week(con, index, days, busy):
 def check_brief_top_combinations(con, index, days, busy):
     start, end = days["week"] - dt.timedelta(days=21), days["week"] + dt.timedelta(days=7)
     for district in (None, busy["district"]):
-        frame = run_query(con, "brief_top_combinations", {**harm_params(index), "week": days["week"],
-                                                          "district": district, "category": None})
+        frame = run_query(
+            con,
+            "brief_top_combinations",
+            {**harm_params(index), "week": days["week"], "district": district, "category": None},
+        )
         assert len(frame) == 10
-        combos = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ?", [start, end],
-                               group_by="district, beat, offense_category AS category")
+        combos = incident_harm(
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ?",
+            [start, end],
+            group_by="district, beat, offense_category AS category",
+        )
         merged = frame.merge(combos, on=["district", "beat", "category"], how="left", suffixes=("", "_macro"))
         np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
-        per_district = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ?", [start, end],
-                                     group_by="district").set_index("district")["harm"]
+        per_district = incident_harm(
+            con, index, "occurred_at >= ? AND occurred_at < ?", [start, end], group_by="district"
+        ).set_index("district")["harm"]
         np.testing.assert_allclose(frame["district_harm"], per_district.reindex(frame["district"]).to_numpy())
         top = combos[combos["district"] == district] if district else combos
         assert frame["harm"].max() == pytest.approx(top["harm"].max())
@@ -222,59 +288,122 @@ def check_brief_top_combinations(con, index, days, busy):
 
 def check_changes_counts(con, index, days, busy):
     for include_proactive in (True, False):
-        frame = run_query(con, "changes_counts", {
-            **harm_params(index), "as_of": days["as_of"], "level": "district", "baseline_weeks": 12,
-            "district": None, "category": None, "include_proactive": include_proactive})
-        weights = con.execute("SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?)",
-                              [*index, include_proactive]).df()
+        frame = run_query(
+            con,
+            "changes_counts",
+            {
+                **harm_params(index),
+                "as_of": days["as_of"],
+                "level": "district",
+                "baseline_weeks": 12,
+                "district": None,
+                "category": None,
+                "include_proactive": include_proactive,
+            },
+        )
+        weights = con.execute(
+            "SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?)", [*index, include_proactive]
+        ).df()
         merged = frame.merge(weights, on="category", how="left")
         np.testing.assert_allclose(merged["weight"], merged["harm_weight"])
         assert merged.loc[merged["proactive"], "weight"].gt(0).any() == include_proactive
     # the rule's harm (proactive 0) over the 28 days, as ilp/analytics/changes.py computes it
     harm = (frame["weight"] * frame["d28_count"]).sum()
-    expected = incident_harm(con, index, "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
-                             [days["as_of"] - dt.timedelta(days=27), days["as_of"] + dt.timedelta(days=1)])
+    expected = incident_harm(
+        con,
+        index,
+        "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
+        [days["as_of"] - dt.timedelta(days=27), days["as_of"] + dt.timedelta(days=1)],
+    )
     assert harm == pytest.approx(expected["harm"].iloc[0]) and harm > 0
 
 
 def check_deployment_cells(con, index, days, busy):
-    start, end = dt.datetime.combine(days["week"] - dt.timedelta(days=21), dt.time()), \
-        dt.datetime.combine(days["week"] + dt.timedelta(days=7), dt.time())
+    start, end = (
+        dt.datetime.combine(days["week"] - dt.timedelta(days=21), dt.time()),
+        dt.datetime.combine(days["week"] + dt.timedelta(days=7), dt.time()),
+    )
     for include in (False, True):
-        frame = run_query(con, "deployment_cells", {
-            **harm_params(index), "start": start, "end": end, "district": None, "category": None, "shift": "all",
-            "include_proactive": include, "cell_dlat": 0.01, "cell_dlon": 0.01})
+        frame = run_query(
+            con,
+            "deployment_cells",
+            {
+                **harm_params(index),
+                "start": start,
+                "end": end,
+                "district": None,
+                "category": None,
+                "shift": "all",
+                "include_proactive": include,
+                "cell_dlat": 0.01,
+                "cell_dlon": 0.01,
+            },
+        )
         cells = incident_harm(
-            con, index, "occurred_at >= ? AND occurred_at < ? AND location_status = 'ok'", [start, end],
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ? AND location_status = 'ok'",
+            [start, end],
             include_proactive=include,
-            group_by="floor(longitude / 0.01)::BIGINT AS cell_x, floor(latitude / 0.01)::BIGINT AS cell_y")
+            group_by="floor(longitude / 0.01)::BIGINT AS cell_x, floor(latitude / 0.01)::BIGINT AS cell_y",
+        )
         merged = frame.merge(cells, on=["cell_x", "cell_y"], how="outer", suffixes=("", "_macro"))
         assert len(merged) == len(frame) > 10
         np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
-    proactive = run_query(con, "deployment_cells", {
-        **harm_params(index), "start": start, "end": end, "district": None, "category": "weapons_possession",
-        "shift": "all", "include_proactive": False, "cell_dlat": 0.01, "cell_dlon": 0.01})
+    proactive = run_query(
+        con,
+        "deployment_cells",
+        {
+            **harm_params(index),
+            "start": start,
+            "end": end,
+            "district": None,
+            "category": "weapons_possession",
+            "shift": "all",
+            "include_proactive": False,
+            "cell_dlat": 0.01,
+            "cell_dlon": 0.01,
+        },
+    )
     assert len(proactive) and (proactive["harm"] == 0).all()
 
 
 def check_taskings_before_after(con, index, days, busy):
     anchor = days["week"] - dt.timedelta(days=28)
-    targets = [("robbery", "district", busy["district"]), ("burglary_residential", "beat", busy["beat"]),
-               ("drug_possession", "district", busy["district"])]
+    targets = [
+        ("robbery", "district", busy["district"]),
+        ("burglary_residential", "beat", busy["beat"]),
+        ("drug_possession", "district", busy["district"]),
+    ]
     location_category = con.execute(
         "SELECT offense_category FROM incidents WHERE location_text = ? GROUP BY ALL ORDER BY count(*) DESC LIMIT 1",
-        [busy["location"]]).fetchone()[0]
+        [busy["location"]],
+    ).fetchone()[0]
     targets.append((location_category, "location", busy["location"]))
-    frame = run_query(con, "taskings_before_after", {
-        **harm_params(index), "tasking_ids": list(range(1, len(targets) + 1)),
-        "categories": [t[0] for t in targets], "area_levels": [t[1] for t in targets],
-        "area_ids": [t[2] for t in targets], "anchor_dates": [anchor] * len(targets)})
+    frame = run_query(
+        con,
+        "taskings_before_after",
+        {
+            **harm_params(index),
+            "tasking_ids": list(range(1, len(targets) + 1)),
+            "categories": [t[0] for t in targets],
+            "area_levels": [t[1] for t in targets],
+            "area_ids": [t[2] for t in targets],
+            "anchor_dates": [anchor] * len(targets),
+        },
+    )
     column = {"district": "district", "beat": "beat", "location": "location_text"}
     for (category, level, area), row in zip(targets, frame.itertuples()):
-        for side, lower, upper in (("before", anchor - dt.timedelta(days=28), anchor),
-                                   ("after", anchor, anchor + dt.timedelta(days=28))):
-            expected = incident_harm(con, index, f"offense_category = ? AND {column[level]} = ? "
-                                     "AND occurred_at >= ? AND occurred_at < ?", [category, area, lower, upper])
+        for side, lower, upper in (
+            ("before", anchor - dt.timedelta(days=28), anchor),
+            ("after", anchor, anchor + dt.timedelta(days=28)),
+        ):
+            expected = incident_harm(
+                con,
+                index,
+                f"offense_category = ? AND {column[level]} = ? AND occurred_at >= ? AND occurred_at < ?",
+                [category, area, lower, upper],
+            )
             assert getattr(row, f"{side}_incidents") == expected["incidents"].iloc[0]
             assert getattr(row, f"{side}_harm") == pytest.approx(expected["harm"].fillna(0.0).iloc[0])
     assert frame["before_harm"].iloc[0] > 0 and frame["before_harm"].iloc[2] == 0  # drug possession weighs 0
@@ -283,39 +412,71 @@ def check_taskings_before_after(con, index, days, busy):
 def check_threats_candidates(con, index, days, busy):
     recent_start = days["as_of"] - dt.timedelta(days=27)
     for exclude in (True, False):
-        frame = run_query(con, "threats_candidates", {
-            **harm_params(index), "as_of": days["as_of"], "level": "district", "recent_days": 28,
-            "baseline_weeks": 12, "decay": 0.8, "timely_days": 7, "repeat_victim_days": 365,
-            "exclude_proactive": exclude, "district": None})
-        weights = con.execute("SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?) "
-                              "WHERE harm_weight > 0", [*index, not exclude]).df()
+        frame = run_query(
+            con,
+            "threats_candidates",
+            {
+                **harm_params(index),
+                "as_of": days["as_of"],
+                "level": "district",
+                "recent_days": 28,
+                "baseline_weeks": 12,
+                "decay": 0.8,
+                "timely_days": 7,
+                "repeat_victim_days": 365,
+                "exclude_proactive": exclude,
+                "district": None,
+            },
+        )
+        weights = con.execute(
+            "SELECT category, harm_weight FROM category_harm(?, ?, include_proactive := ?) WHERE harm_weight > 0",
+            [*index, not exclude],
+        ).df()
         assert set(frame["category"]) <= set(weights["category"])
         assert frame["proactive"].any() != exclude
         merged = frame.merge(weights, on="category", how="left")
         np.testing.assert_allclose(merged["weight"], merged["harm_weight"])
         harm = frame.assign(harm=frame["weight"] * frame["recent_count"]).groupby(["area_id", "category"])["harm"].sum()
         expected = incident_harm(
-            con, index, "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL AND harm > 0",
-            [recent_start, days["as_of"] + dt.timedelta(days=1)], include_proactive=not exclude,
-            group_by="district AS area_id, offense_category AS category").set_index(["area_id", "category"])["harm"]
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL AND harm > 0",
+            [recent_start, days["as_of"] + dt.timedelta(days=1)],
+            include_proactive=not exclude,
+            group_by="district AS area_id, offense_category AS category",
+        ).set_index(["area_id", "category"])["harm"]
         np.testing.assert_allclose(harm.reindex(expected.index).fillna(0.0).to_numpy(), expected.to_numpy())
 
 
 def check_threats_repeat_locations(con, index, days, busy):
     recent_start = days["as_of"] - dt.timedelta(days=27)
     for exclude in (True, False):
-        frame = run_query(con, "threats_repeat_locations", {
-            **harm_params(index), "as_of": days["as_of"], "recent_days": 28, "baseline_weeks": 12,
-            "min_incidents": 3, "exclude_proactive": exclude, "district": None, "category": None})
+        frame = run_query(
+            con,
+            "threats_repeat_locations",
+            {
+                **harm_params(index),
+                "as_of": days["as_of"],
+                "recent_days": 28,
+                "baseline_weeks": 12,
+                "min_incidents": 3,
+                "exclude_proactive": exclude,
+                "district": None,
+                "category": None,
+            },
+        )
         assert len(frame) > 0
-        expected = con.execute("""
+        expected = con.execute(
+            """
             SELECT h.location_text AS location, sum(h.harm) AS harm_macro, count(*) AS incidents_macro
             FROM incident_harm(?, ?, include_proactive := ?) h
             JOIN offence_categories c ON c.category = h.offense_category
             WHERE h.occurred_at >= ? AND h.occurred_at < ? AND h.location_text IS NOT NULL
               AND NOT coalesce(h.domestic, false) AND NOT c.sensitive AND h.harm > 0
             GROUP BY ALL HAVING count(*) >= 3
-        """, [*index, not exclude, recent_start, days["as_of"] + dt.timedelta(days=1)]).df()
+        """,
+            [*index, not exclude, recent_start, days["as_of"] + dt.timedelta(days=1)],
+        ).df()
         merged = frame.merge(expected, on="location", how="outer")
         assert len(merged) == len(frame)
         np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
@@ -347,7 +508,8 @@ def test_every_query_taking_a_harm_index_is_checked_against_the_macro():
     unchecked = sorted(taking - HARM_QUERIES.keys() - NAMES_HARM_INDEX_ONLY)
     assert not unchecked, (
         f"queries {unchecked} take $harm_index: compute harm with incident_harm/category_harm (ilp/harm.sql) "
-        f"and add a check to HARM_QUERIES in {Path(__file__).name}")
+        f"and add a check to HARM_QUERIES in {Path(__file__).name}"
+    )
     for name in HARM_QUERIES:
         sql = sql_without_comments(paths.QUERIES_DIR / f"{name}.sql")
         assert re.search(r"\b(incident_harm|category_harm)\(", sql), name
@@ -358,13 +520,14 @@ def test_only_listings_of_the_weight_table_read_harm_weights():
     copies = sorted(readers - READS_WEIGHT_TABLE)
     assert not copies, (
         f"queries {copies} read harm_weights: take harm from incident_harm(...) or category_harm(...) "
-        f"(ilp/harm.sql, the one definition of harm) instead of joining the weight table")
+        f"(ilp/harm.sql, the one definition of harm) instead of joining the weight table"
+    )
     assert READS_WEIGHT_TABLE <= readers  # the allow-list names real files that still need it
 
 
 def test_readme_example_view_computes_the_macros_harm(con, days, busy):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Adding a view"):]
+    section = readme[readme.index("## Adding a view") :]
     sql = re.search(r"```sql\n(.*?)```", section, re.S).group(1)
     sql = "\n".join(line.strip() for line in sql.splitlines())
     assert "incident_harm(" in sql and "harm_weights" not in sql
@@ -372,8 +535,13 @@ def test_readme_example_view_computes_the_macros_harm(con, days, busy):
     values = {**harm_params(INDICES[0]), "start": start, "end": end, "district": busy["district"], "category": None}
     wanted = set(re.findall(r"\$(\w+)", re.sub(r"--[^\n]*", "", sql)))
     frame = con.execute(sql, {name: values[name] for name in wanted}).df()
-    expected = incident_harm(con, INDICES[0], "occurred_at >= ? AND occurred_at < ? AND district = ?",
-                             [start, end, busy["district"]], group_by="beat")
+    expected = incident_harm(
+        con,
+        INDICES[0],
+        "occurred_at >= ? AND occurred_at < ? AND district = ?",
+        [start, end, busy["district"]],
+        group_by="beat",
+    )
     merged = frame.merge(expected, on="beat", how="outer", suffixes=("", "_macro"))
     assert len(merged) == len(frame) > 1
     np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
@@ -396,14 +564,23 @@ def old_snapshot(demo_warehouse, tmp_path) -> Path:
 
 
 def harm_macros(connection) -> set[str]:
-    return {row[0] for row in connection.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro' "
-        "AND function_name IN ('incident_harm', 'category_harm')").fetchall()}
+    return {
+        row[0]
+        for row in connection.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type = 'table_macro' "
+            "AND function_name IN ('incident_harm', 'category_harm')"
+        ).fetchall()
+    }
 
 
 def test_reading_a_snapshot_without_the_macros_says_what_to_do(old_snapshot, days):
-    params = {**harm_params(INDICES[0]), "history_start": days["week"] - dt.timedelta(weeks=4),
-              "week": days["week"], "district": None, "category": None}
+    params = {
+        **harm_params(INDICES[0]),
+        "history_start": days["week"] - dt.timedelta(weeks=4),
+        "week": days["week"],
+        "district": None,
+        "category": None,
+    }
     with contextlib.closing(Warehouse(old_snapshot).connect()) as connection:
         assert harm_macros(connection) == set()
         with pytest.raises(WarehouseError, match=r"predates.*`ilp demo`.*`ilp ingest`") as raised:
@@ -417,12 +594,18 @@ def test_an_old_snapshot_gains_the_macros_on_its_next_write(old_snapshot, con, d
     with warehouse.write(kind="demo", note="any write") as connection:
         connection.execute("SELECT 1")
     assert warehouse.current_version() != before
-    params = {**harm_params(INDICES[0]), "history_start": days["week"] - dt.timedelta(weeks=4),
-              "week": days["week"], "district": None, "category": None}
+    params = {
+        **harm_params(INDICES[0]),
+        "history_start": days["week"] - dt.timedelta(weeks=4),
+        "week": days["week"],
+        "district": None,
+        "category": None,
+    }
     with contextlib.closing(warehouse.connect()) as connection:
         assert harm_macros(connection) == {"incident_harm", "category_harm"}
-        pd.testing.assert_frame_equal(run_query(connection, "trends_weekly", params),
-                                      run_query(con, "trends_weekly", params))
+        pd.testing.assert_frame_equal(
+            run_query(connection, "trends_weekly", params), run_query(con, "trends_weekly", params)
+        )
 
 
 def test_a_new_warehouse_has_the_macros(con):

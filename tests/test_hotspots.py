@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pyproj
 import pytest
@@ -64,31 +63,33 @@ def tiny_warehouse(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny_grid")
     x, y = -33585, 18755
     centre = ((y + 0.5) * GRID.dlat, (x + 0.5) * GRID.dlon)
-    east = (centre[0], centre[1] + GRID.dlon)          # the next cell east
+    east = (centre[0], centre[1] + GRID.dlon)  # the next cell east
     rows = [
         # (id, hour, category, (lat, lon) or None)
-        ("a", 6, "robbery", centre),                    # night
-        ("b", 7, "robbery", centre),                    # day
-        ("c", 14, "drug_possession", centre),           # day, proactive: no harm by default
-        ("d", 15, "shoplifting", east),                 # evening
-        ("e", 22, "shoplifting", east),                 # evening
-        ("f", 23, "homicide", east),                    # night, sensitive
-        ("g", 12, "robbery", None),                     # unlocated
+        ("a", 6, "robbery", centre),  # night
+        ("b", 7, "robbery", centre),  # day
+        ("c", 14, "drug_possession", centre),  # day, proactive: no harm by default
+        ("d", 15, "shoplifting", east),  # evening
+        ("e", 22, "shoplifting", east),  # evening
+        ("f", 23, "homicide", east),  # night, sensitive
+        ("g", 12, "robbery", None),  # unlocated
         ("h", 12, "robbery", (centre[0], centre[1] + 5 * GRID.dlon)),  # day, outside the period below
     ]
-    incidents = pd.DataFrame({
-        "source": "t",
-        "source_id": [r[0] for r in rows],
-        "occurred_at": [dt.datetime(2026, 3, 2 if r[0] != "h" else 20, r[1], 30) for r in rows],
-        "occurred_precision": "exact",
-        "offense_category": [r[2] for r in rows],
-        "latitude": [r[3][0] if r[3] else None for r in rows],
-        "longitude": [r[3][1] if r[3] else None for r in rows],
-        "location_status": ["ok" if r[3] else "missing" for r in rows],
-        "district": "1",
-        "beat": ["1A", "1A", "1A", "1B", "1B", "1B", "1A", "1C"],
-        "row_hash": "x",
-    })
+    incidents = pd.DataFrame(
+        {
+            "source": "t",
+            "source_id": [r[0] for r in rows],
+            "occurred_at": [dt.datetime(2026, 3, 2 if r[0] != "h" else 20, r[1], 30) for r in rows],
+            "occurred_precision": "exact",
+            "offense_category": [r[2] for r in rows],
+            "latitude": [r[3][0] if r[3] else None for r in rows],
+            "longitude": [r[3][1] if r[3] else None for r in rows],
+            "location_status": ["ok" if r[3] else "missing" for r in rows],
+            "district": "1",
+            "beat": ["1A", "1A", "1A", "1B", "1B", "1B", "1A", "1C"],
+            "row_hash": "x",
+        }
+    )
     with Warehouse(directory).write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
         con.execute(
@@ -101,14 +102,25 @@ def tiny_warehouse(tmp_path_factory):
 
 
 def _params(**overrides):
-    params = dict(start=dt.date(2026, 3, 1), end=dt.date(2026, 3, 8), district=None, category=None,
-                  harm_index="cchi", harm_version="2016", shift="all", include_proactive=False, **GRID.params())
+    params = dict(
+        start=dt.date(2026, 3, 1),
+        end=dt.date(2026, 3, 8),
+        district=None,
+        category=None,
+        harm_index="cchi",
+        harm_version="2016",
+        shift="all",
+        include_proactive=False,
+        **GRID.params(),
+    )
     params.update(overrides)
     return params
 
 
 def _weights(con, *categories):
-    rows = con.execute("SELECT category, weight FROM harm_weights WHERE index_name = 'cchi' AND version = '2016'").fetchall()
+    rows = con.execute(
+        "SELECT category, weight FROM harm_weights WHERE index_name = 'cchi' AND version = '2016'"
+    ).fetchall()
     weights = dict(rows)
     return sum(weights[c] for c in categories)
 
@@ -117,11 +129,14 @@ def test_sql_binning_matches_python_and_conserves_counts(tiny_warehouse):
     directory, (x, y) = tiny_warehouse
     with contextlib.closing(Warehouse(directory).connect()) as con:
         cells = run_query(con, "deployment_cells", _params())
-        harm_rob, harm_east = _weights(con, "robbery", "robbery"), _weights(con, "shoplifting", "shoplifting", "homicide")
-    assert cells["incidents"].sum() == 6           # 8 incidents - 1 unlocated - 1 outside the period
+        harm_rob, harm_east = (
+            _weights(con, "robbery", "robbery"),
+            _weights(con, "shoplifting", "shoplifting", "homicide"),
+        )
+    assert cells["incidents"].sum() == 6  # 8 incidents - 1 unlocated - 1 outside the period
     by_cell = cells.set_index(["cell_x", "cell_y"])
     assert by_cell.loc[(x, y), "incidents"] == 3 and by_cell.loc[(x + 1, y), "incidents"] == 3
-    assert by_cell.loc[(x, y), "harm"] == pytest.approx(harm_rob)          # drug possession counts 0
+    assert by_cell.loc[(x, y), "harm"] == pytest.approx(harm_rob)  # drug possession counts 0
     assert by_cell.loc[(x + 1, y), "harm"] == pytest.approx(harm_east)
     assert by_cell.loc[(x + 1, y), "sensitive_incidents"] == 1
     assert by_cell.loc[(x, y), "beat"] == "1A" and by_cell.loc[(x + 1, y), "beat"] == "1B"
@@ -130,8 +145,10 @@ def test_sql_binning_matches_python_and_conserves_counts(tiny_warehouse):
 def test_sql_shift_filter_and_proactive_toggle(tiny_warehouse):
     directory, (x, y) = tiny_warehouse
     with contextlib.closing(Warehouse(directory).connect()) as con:
-        counts = {shift: int(run_query(con, "deployment_cells", _params(shift=shift))["incidents"].sum())
-                  for shift in ("day", "evening", "night")}
+        counts = {
+            shift: int(run_query(con, "deployment_cells", _params(shift=shift))["incidents"].sum())
+            for shift in ("day", "evening", "night")
+        }
         with_proactive = run_query(con, "deployment_cells", _params(shift="day", include_proactive=True))
         summary = run_query(con, "deployment_summary", _params())
         drug = _weights(con, "robbery", "drug_possession")
@@ -153,8 +170,14 @@ def test_month_precision_rows_have_no_shift():
 
 # --------------------------------------------------------------------------------- concentration
 def test_rank_cells_and_concentration():
-    cells = pd.DataFrame({"cell_x": [0, 1, 2, 3, 4], "cell_y": [0, 0, 0, 0, 0], "incidents": [1, 3, 2, 4, 10],
-                          "harm": [50.0, 30.0, 10.0, 10.0, 0.0]})
+    cells = pd.DataFrame(
+        {
+            "cell_x": [0, 1, 2, 3, 4],
+            "cell_y": [0, 0, 0, 0, 0],
+            "incidents": [1, 3, 2, 4, 10],
+            "harm": [50.0, 30.0, 10.0, 10.0, 0.0],
+        }
+    )
     ranked = hotspots.rank_cells(cells, GRID)
     assert ranked["harm"].tolist() == [50, 30, 10, 10, 0]
     assert ranked["cumulative_harm_share"].tolist() == pytest.approx([0.5, 0.8, 0.9, 1.0, 1.0])
@@ -169,8 +192,9 @@ def test_rank_cells_and_concentration():
 
 
 def test_map_cells_carry_cells_only():
-    cells = pd.DataFrame({"cell_x": [5], "cell_y": [6], "incidents": [3], "harm": [12.0], "beat": ["1A"],
-                          "district": ["1"]})
+    cells = pd.DataFrame(
+        {"cell_x": [5], "cell_y": [6], "incidents": [3], "harm": [12.0], "beat": ["1A"], "district": ["1"]}
+    )
     layer = hotspots.map_cells(hotspots.rank_cells(cells, GRID), {"1": "Harbour"})
     assert layer.loc[0, "district"] == "Harbour" and layer.loc[0, "incidents"] == 3
     assert not {"latitude", "longitude", "location_text"} & set(layer.columns)

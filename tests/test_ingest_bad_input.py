@@ -59,14 +59,37 @@ class Fails:
 
 
 GOOD_INCIDENTS = {
-    "1001": {"occurred_at": ts("2017-01-01 00:01"), "offense_code": "0486", "offense_category": "violence_without_injury",
-             "location_status": "ok", "latitude": 41.8781, "longitude": -87.6298, "location_text": "001XX N STATE ST",
-             "arrest": False, "clearance_status": "open", "occurred_precision": "exact"},
-    "1002": {"occurred_at": ts("2017-01-02 13:30"), "offense_code": "0820", "offense_category": "theft_other",
-             "location_status": "ok", "latitude": 41.8819, "longitude": -87.6340, "location_text": "002XX W MADISON ST",
-             "arrest": True, "clearance_status": "cleared_arrest"},
-    "1003": {"occurred_at": ts("2017-01-03 23:15"), "offense_code": "0560", "location_status": "ok",
-             "latitude": 41.8770, "longitude": -87.6290, "location_text": "003XX S DEARBORN ST"},
+    "1001": {
+        "occurred_at": ts("2017-01-01 00:01"),
+        "offense_code": "0486",
+        "offense_category": "violence_without_injury",
+        "location_status": "ok",
+        "latitude": 41.8781,
+        "longitude": -87.6298,
+        "location_text": "001XX N STATE ST",
+        "arrest": False,
+        "clearance_status": "open",
+        "occurred_precision": "exact",
+    },
+    "1002": {
+        "occurred_at": ts("2017-01-02 13:30"),
+        "offense_code": "0820",
+        "offense_category": "theft_other",
+        "location_status": "ok",
+        "latitude": 41.8819,
+        "longitude": -87.6340,
+        "location_text": "002XX W MADISON ST",
+        "arrest": True,
+        "clearance_status": "cleared_arrest",
+    },
+    "1003": {
+        "occurred_at": ts("2017-01-03 23:15"),
+        "offense_code": "0560",
+        "location_status": "ok",
+        "latitude": 41.8770,
+        "longitude": -87.6290,
+        "location_text": "003XX S DEARBORN ST",
+    },
 }
 NO_LOCATION = {"latitude": None, "longitude": None}
 
@@ -80,7 +103,9 @@ CASES: dict[str, Loads | Fails] = {
     "not_gzip.csv.gz": Fails(("cannot be read (Not a gzipped file",)),
     "mapping_typo.toml": Fails(
         ("unknown key in [file] 'delimeter'", "Did you mean 'delimiter'?"),
-        names="mapping_typo.toml", mapping="mapping_typo.toml", data_file="good.csv",
+        names="mapping_typo.toml",
+        mapping="mapping_typo.toml",
+        data_file="good.csv",
     ),
     "latin1_byte.csv": Loads(
         (3, 2, 0, 0, 1),
@@ -115,8 +140,7 @@ CASES: dict[str, Loads | Fails] = {
             (4, "ID", "duplicate id 1001 in this batch: superseded by duplicate_ids.csv line 5"),
         ),
         # the last row of an id wins
-        incidents={"1001": {"occurred_at": ts("2017-01-01 00:05"), "offense_code": "0486", "arrest": True},
-                   "1002": OK},
+        incidents={"1001": {"occurred_at": ts("2017-01-01 00:05"), "offense_code": "0486", "arrest": True}, "1002": OK},
     ),
     "missing_id.csv": Loads(
         (3, 1, 0, 0, 2),
@@ -135,25 +159,31 @@ CASES: dict[str, Loads | Fails] = {
     ),
     "zero_coords.csv": Loads(
         (3, 3, 0, 0, 0),
-        incidents={"1001": {"location_status": "zero", **NO_LOCATION},
-                   "1002": {"location_status": "zero", **NO_LOCATION},
-                   "1003": {"location_status": "ok", "latitude": 41.8770, "longitude": -87.6290}},
+        incidents={
+            "1001": {"location_status": "zero", **NO_LOCATION},
+            "1002": {"location_status": "zero", **NO_LOCATION},
+            "1003": {"location_status": "ok", "latitude": 41.8770, "longitude": -87.6290},
+        },
         missing_location=2,
     ),
     "out_of_bbox.csv": Loads(
         (4, 4, 0, 0, 0),
-        incidents={"1001": {"location_status": "out_of_bounds", **NO_LOCATION},
-                   "1002": {"location_status": "out_of_bounds", **NO_LOCATION},
-                   "1003": {"location_status": "out_of_bounds", **NO_LOCATION},
-                   "1004": {"location_status": "ok", "latitude": 41.8770, "longitude": -87.6290}},
+        incidents={
+            "1001": {"location_status": "out_of_bounds", **NO_LOCATION},
+            "1002": {"location_status": "out_of_bounds", **NO_LOCATION},
+            "1003": {"location_status": "out_of_bounds", **NO_LOCATION},
+            "1004": {"location_status": "ok", "latitude": 41.8770, "longitude": -87.6290},
+        },
         missing_location=3,
     ),
     "missing_coords.csv": Loads(
         (4, 4, 0, 0, 0),
-        incidents={"1001": {"location_status": "missing", **NO_LOCATION},
-                   "1002": {"location_status": "missing", **NO_LOCATION},
-                   "1003": {"location_status": "unparseable", **NO_LOCATION},
-                   "1004": {"location_status": "unparseable", **NO_LOCATION}},
+        incidents={
+            "1001": {"location_status": "missing", **NO_LOCATION},
+            "1002": {"location_status": "missing", **NO_LOCATION},
+            "1003": {"location_status": "unparseable", **NO_LOCATION},
+            "1004": {"location_status": "unparseable", **NO_LOCATION},
+        },
         missing_location=4,
     ),
     "truncated_last_line.csv": Loads(
@@ -169,9 +199,11 @@ CASES: dict[str, Loads | Fails] = {
     "quoted_delimiter.csv": Loads(
         (4, 3, 0, 0, 1),
         rejects=((5, None, "unreadable line: too many fields (an unquoted delimiter inside a value?)"),),
-        incidents={"1001": OK,
-                   "1002": {"location_text": "002XX W MADISON ST, REAR", "location_status": "ok"},
-                   "1003": {"location_text": '003XX S "THE LOOP" ST', "location_status": "ok"}},
+        incidents={
+            "1001": OK,
+            "1002": {"location_text": "002XX W MADISON ST, REAR", "location_status": "ok"},
+            "1003": {"location_text": '003XX S "THE LOOP" ST', "location_status": "ok"},
+        },
     ),
     "formula_injection.csv": Loads(
         (9, 4, 0, 0, 5),
@@ -201,8 +233,10 @@ CASES: dict[str, Loads | Fails] = {
             (7, "ID", "required id is empty"),
             (8, "Primary Type", "too few fields"),
         ),
-        incidents={"1001": {"occurred_at": ts("2017-01-08 23:15"), "location_text": "008XX S DEARBORN ST"},
-                   "1005": {"location_status": "zero", **NO_LOCATION}},
+        incidents={
+            "1001": {"occurred_at": ts("2017-01-08 23:15"), "location_text": "008XX S DEARBORN ST"},
+            "1005": {"location_status": "zero", **NO_LOCATION},
+        },
         missing_location=1,
     ),
     "bom.csv": Loads((3, 3, 0, 0, 0), incidents=GOOD_INCIDENTS),
@@ -275,7 +309,9 @@ def _same(actual, expected) -> bool:
     return actual == expected
 
 
-def check_loads(case: Loads, name: str, data_file: Path, code: int, out: str, err: str, warehouse, before, folder_state, run_cli):
+def check_loads(
+    case: Loads, name: str, data_file: Path, code: int, out: str, err: str, warehouse, before, folder_state, run_cli
+):
     assert code == 0, err
     assert "Traceback" not in err
     result = json.loads(out)
@@ -340,7 +376,9 @@ def check_fails(case: Fails, named: str, code: int, out: str, err: str, warehous
 # ------------------------------------------------------------------------------------------ the corpus
 def test_every_corpus_file_has_an_expectation():
     on_disk = {p.name for p in BAD_INPUT.iterdir() if p.suffix != ".md" and p.name != "mapping.toml"}
-    assert on_disk == set(CASES), f"files without expectations: {on_disk - set(CASES)}; missing files: {set(CASES) - on_disk}"
+    assert on_disk == set(CASES), (
+        f"files without expectations: {on_disk - set(CASES)}; missing files: {set(CASES) - on_disk}"
+    )
     documented = (BAD_INPUT / "EXPECTED.md").read_text(encoding="utf-8")
     for name in [*CASES, *GENERATED]:
         assert f"`{name}`" in documented, f"{name} is not in EXPECTED.md"
@@ -353,7 +391,9 @@ def test_corpus_file(name, real_warehouse, run_cli, folder_state):
     data_name = case.data_file if isinstance(case, Fails) and case.data_file else name
     data_file = BAD_INPUT / data_name
     before = folder_state(real_warehouse.directory)
-    code, out, err = run_cli("ingest", "--mapping", BAD_INPUT / case.mapping, "--json", data_file, warehouse=real_warehouse)
+    code, out, err = run_cli(
+        "ingest", "--mapping", BAD_INPUT / case.mapping, "--json", data_file, warehouse=real_warehouse
+    )
     if isinstance(case, Fails):
         check_fails(case, case.names or data_name, code, out, err, real_warehouse, before, folder_state)
     else:
@@ -375,8 +415,14 @@ def test_generated_bad_file(name, real_warehouse, run_cli, folder_state, tmp_pat
 # ------------------------------------------------------------------------------------------ around the corpus
 def test_one_bad_file_fails_the_whole_batch(real_warehouse, run_cli, folder_state):
     before = folder_state(real_warehouse.directory)
-    code, out, err = run_cli("ingest", "--mapping", MAPPING, BAD_INPUT / "good.csv", BAD_INPUT / "missing_column.csv",
-                             warehouse=real_warehouse)
+    code, out, err = run_cli(
+        "ingest",
+        "--mapping",
+        MAPPING,
+        BAD_INPUT / "good.csv",
+        BAD_INPUT / "missing_column.csv",
+        warehouse=real_warehouse,
+    )
     assert code == 1 and out == ""
     assert "missing_column.csv" in err and "'IUCR'" in err and "Traceback" not in err
     assert folder_state(real_warehouse.directory) == before
@@ -393,16 +439,21 @@ def test_failed_first_ingest_leaves_no_warehouse_behind(tmp_path, run_cli):
 
 def test_latin1_file_loads_whole_with_a_latin1_mapping(real_warehouse, run_cli, tmp_path):
     mapping = tmp_path / "latin1.toml"
-    mapping.write_text(MAPPING.read_text(encoding="utf-8").replace('encoding = "utf-8"', 'encoding = "latin-1"'),
-                       encoding="utf-8")
-    code, out, err = run_cli("ingest", "--mapping", mapping, "--json", BAD_INPUT / "latin1_byte.csv", warehouse=real_warehouse)
+    mapping.write_text(
+        MAPPING.read_text(encoding="utf-8").replace('encoding = "utf-8"', 'encoding = "latin-1"'), encoding="utf-8"
+    )
+    code, out, err = run_cli(
+        "ingest", "--mapping", mapping, "--json", BAD_INPUT / "latin1_byte.csv", warehouse=real_warehouse
+    )
     assert code == 0, err
     assert json.loads(out)["loaded"] == 3
     assert incidents(real_warehouse.directory)["1002"]["location_text"] == "002XX W CAF\u00e9 ST"
 
 
 def test_line_number_after_a_multiline_field(real_warehouse, run_cli):
-    code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "multiline_field.csv", warehouse=real_warehouse)
+    code, out, err = run_cli(
+        "ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "multiline_field.csv", warehouse=real_warehouse
+    )
     assert code == 0, err
     _, out, _ = run_cli("rejects", "--json", warehouse=real_warehouse)
     assert [r["line_number"] for r in json.loads(out)] == [4]
@@ -412,15 +463,15 @@ def test_line_numbers_count_every_embedded_newline_a_broken_line_and_a_duplicate
     """Lines as an editor shows them, in a file where two records span 2 and 3 lines, a line the CSV reader
     rejects sits between them, and a later duplicate id supersedes an earlier row."""
     lines = [
-        "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",                     # 1
-        '2001,01/01/2017 12:01:00 AM,"001XX N STATE ST',                                # 2
-        'REAR",0486,BATTERY,false,41.8781,-87.6298',                                    # 3
-        "2002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",          # 4
+        "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",  # 1
+        '2001,01/01/2017 12:01:00 AM,"001XX N STATE ST',  # 2
+        'REAR",0486,BATTERY,false,41.8781,-87.6298',  # 3
+        "2002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",  # 4
         "2003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA,FIELDS",  # 5: too many fields
-        '2004,01/03/2017 10:00:00 AM,"004XX',                                           # 6
-        "W",                                                                            # 7
-        'LAKE ST",0820,THEFT,true,41.885,-87.63',                                       # 8
-        "2005,,005XX W LAKE ST,0820,THEFT,true,41.885,-87.63",                          # 9: no date
+        '2004,01/03/2017 10:00:00 AM,"004XX',  # 6
+        "W",  # 7
+        'LAKE ST",0820,THEFT,true,41.885,-87.63',  # 8
+        "2005,,005XX W LAKE ST,0820,THEFT,true,41.885,-87.63",  # 9: no date
         "2001,01/04/2017 10:00:00 AM,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298",  # 10: id again
     ]
     path = tmp_path / "multiline_mix.csv"
@@ -439,15 +490,21 @@ def test_line_numbers_count_every_embedded_newline_a_broken_line_and_a_duplicate
 
 def test_line_numbers_count_blank_lines(real_warehouse, run_cli, tmp_path):
     path = tmp_path / "blank_lines.csv"
-    path.write_text("\n".join([
-        "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",                      # 1
-        "3001,01/01/2017 12:01:00 AM,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298",  # 2
-        "",                                                                               # 3
-        "3002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",           # 4
-        "",                                                                               # 5
-        "3003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA",          # 6: too many fields
-        "3004,,004XX W LAKE ST,0820,THEFT,true,41.885,-87.63",                           # 7: no date
-    ]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude",  # 1
+                "3001,01/01/2017 12:01:00 AM,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298",  # 2
+                "",  # 3
+                "3002,not a date,002XX W MADISON ST,0820,THEFT,true,41.8819,-87.6340",  # 4
+                "",  # 5
+                "3003,01/02/2017 10:00:00 AM,003XX,0820,THEFT,true,41.88,-87.63,EXTRA",  # 6: too many fields
+                "3004,,004XX W LAKE ST,0820,THEFT,true,41.885,-87.63",  # 7: no date
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     code, out, err = run_cli("ingest", "--mapping", MAPPING, "--json", path, warehouse=real_warehouse)
     assert code == 0, err
     _, out, _ = run_cli("rejects", "--json", warehouse=real_warehouse)
@@ -475,19 +532,32 @@ def test_a_whole_line_error_is_listed_without_a_field(real_warehouse, run_cli):
 
 
 def test_reingesting_a_file_with_rejects_changes_nothing(real_warehouse, run_cli):
-    first = json.loads(run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "formula_injection.csv",
-                               warehouse=real_warehouse)[1])
-    again = json.loads(run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "formula_injection.csv",
-                               warehouse=real_warehouse)[1])
+    first = json.loads(
+        run_cli(
+            "ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "formula_injection.csv", warehouse=real_warehouse
+        )[1]
+    )
+    again = json.loads(
+        run_cli(
+            "ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "formula_injection.csv", warehouse=real_warehouse
+        )[1]
+    )
     assert (first["loaded"], first["unchanged"], first["rejected"]) == (4, 0, 5)
-    assert (again["rows_read"], again["loaded"], again["updated"], again["unchanged"], again["rejected"]) == (9, 0, 0, 4, 5)
+    assert (again["rows_read"], again["loaded"], again["updated"], again["unchanged"], again["rejected"]) == (
+        9,
+        0,
+        0,
+        4,
+        5,
+    )
 
 
 # ------------------------------------------------------------------------------------------ a real process
 def _ilp(*args: object) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "ilp", *map(str, args)], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ilp", *map(str, args)], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
 
 
 def test_subprocess_bad_file_exits_1_with_one_line(tmp_path):
@@ -503,8 +573,10 @@ def test_subprocess_good_file_prints_counts(tmp_path):
     done = _ilp("--warehouse", tmp_path / "w", "ingest", "--mapping", MAPPING, BAD_INPUT / "zero_coords.csv")
     assert done.returncode == 0, done.stderr
     for label, value in (("rows read", 3), ("loaded", 3), ("updated", 0), ("unchanged", 0), ("rejected", 0)):
-        assert any(line.split()[:len(label.split())] == label.split() and line.split()[len(label.split())] == str(value)
-                   for line in done.stdout.splitlines()), (label, done.stdout)
+        assert any(
+            line.split()[: len(label.split())] == label.split() and line.split()[len(label.split())] == str(value)
+            for line in done.stdout.splitlines()
+        ), (label, done.stdout)
     assert "without a usable location: 2" in done.stdout
 
 
@@ -516,7 +588,9 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_connect_read_only_sees_stored_rows(real_warehouse, run_cli):
     """The snapshot an ingest reports is a plain DuckDB file readers can open read-only."""
-    result = json.loads(run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "good.csv", warehouse=real_warehouse)[1])
+    result = json.loads(
+        run_cli("ingest", "--mapping", MAPPING, "--json", BAD_INPUT / "good.csv", warehouse=real_warehouse)[1]
+    )
     with contextlib.closing(connect_read_only(real_warehouse.directory / f"{result['snapshot']}.duckdb")) as con:
         assert con.execute("SELECT count(*) FROM incidents").fetchone()[0] == 3
         with pytest.raises(duckdb.Error):

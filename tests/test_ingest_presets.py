@@ -111,7 +111,9 @@ def test_chicago_missing_locations_match_empty_latitude(chicago, chicago_raw):
     counted = statuses(warehouse)
     assert counted["missing"] == empty
     assert result.missing_location == sum(n for status, n in counted.items() if status != "ok")
-    assert one(warehouse, "SELECT count(*) FROM incidents WHERE location_status <> 'ok' AND latitude IS NOT NULL")[0] == 0
+    assert (
+        one(warehouse, "SELECT count(*) FROM incidents WHERE location_status <> 'ok' AND latitude IS NOT NULL")[0] == 0
+    )
 
 
 def test_chicago_known_row(chicago):
@@ -123,8 +125,19 @@ def test_chicago_known_row(chicago):
         "FROM incidents WHERE source = 'chicago' AND source_id = '11227508'",
     )
     assert row == (
-        dt.datetime(2017, 1, 1, 0, 1), "1754", "rape", "OFFENSE INVOLVING CHILDREN - AGG SEX ASSLT OF CHILD FAM MBR",
-        "missing", "010", "1033", "12", "30", False, False, "open", "exact",
+        dt.datetime(2017, 1, 1, 0, 1),
+        "1754",
+        "rape",
+        "OFFENSE INVOLVING CHILDREN - AGG SEX ASSLT OF CHILD FAM MBR",
+        "missing",
+        "010",
+        "1033",
+        "12",
+        "30",
+        False,
+        False,
+        "open",
+        "exact",
     )
 
 
@@ -145,7 +158,9 @@ def test_chicago_located_row_and_arrest_clearance(chicago, chicago_raw):
 # ------------------------------------------------------------------------------------------ data.police.uk
 def test_uk_counts_reconcile(uk):
     warehouse, result = uk
-    rows, without_id = raw('SELECT count(*), count(*) FILTER (WHERE nullif(trim("Crime ID"), \'\') IS NULL) FROM {raw}', UK)
+    rows, without_id = raw(
+        "SELECT count(*), count(*) FILTER (WHERE nullif(trim(\"Crime ID\"), '') IS NULL) FROM {raw}", UK
+    )
     assert result.rows_read == rows
     check_accounting(result)
     assert (result.loaded, result.rejected) == (rows, 0)
@@ -153,11 +168,20 @@ def test_uk_counts_reconcile(uk):
     # rows without a Crime ID (anti-social behaviour) get content-hash ids instead of being rejected
     hashed = one(warehouse, "SELECT count(*) FROM incidents WHERE source_id LIKE 'h:%'")[0]
     assert hashed == without_id > 10_000
-    asb = one(warehouse, "SELECT count(*), count(*) FILTER (WHERE source_id LIKE 'h:%') FROM incidents "
-                         "WHERE offense_code = 'Anti-social behaviour'")
+    asb = one(
+        warehouse,
+        "SELECT count(*), count(*) FILTER (WHERE source_id LIKE 'h:%') FROM incidents "
+        "WHERE offense_code = 'Anti-social behaviour'",
+    )
     assert asb[0] == asb[1] > 0
-    assert one(warehouse, "SELECT count(*) FROM incidents WHERE source_id NOT SIMILAR TO 'h:[0-9a-f]{32}#[0-9]+' "
-                          "AND source_id LIKE 'h:%'")[0] == 0
+    assert (
+        one(
+            warehouse,
+            "SELECT count(*) FROM incidents WHERE source_id NOT SIMILAR TO 'h:[0-9a-f]{32}#[0-9]+' "
+            "AND source_id LIKE 'h:%'",
+        )[0]
+        == 0
+    )
 
 
 def test_uk_month_precision(uk):
@@ -172,7 +196,8 @@ def test_uk_month_precision(uk):
     assert not_first_of_month == 0
     with contextlib.closing(warehouse.connect()) as con:
         months = con.execute(
-            "SELECT strftime(occurred_at, '%Y-%m') AS month, count(*) FROM incidents GROUP BY ALL ORDER BY 1").fetchall()
+            "SELECT strftime(occurred_at, '%Y-%m') AS month, count(*) FROM incidents GROUP BY ALL ORDER BY 1"
+        ).fetchall()
     with contextlib.closing(duckdb.connect()) as con:
         raw_months = con.execute(
             f"SELECT Month, count(*) FROM read_csv({[str(f) for f in UK]!r}, all_varchar = true) GROUP BY ALL ORDER BY 1"
@@ -183,11 +208,21 @@ def test_uk_month_precision(uk):
 def test_uk_known_row(uk):
     warehouse, _ = uk
     crime_id = "a2202f7d81ebcfcd29b894f6d3dba640e9c9424966d2f07f3734eb91efe21e76"
-    row = one(warehouse, "SELECT occurred_at, offense_code, offense_category, beat, location_text, clearance_status, "
-                         "outcome_description, round(latitude, 6), round(longitude, 6) FROM incidents WHERE source_id = ?",
-              [crime_id])
-    assert row[:7] == (dt.datetime(2018, 10, 1), "Drugs", row[2], "E01012391", "On or near Higher Road", "cleared_arrest",
-                       "Offender deprived of property")
+    row = one(
+        warehouse,
+        "SELECT occurred_at, offense_code, offense_category, beat, location_text, clearance_status, "
+        "outcome_description, round(latitude, 6), round(longitude, 6) FROM incidents WHERE source_id = ?",
+        [crime_id],
+    )
+    assert row[:7] == (
+        dt.datetime(2018, 10, 1),
+        "Drugs",
+        row[2],
+        "E01012391",
+        "On or near Higher Road",
+        "cleared_arrest",
+        "Offender deprived of property",
+    )
     assert row[2] != "unmapped"
     assert row[7:] == (53.352456, -2.804451)
 
@@ -197,7 +232,12 @@ def test_uk_reingest_is_all_unchanged(uk):
     again = ingest(warehouse, "uk_police", UK)
     check_accounting(again)
     assert (again.rows_read, again.loaded, again.updated, again.unchanged, again.rejected) == (
-        first.rows_read, 0, 0, first.rows_read, 0)
+        first.rows_read,
+        0,
+        0,
+        first.rows_read,
+        0,
+    )
     assert one(warehouse, "SELECT count(*) FROM incidents")[0] == first.loaded
 
 
@@ -218,18 +258,33 @@ def test_lapd_zero_coordinates(lapd):
     counted = statuses(warehouse)
     assert counted.get("zero") == 31
     assert result.missing_location == sum(n for status, n in counted.items() if status != "ok")
-    (raw_zero,) = raw("SELECT count(*) FROM {raw} WHERE try_cast(LAT AS DOUBLE) = 0 AND try_cast(LON AS DOUBLE) = 0", LAPD)
+    (raw_zero,) = raw(
+        "SELECT count(*) FROM {raw} WHERE try_cast(LAT AS DOUBLE) = 0 AND try_cast(LON AS DOUBLE) = 0", LAPD
+    )
     assert raw_zero == 31
 
 
 def test_lapd_known_row(lapd):
     warehouse, _ = lapd
-    row = one(warehouse, "SELECT occurred_at, reported_at, offense_code, offense_description, district, beat, "
-                         "premise_type, clearance_status, outcome_description, latitude, longitude, location_status "
-                         "FROM incidents WHERE source_id = '200815333'")
+    row = one(
+        warehouse,
+        "SELECT occurred_at, reported_at, offense_code, offense_description, district, beat, "
+        "premise_type, clearance_status, outcome_description, latitude, longitude, location_status "
+        "FROM incidents WHERE source_id = '200815333'",
+    )
     assert row == (
-        dt.datetime(2020, 10, 15, 20, 0), dt.datetime(2020, 10, 15), "624", "BATTERY - SIMPLE ASSAULT", "West LA", "814",
-        "SINGLE FAMILY DWELLING", "cleared_other", "Adult Other", 34.0701, -118.4679, "ok",
+        dt.datetime(2020, 10, 15, 20, 0),
+        dt.datetime(2020, 10, 15),
+        "624",
+        "BATTERY - SIMPLE ASSAULT",
+        "West LA",
+        "814",
+        "SINGLE FAMILY DWELLING",
+        "cleared_other",
+        "Adult Other",
+        34.0701,
+        -118.4679,
+        "ok",
     )
 
 
@@ -241,7 +296,7 @@ def test_lapd_time_without_leading_zeros(lapd):
     with contextlib.closing(duckdb.connect()) as con:
         samples = con.execute(
             f"SELECT DR_NO, \"TIME OCC\" FROM read_csv('{LAPD[0]}', all_varchar = true) "
-            "WHERE length(\"TIME OCC\") < 4 ORDER BY DR_NO LIMIT 20"
+            'WHERE length("TIME OCC") < 4 ORDER BY DR_NO LIMIT 20'
         ).fetchall()
     assert samples
     for dr_no, time_occ in samples:

@@ -141,20 +141,27 @@ def test_bad_encoding_name(name):
     assert f"encoding {name!r} is not supported" in message and "utf-8, latin-1, utf-16" in message
 
 
-@pytest.mark.parametrize(("name", "normalised"), [("UTF8", "utf-8"), ("latin1", "latin-1"), ("ISO-8859-1", "latin-1"),
-                                                  ("utf_16", "utf-16")])
+@pytest.mark.parametrize(
+    ("name", "normalised"), [("UTF8", "utf-8"), ("latin1", "latin-1"), ("ISO-8859-1", "latin-1"), ("utf_16", "utf-16")]
+)
 def test_encoding_aliases(name, normalised):
     assert parse({"file": {"encoding": name}}).encoding == normalised
 
 
 @pytest.mark.parametrize(
     "bbox",
-    [[-87.9, 41.6, -87.5], [-87.5, 41.6, -87.9, 42.0], [-87.9, 42.0, -87.5, 41.6], ["a", 41.6, -87.5, 42.0],
-     [-87.9, 41.6, -87.9, 42.0]],
+    [
+        [-87.9, 41.6, -87.5],
+        [-87.5, 41.6, -87.9, 42.0],
+        [-87.9, 42.0, -87.5, 41.6],
+        ["a", 41.6, -87.5, 42.0],
+        [-87.9, 41.6, -87.9, 42.0],
+    ],
 )
 def test_bad_bbox(bbox):
     assert "bbox must be [min_longitude, min_latitude, max_longitude, max_latitude]" in error_of(
-        {"location": {"latitude": "Lat", "longitude": "Lon", "bbox": bbox}})
+        {"location": {"latitude": "Lat", "longitude": "Lon", "bbox": bbox}}
+    )
 
 
 def test_bbox_must_be_a_list():
@@ -177,7 +184,8 @@ def test_latitude_without_longitude():
 
 def test_unknown_epsg():
     assert "epsg 999999 is not a known coordinate system" in error_of(
-        {"location": {"x": "X", "y": "Y", "epsg": 999999}})
+        {"location": {"x": "X", "y": "Y", "epsg": 999999}}
+    )
 
 
 def test_epsg_must_be_an_integer():
@@ -250,8 +258,10 @@ def test_cli_reports_a_bad_mapping_in_one_line(run_cli, real_warehouse, folder_s
     before = folder_state(real_warehouse.directory)
     code, out, err = run_cli("ingest", "--mapping", "chicgo", BAD_INPUT / "good.csv", warehouse=real_warehouse)
     assert code == 1 and out == "" and "Traceback" not in err
-    assert err.strip() == ("ilp ingest: error: No mapping named 'chicgo'. Presets: chicago, lapd, uk_police; "
-                           "or give a path to a .toml file.")
+    assert err.strip() == (
+        "ilp ingest: error: No mapping named 'chicgo'. Presets: chicago, lapd, uk_police; "
+        "or give a path to a .toml file."
+    )
     assert folder_state(real_warehouse.directory) == before
 
 
@@ -297,18 +307,20 @@ def test_xy_mapping_reprojects_to_wgs84(real_warehouse, tmp_path):
     lines = ["ID,Date,IUCR,X Coordinate,Y Coordinate,Latitude,Longitude"]
     lines += [",".join([*row[:5], str(row[5]), str(row[6])]) for row in CHICAGO_ROWS]
     lines += [
-        "20000001,01/02/2017 10:00:00 AM,0820,,,,",            # no coordinates
-        "20000002,01/02/2017 10:00:00 AM,0820,0,0,,",          # the 0,0 placeholder
+        "20000001,01/02/2017 10:00:00 AM,0820,,,,",  # no coordinates
+        "20000002,01/02/2017 10:00:00 AM,0820,0,0,,",  # the 0,0 placeholder
         '20000003,01/02/2017 10:00:00 AM,0820,"1,169,525","1,910,220",,',  # thousands separators
-        "20000004,01/02/2017 10:00:00 AM,0820,100,100,,",      # far outside the city
+        "20000004,01/02/2017 10:00:00 AM,0820,100,100,,",  # far outside the city
     ]
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = ingest(real_warehouse, m, [data])
     assert (result.rows_read, result.loaded, result.rejected) == (7, 7, 0)
 
     with contextlib.closing(real_warehouse.connect()) as con:
-        stored = {r[0]: r[1:] for r in con.execute(
-            "SELECT source_id, latitude, longitude, location_status FROM incidents").fetchall()}
+        stored = {
+            r[0]: r[1:]
+            for r in con.execute("SELECT source_id, latitude, longitude, location_status FROM incidents").fetchall()
+        }
     geod = pyproj.Geod(ellps="WGS84")
     for source_id, *_rest, latitude, longitude in CHICAGO_ROWS:
         lat, lon, status = stored[source_id]
@@ -345,8 +357,14 @@ GOOD_CSV = (BAD_INPUT / "good.csv").read_text(encoding="utf-8")
         ('encoding = "utf-16"', GOOD_CSV.encode("utf-16")),
         ('encoding = "latin-1"', GOOD_CSV.replace("STATE ST", "CAF\u00c9 ST").encode("latin-1")),
         ('delimiter = "tab"', GOOD_CSV.replace(",", "\t").encode()),
-        ('delimiter = "|"\nquote = "\'"', GOOD_CSV.replace(",", "|").replace("002XX W MADISON ST", "'002XX W MADISON | ST'").encode()),
-        ("skip_rows = 2", ("Exported by the records system\nRun at 2017-02-01\n" + GOOD_CSV + "1004,bad,x,0486,B,false,,\n").encode()),
+        (
+            'delimiter = "|"\nquote = "\'"',
+            GOOD_CSV.replace(",", "|").replace("002XX W MADISON ST", "'002XX W MADISON | ST'").encode(),
+        ),
+        (
+            "skip_rows = 2",
+            ("Exported by the records system\nRun at 2017-02-01\n" + GOOD_CSV + "1004,bad,x,0486,B,false,,\n").encode(),
+        ),
     ],
     ids=["utf-16", "latin-1", "tab", "pipe-and-single-quote", "skip-rows"],
 )

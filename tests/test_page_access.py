@@ -31,8 +31,20 @@ FORBIDDEN = [(role, key) for role, key in ROLE_PAGES if role not in access.PAGE_
 PAGE_KEYS = [page.key for page in access.PAGES]
 
 # Element types that carry data; a refused page shows none of them.
-DATA_ELEMENTS = ("dataframe", "table", "metric", "plotly_chart", "deck_gl_json_chart", "vega_lite_chart",
-                 "arrow_vega_lite_chart", "map", "json", "code", "download_button", "data_editor")
+DATA_ELEMENTS = (
+    "dataframe",
+    "table",
+    "metric",
+    "plotly_chart",
+    "deck_gl_json_chart",
+    "vega_lite_chart",
+    "arrow_vega_lite_chart",
+    "map",
+    "json",
+    "code",
+    "download_button",
+    "data_editor",
+)
 DEMO_BANNER = "Demo city — synthetic data"
 
 
@@ -95,7 +107,12 @@ def warehouse_facts(demo_warehouse) -> dict:
         title, index_name, version = con.execute(
             "SELECT title, index_name, version FROM harm_indices WHERE is_default ORDER BY index_name, version LIMIT 1"
         ).fetchone()
-    return {"version": snapshot_path(demo_warehouse).stem, "harm_title": title, "harm_index": index_name, "harm_version": version}
+    return {
+        "version": snapshot_path(demo_warehouse).stem,
+        "harm_title": title,
+        "harm_index": index_name,
+        "harm_version": version,
+    }
 
 
 # ---------------------------------------------------------------------------------------- allowed
@@ -103,7 +120,9 @@ def warehouse_facts(demo_warehouse) -> dict:
 def test_allowed_page_renders_in_the_frame(app_env, warehouse_facts, role, key):
     at = open_page(key, role)
 
-    assert not at.exception, f"{key} as {role}: " + "\n".join(e.message + "\n" + "\n".join(e.stack) for e in at.exception)
+    assert not at.exception, f"{key} as {role}: " + "\n".join(
+        e.message + "\n" + "\n".join(e.stack) for e in at.exception
+    )
     refused = [e.value for e in at.error if e.value.startswith("Access refused")]
     assert not refused, f"{key} as {role} was refused: {refused}"
     titles = [t.value.strip() for t in at.title]

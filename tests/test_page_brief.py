@@ -7,16 +7,14 @@ the highest-harm offence x beat combination, and the 52 weekly harm totals in th
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from pagetest import button, chart_spec, dashboard_as, frame_with, frames, open_page, rerun, trace, values
+from pagetest import chart_spec, dashboard_as, frame_with, frames, open_page, rerun, trace, values
 from streamlit.testing.v1 import AppTest
 
 from ilp.analytics import brief
@@ -58,17 +56,19 @@ def test_percent_change_is_withheld_for_baselines_under_ten():
 
 
 def test_district_changes_on_a_hand_made_example():
-    rows = pd.DataFrame({
-        "district": ["1", "1", "2", None],
-        "district_name": ["North", "North", "South", None],
-        "category": ["burglary_residential", "shoplifting", "shoplifting", "shoplifting"],
-        "category_label": ["Residential burglary", "Shoplifting", "Shoplifting", "Shoplifting"],
-        "proactive": [False, False, False, False],
-        "weight": [273.5, 1.0, 1.0, 1.0],
-        "current_incidents": [4, 10, 20, 1],
-        "prior_4wk_incidents": [8, 40, 60, 0],
-        "last_year_incidents": [1, 12, 25, 0],
-    })
+    rows = pd.DataFrame(
+        {
+            "district": ["1", "1", "2", None],
+            "district_name": ["North", "North", "South", None],
+            "category": ["burglary_residential", "shoplifting", "shoplifting", "shoplifting"],
+            "category_label": ["Residential burglary", "Shoplifting", "Shoplifting", "Shoplifting"],
+            "proactive": [False, False, False, False],
+            "weight": [273.5, 1.0, 1.0, 1.0],
+            "current_incidents": [4, 10, 20, 1],
+            "prior_4wk_incidents": [8, 40, 60, 0],
+            "last_year_incidents": [1, 12, 25, 0],
+        }
+    )
     changes = brief.district_changes(rows)
     assert changes["area"].tolist() == [brief.CITYWIDE, "North", "South", brief.UNKNOWN_DISTRICT]
     city = changes.iloc[0]
@@ -110,24 +110,41 @@ def facts(demo_warehouse) -> dict:
         district, district_name, district_incidents = con.execute(
             "SELECT i.district, a.name, count(*) FROM incidents i JOIN areas a ON a.level = 'district' "
             "AND a.area_id = i.district WHERE i.occurred_at >= ? AND i.occurred_at < ? "
-            "GROUP BY ALL ORDER BY 3 DESC, 1 LIMIT 1", [start, end]).fetchone()
+            "GROUP BY ALL ORDER BY 3 DESC, 1 LIMIT 1",
+            [start, end],
+        ).fetchone()
         top = con.execute(
             f"SELECT i.offense_category, i.beat, sum({HARM}) AS harm, count(*) {JOINS} "
             "WHERE i.occurred_at >= ? AND i.occurred_at < ? GROUP BY ALL ORDER BY harm DESC, 4 DESC LIMIT 1",
-            [start - dt.timedelta(days=21), end]).fetchone()
+            [start - dt.timedelta(days=21), end],
+        ).fetchone()
         weekly = con.execute(
             f"SELECT date_trunc('week', i.occurred_at)::DATE AS week, sum({HARM}) {JOINS} "
             "WHERE i.occurred_at >= ? AND i.occurred_at < ? GROUP BY 1 ORDER BY 1",
-            [start - dt.timedelta(weeks=51), end]).fetchall()
+            [start - dt.timedelta(weeks=51), end],
+        ).fetchall()
         label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [top[0]]).fetchone()[0]
-        district_beats = {beat for (beat,) in con.execute(
-            "SELECT DISTINCT beat FROM incidents WHERE district = ? AND beat IS NOT NULL", [district]).fetchall()}
+        district_beats = {
+            beat
+            for (beat,) in con.execute(
+                "SELECT DISTINCT beat FROM incidents WHERE district = ? AND beat IS NOT NULL", [district]
+            ).fetchall()
+        }
     finally:
         con.close()
-    return {"week": week, "incidents": incidents, "harm": harm, "district": district,
-            "district_name": district_name, "district_incidents": district_incidents,
-            "top_label": label, "top_beat": top[1], "top_harm": top[2], "weekly": weekly,
-            "district_beats": district_beats}
+    return {
+        "week": week,
+        "incidents": incidents,
+        "harm": harm,
+        "district": district,
+        "district_name": district_name,
+        "district_incidents": district_incidents,
+        "top_label": label,
+        "top_beat": top[1],
+        "top_harm": top[2],
+        "weekly": weekly,
+        "district_beats": district_beats,
+    }
 
 
 # ---------------------------------------------------------------------------------------- page
@@ -147,15 +164,20 @@ def test_brief_shows_the_demo_citys_real_numbers(app_env, facts, role):
     # Top threats come first: ten ranked threats with their reasons, no raw codes, none tasked yet
     headers = [h.value for h in at.header]
     assert headers[0] == "Top threats"
-    assert headers.index("What changed, for real") < headers.index("Taskings due or overdue") < headers.index(
-        "Headline harm: this week against its baselines")
+    assert (
+        headers.index("What changed, for real")
+        < headers.index("Taskings due or overdue")
+        < headers.index("Headline harm: this week against its baselines")
+    )
     ranked = frame_with(at, "why", "score")
     assert len(ranked) == 10 and ranked["rank"].tolist() == list(range(1, 11))
     assert ranked["score"].is_monotonic_decreasing
     assert not ranked["threat"].str.contains("_").any(), "raw category codes in the table"
     assert ranked["threat"].str.contains(", Beat ").all()
     assert (ranked["why"].str.len() > 40).all() and set(ranked["tasking"]) == {"Not tasked"}
-    assert all(why.startswith(threat.split(", Beat ")[0] + " in beat ") for threat, why in zip(ranked["threat"], ranked["why"]))
+    assert all(
+        why.startswith(threat.split(", Beat ")[0] + " in beat ") for threat, why in zip(ranked["threat"], ranked["why"])
+    )
 
     # the cross-check tab: the ten highest-harm offence x beat combinations, harm alone
     top = frame_with(at, "share_of_district_harm")
@@ -222,15 +244,24 @@ def series_env(series_city, app_env, monkeypatch):
     con = duckdb.connect(str(series_city / snapshot), read_only=True)
     try:
         beat, category, end = con.execute(
-            "SELECT area_id, offense_category, end_date FROM demo_truth WHERE kind = 'emerging_series'").fetchone()
+            "SELECT area_id, offense_category, end_date FROM demo_truth WHERE kind = 'emerging_series'"
+        ).fetchone()
         label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [category]).fetchone()[0]
         weekly = con.execute(
             "SELECT count(*) FROM incidents WHERE beat = ? AND offense_category = ? "
-            "AND occurred_at >= ?::DATE - 6 AND occurred_at < ?::DATE + 1", [beat, category, end, end]).fetchone()[0]
+            "AND occurred_at >= ?::DATE - 6 AND occurred_at < ?::DATE + 1",
+            [beat, category, end, end],
+        ).fetchone()[0]
     finally:
         con.close()
-    return {"beat": beat, "category": category, "label": label, "end": end, "last_week": weekly,
-            "state": State(app_env["ILP_STATE"])}
+    return {
+        "beat": beat,
+        "category": category,
+        "label": label,
+        "end": end,
+        "last_week": weekly,
+        "state": State(app_env["ILP_STATE"]),
+    }
 
 
 def test_planted_series_leads_the_brief_with_its_reasons_and_control_chart(series_env):
@@ -285,8 +316,13 @@ def test_commander_tasks_a_threat_from_the_brief_and_analyst_cannot(series_env):
     taskings = truth["state"].taskings()
     assert len(taskings) == 1
     tasking = taskings.iloc[0]
-    assert (tasking["offense_category"], tasking["area_level"], tasking["area_id"], tasking["owner"], tasking["due_date"]) == (
-        truth["category"], "beat", truth["beat"], "Insp. Okafor, robbery squad", due.isoformat())
+    assert (
+        tasking["offense_category"],
+        tasking["area_level"],
+        tasking["area_id"],
+        tasking["owner"],
+        tasking["due_date"],
+    ) == (truth["category"], "beat", truth["beat"], "Insp. Okafor, robbery squad", due.isoformat())
     assert tasking["created_by"] and tasking["data_version"]
     assert any(f"Tasking No. {tasking['id']} created" in s.value for s in at.success)
     ranked = frame_with(at, "why", "score")
@@ -309,7 +345,9 @@ def repeat_facts(con, as_of: dt.date) -> dict:
         WHERE i.occurred_at >= ?::DATE - 28 AND i.occurred_at < ? AND h.weight > 0
           AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false)
         GROUP BY 1 HAVING count(*) >= 3 ORDER BY harm DESC, incidents DESC, 1 LIMIT 1
-        """, [end, end]).fetchone()
+        """,
+        [end, end],
+    ).fetchone()
     victims = con.execute(
         """
         WITH v AS (
@@ -323,10 +361,18 @@ def repeat_facts(con, as_of: dt.date) -> dict:
         SELECT beat, offense_category, count(DISTINCT person_key) AS victims
         FROM v WHERE recent AND person_key IN (SELECT person_key FROM repeaters)
         GROUP BY 1, 2 ORDER BY victims DESC, count(DISTINCT source_id) DESC, 1, 2 LIMIT 1
-        """, [end, end, end]).fetchone()
+        """,
+        [end, end, end],
+    ).fetchone()
     label = con.execute("SELECT label FROM offence_categories WHERE category = ?", [victims[1]]).fetchone()[0]
-    return {"location": location[0], "incidents": location[1], "harm": location[2],
-            "victims_beat": victims[0], "victims_label": label, "victims": victims[2]}
+    return {
+        "location": location[0],
+        "incidents": location[1],
+        "harm": location[2],
+        "victims_beat": victims[0],
+        "victims_label": label,
+        "victims": victims[2],
+    }
 
 
 def test_brief_tabs_list_repeat_locations_and_count_repeat_victims(app_env, facts, demo_warehouse):
@@ -334,8 +380,12 @@ def test_brief_tabs_list_repeat_locations_and_count_repeat_victims(app_env, fact
     with duckdb.connect(str(demo_warehouse / snapshot), read_only=True) as con:
         truth = repeat_facts(con, facts["week"] + dt.timedelta(days=6))
     at = open_brief("commander", week=facts["week"].isoformat())
-    assert [t.label for t in at.tabs][:4] == ["Ranked threats, with reasons", "Highest harm alone",
-                                              "Repeat locations", "Repeat victims"]
+    assert [t.label for t in at.tabs][:4] == [
+        "Ranked threats, with reasons",
+        "Highest harm alone",
+        "Repeat locations",
+        "Repeat victims",
+    ]
 
     locations = frame_with(at, "top_offence", "seen")
     assert len(locations) == 10 and locations["rank"].tolist() == list(range(1, 11))
@@ -397,7 +447,8 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
             WHERE i.location_text = ? AND i.occurred_at >= ?::DATE - 27 AND i.occurred_at < ?::DATE + 1
               AND NOT c.sensitive AND NOT c.proactive AND NOT coalesce(i.domestic, false) AND h.weight > 0
             GROUP BY 1, 2, h.weight ORDER BY count(*) * h.weight DESC, count(*) DESC, 1 LIMIT 1
-            """, [truth["location"], facts["week"] + dt.timedelta(days=6), facts["week"] + dt.timedelta(days=6)],
+            """,
+            [truth["location"], facts["week"] + dt.timedelta(days=6), facts["week"] + dt.timedelta(days=6)],
         ).fetchone()
 
     analyst = open_brief("analyst", week=facts["week"].isoformat())
@@ -416,7 +467,11 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
     store = State(app_env["ILP_STATE"])
     tasking = store.taskings().iloc[0]
     assert (tasking["area_level"], tasking["area_id"], tasking["offense_category"], tasking["owner"]) == (
-        "location", truth["location"], top_category, "Sgt. Reyes, neighbourhood team")
+        "location",
+        truth["location"],
+        top_category,
+        "Sgt. Reyes, neighbourhood team",
+    )
     assert any(f"{top_label} at {truth['location']}, owner Sgt. Reyes" in s.value for s in at.success)
     listed = frame_with(at, "top_offence", "seen")
     assert listed["tasking"].iloc[0].startswith("Sgt. Reyes, neighbourhood team (Open, due ")
@@ -426,5 +481,8 @@ def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_w
     # a live tasking past its due date says so where the commander looks
     store.update_tasking(int(tasking["id"]), by="c", due_date=dt.date.today() - dt.timedelta(days=2))
     rerun(at)
-    assert any(m.value.startswith(f"**Tasked:** No. {tasking['id']} to Sgt. Reyes")
-               and m.value.endswith("(**overdue by 2 days**).") for m in at.markdown)
+    assert any(
+        m.value.startswith(f"**Tasked:** No. {tasking['id']} to Sgt. Reyes")
+        and m.value.endswith("(**overdue by 2 days**).")
+        for m in at.markdown
+    )

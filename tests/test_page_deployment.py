@@ -50,16 +50,25 @@ def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, de
     cells = layer(spec, "harm-cells")
     assert cells["@@type"] == "PolygonLayer"
 
-    located = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
-                                     "AND location_status = 'ok'", start, end)
+    located = scalar(
+        demo_warehouse,
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? AND location_status = 'ok'",
+        start,
+        end,
+    )
     assert located > 1000
     assert sum(cell["incidents"] for cell in cells["data"]) == located
 
-    harm = scalar(demo_warehouse, """
+    harm = scalar(
+        demo_warehouse,
+        """
         SELECT sum(w.weight) FROM incidents i
         JOIN offence_categories c ON c.category = i.offense_category AND NOT c.proactive
         JOIN harm_weights w ON w.index_name = 'cchi' AND w.version = '2016' AND w.category = i.offense_category
-        WHERE i.occurred_at >= ? AND i.occurred_at < ? AND i.location_status = 'ok'""", start, end)
+        WHERE i.occurred_at >= ? AND i.occurred_at < ? AND i.location_status = 'ok'""",
+        start,
+        end,
+    )
     assert sum(cell["harm"] for cell in cells["data"]) == pytest.approx(harm, abs=0.1 * len(cells["data"]))
 
     beats = layer(spec, "beat-boundaries")
@@ -74,8 +83,12 @@ def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, de
     assert {entry["@@type"] for entry in spec["layers"]} <= {"GeoJsonLayer", "PolygonLayer"}
     assert not {"latitude", "longitude", "location_text"} & set(cells["data"][0])
 
-    unlocated = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
-                                       "AND location_status <> 'ok'", start, end)
+    unlocated = scalar(
+        demo_warehouse,
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? AND location_status <> 'ok'",
+        start,
+        end,
+    )
     text = captions(at)
     assert f"{unlocated:,} incidents ({unlocated / (unlocated + located):.1%}) had no usable location" in text
     assert "excludes proactive offences" in text
@@ -97,9 +110,14 @@ def test_night_shift_counts_only_night_hours(app_env, demo_warehouse):
     at.radio(key="deployment_shift").set_value("night")
     rerun(at)
     cells = layer(deck(at), "harm-cells")
-    night = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
-                                   "AND location_status = 'ok' AND occurred_precision = 'exact' "
-                                   "AND (hour(occurred_at) >= 23 OR hour(occurred_at) < 7)", start, end)
+    night = scalar(
+        demo_warehouse,
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
+        "AND location_status = 'ok' AND occurred_precision = 'exact' "
+        "AND (hour(occurred_at) >= 23 OR hour(occurred_at) < 7)",
+        start,
+        end,
+    )
     assert sum(cell["incidents"] for cell in cells["data"]) == night
     assert "(night 23:00-07:00)" in at.subheader[0].value
 
@@ -108,8 +126,13 @@ def test_district_filter_limits_cells(app_env, demo_warehouse):
     at = open_page("deployment", "analyst", district="3")
     start, end = period(at)
     cells = layer(deck(at), "harm-cells")
-    located = scalar(demo_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
-                                     "AND location_status = 'ok' AND district = '3'", start, end)
+    located = scalar(
+        demo_warehouse,
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
+        "AND location_status = 'ok' AND district = '3'",
+        start,
+        end,
+    )
     assert sum(cell["incidents"] for cell in cells["data"]) == located
     assert {cell["district"] for cell in cells["data"]} == {"Old Town"}
 
@@ -133,17 +156,24 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
     """A 'real' warehouse with a few weeks of incidents and nothing else: no areas, calls, force or survey."""
     directory = tmp_path_factory.mktemp("bare_real")
     days = pd.date_range("2025-01-06 08:00", "2025-03-30 08:00", freq="6h")
-    incidents = pd.DataFrame({
-        "source": "bare", "source_id": [f"r{i}" for i in range(len(days))], "occurred_at": days,
-        "occurred_precision": "exact",
-        "offense_category": ["robbery", "shoplifting", "drug_possession", "burglary_residential"] * (len(days) // 4)
-                            + ["robbery"] * (len(days) % 4),
-        "latitude": 41.88 + (pd.Series(range(len(days))) % 7) * 0.003,
-        "longitude": -87.63 + (pd.Series(range(len(days))) % 5) * 0.004,
-        "location_status": "ok", "district": ["001", "002"] * (len(days) // 2) + ["001"] * (len(days) % 2),
-        "beat": "0111", "arrest": [True, False, False] * (len(days) // 3) + [False] * (len(days) % 3),
-        "clearance_status": "open", "row_hash": "x",
-    })
+    incidents = pd.DataFrame(
+        {
+            "source": "bare",
+            "source_id": [f"r{i}" for i in range(len(days))],
+            "occurred_at": days,
+            "occurred_precision": "exact",
+            "offense_category": ["robbery", "shoplifting", "drug_possession", "burglary_residential"] * (len(days) // 4)
+            + ["robbery"] * (len(days) % 4),
+            "latitude": 41.88 + (pd.Series(range(len(days))) % 7) * 0.003,
+            "longitude": -87.63 + (pd.Series(range(len(days))) % 5) * 0.004,
+            "location_status": "ok",
+            "district": ["001", "002"] * (len(days) // 2) + ["001"] * (len(days) % 2),
+            "beat": "0111",
+            "arrest": [True, False, False] * (len(days) // 3) + [False] * (len(days) % 3),
+            "clearance_status": "open",
+            "row_hash": "x",
+        }
+    )
     incidents.loc[::10, ["latitude", "longitude"]] = None
     incidents.loc[::10, "location_status"] = "missing"
     with Warehouse(directory).write(kind="real", fresh=True) as con:
@@ -159,8 +189,12 @@ def test_real_warehouse_without_areas_says_why_there_are_no_boundaries(app_env, 
     spec = deck(at)
     assert [entry["id"] for entry in spec["layers"]] == ["harm-cells"]
     start, end = period(at)
-    located = scalar(bare_real_warehouse, "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? "
-                                          "AND location_status = 'ok'", start, end)
+    located = scalar(
+        bare_real_warehouse,
+        "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ? AND location_status = 'ok'",
+        start,
+        end,
+    )
     assert sum(cell["incidents"] for cell in layer(spec, "harm-cells")["data"]) == located > 0
     text = captions(at)
     assert "No district or beat boundaries are drawn: none are loaded" in text and "ilp areas" in text
@@ -170,12 +204,20 @@ def test_real_warehouse_without_areas_says_why_there_are_no_boundaries(app_env, 
 def test_month_precision_source_has_no_shift(app_env, tmp_path, monkeypatch):
     """A data.police.uk-style export: month of occurrence only, so the shift selector is off and says why."""
     months = pd.date_range("2025-01-01", "2025-06-01", freq="MS").repeat(40)
-    incidents = pd.DataFrame({
-        "source": "uk", "source_id": [f"m{i}" for i in range(len(months))], "occurred_at": months,
-        "occurred_precision": "month", "offense_category": "burglary_residential",
-        "latitude": 51.5 + (pd.Series(range(len(months))) % 9) * 0.003, "longitude": -0.12,
-        "location_status": "ok", "district": "E1", "row_hash": "x",
-    })
+    incidents = pd.DataFrame(
+        {
+            "source": "uk",
+            "source_id": [f"m{i}" for i in range(len(months))],
+            "occurred_at": months,
+            "occurred_precision": "month",
+            "offense_category": "burglary_residential",
+            "latitude": 51.5 + (pd.Series(range(len(months))) % 9) * 0.003,
+            "longitude": -0.12,
+            "location_status": "ok",
+            "district": "E1",
+            "row_hash": "x",
+        }
+    )
     with Warehouse(tmp_path / "uk").write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
         con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
@@ -185,6 +227,7 @@ def test_month_precision_source_has_no_shift(app_env, tmp_path, monkeypatch):
     assert at.radio(key="deployment_shift").disabled
     assert any("records only the day or month of each offence" in info.value for info in at.info)
     start, end = period(at)
-    located = scalar(tmp_path / "uk", "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?",
-                     start, end)
+    located = scalar(
+        tmp_path / "uk", "SELECT count(*) FROM incidents WHERE occurred_at >= ? AND occurred_at < ?", start, end
+    )
     assert sum(cell["incidents"] for cell in layer(deck(at), "harm-cells")["data"]) == located > 0

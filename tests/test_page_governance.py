@@ -21,17 +21,29 @@ pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 @pytest.fixture(scope="module")
 def demo_facts(demo_warehouse) -> dict:
     with read_snapshot(demo_warehouse) as con:
-        ingest = con.execute("SELECT ingest_id, kind, source, rows_read, loaded, rejected, snapshot "
-                             "FROM ingest_log ORDER BY ingest_id").fetchall()
+        ingest = con.execute(
+            "SELECT ingest_id, kind, source, rows_read, loaded, rejected, snapshot FROM ingest_log ORDER BY ingest_id"
+        ).fetchall()
         last_day, located, total = con.execute(
             "SELECT max(occurred_at)::DATE, count(*) FILTER (WHERE location_status = 'ok'), count(*) FROM incidents"
         ).fetchone()
-        unmapped = con.execute("SELECT offense_code, count(*) FROM incidents WHERE offense_category = 'unmapped' "
-                               "GROUP BY ALL ORDER BY 2 DESC").fetchall()
+        unmapped = con.execute(
+            "SELECT offense_code, count(*) FROM incidents WHERE offense_category = 'unmapped' "
+            "GROUP BY ALL ORDER BY 2 DESC"
+        ).fetchall()
         weights = con.execute("SELECT count(*) FROM harm_weights").fetchone()[0]
-        homicide = con.execute("SELECT weight FROM harm_weights WHERE index_name = 'cchi' AND category = 'homicide'").fetchone()[0]
-    return {"ingest": ingest, "last_day": last_day, "located": located, "total": total, "unmapped": unmapped,
-            "weights": weights, "cchi_homicide": homicide}
+        homicide = con.execute(
+            "SELECT weight FROM harm_weights WHERE index_name = 'cchi' AND category = 'homicide'"
+        ).fetchone()[0]
+    return {
+        "ingest": ingest,
+        "last_day": last_day,
+        "located": located,
+        "total": total,
+        "unmapped": unmapped,
+        "weights": weights,
+        "cchi_homicide": homicide,
+    }
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin"])
@@ -40,8 +52,12 @@ def test_governance_shows_the_demos_ingest_and_quality(app_env, demo_facts, role
     assert at.title[0].value == "Data and governance"
 
     ingests = frame_with(at, "ingest_id", "rows_read")
-    shown = [tuple(r) for r in ingests[["ingest_id", "kind", "source", "rows_read", "loaded", "rejected", "snapshot"]]
-             .itertuples(index=False)]
+    shown = [
+        tuple(r)
+        for r in ingests[["ingest_id", "kind", "source", "rows_read", "loaded", "rejected", "snapshot"]].itertuples(
+            index=False
+        )
+    ]
     assert shown == demo_facts["ingest"][::-1]  # newest first
     assert ingests["rows_read"].iloc[0] == demo_facts["total"]
 
@@ -74,8 +90,13 @@ def test_roles_matrix_comes_from_the_access_table(app_env):
     assert cells.loc["City leader", "Outcomes"] == "✓ aggregates only"
     assert list(cells.index) == list(access.ROLES.values())
     safeguards = " ".join(m.value for m in at.markdown)
-    for name in ("Small-count suppression", "No person-level data for city leaders", "Audit log",
-                 "Read-only workbench", "Pseudonymous person keys"):
+    for name in (
+        "Small-count suppression",
+        "No person-level data for city leaders",
+        "Audit log",
+        "Read-only workbench",
+        "Pseudonymous person keys",
+    ):
         assert name in safeguards
     # An analyst does not see the audit log.
     assert "Audit log" not in [t.label for t in at.tabs]

@@ -17,8 +17,17 @@ from ilp.warehouse import Warehouse
 
 pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
-LOCATION_OR_PERSON_COLUMNS = {"latitude", "longitude", "beat", "location_text", "cell", "person_key", "source_id",
-                              "centre_lat", "centre_lon"}
+LOCATION_OR_PERSON_COLUMNS = {
+    "latitude",
+    "longitude",
+    "beat",
+    "location_text",
+    "cell",
+    "person_key",
+    "source_id",
+    "centre_lat",
+    "centre_lon",
+}
 
 
 def query(warehouse: Path, sql: str, *params):
@@ -45,8 +54,12 @@ def metric(at: AppTest, label_start: str):
 def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse):
     at = open_page("outcomes", "analyst")
     assert [s.value for s in at.subheader] == [
-        "Harm per 1,000 residents", "Repeat victimisation", "Emergency response time",
-        "Violent crime clearance rate", "Use of force per 1,000 arrests", "Community trust in the police",
+        "Harm per 1,000 residents",
+        "Repeat victimisation",
+        "Emergency response time",
+        "Violent crime clearance rate",
+        "Use of force per 1,000 arrests",
+        "Community trust in the police",
     ]
     metrics = at.metric
     assert len(metrics) == 7
@@ -54,31 +67,46 @@ def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse)
     # 1. Harm per 1,000 residents, latest complete month.
     harm_metric = metrics[0]
     first, following = month_of(harm_metric.label)
-    assert (first, following) == (dt.date(2026, 10, 1), dt.date(2026, 11, 1))   # data end 15 Nov 2026
-    harm, = query(demo_warehouse, """
+    assert (first, following) == (dt.date(2026, 10, 1), dt.date(2026, 11, 1))  # data end 15 Nov 2026
+    (harm,) = query(
+        demo_warehouse,
+        """
         SELECT sum(w.weight) FROM incidents i
         JOIN offence_categories c ON c.category = i.offense_category AND NOT c.proactive
         JOIN harm_weights w ON w.index_name = 'cchi' AND w.version = '2016' AND w.category = i.offense_category
-        WHERE i.occurred_at >= ? AND i.occurred_at < ?""", first, following)
-    population, = query(demo_warehouse, "SELECT sum(population) FROM areas WHERE level = 'district'")
+        WHERE i.occurred_at >= ? AND i.occurred_at < ?""",
+        first,
+        following,
+    )
+    (population,) = query(demo_warehouse, "SELECT sum(population) FROM areas WHERE level = 'district'")
     assert harm_metric.value == f"{harm / population * 1000:,.1f}"
 
     # 2. Repeat victimisation: victims in the 12 months to the month's end with 2+ distinct incidents.
-    victims, repeats = query(demo_warehouse, """
+    victims, repeats = query(
+        demo_warehouse,
+        """
         WITH v AS (
             SELECT p.person_key, count(DISTINCT i.source_id) AS n FROM incident_persons p
             JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id
             WHERE p.role = 'victim' AND i.occurred_at >= ? AND i.occurred_at < ?
             GROUP BY 1)
-        SELECT count(*), count(*) FILTER (WHERE n >= 2) FROM v""", dt.date(2025, 11, 1), following)
+        SELECT count(*), count(*) FILTER (WHERE n >= 2) FROM v""",
+        dt.date(2025, 11, 1),
+        following,
+    )
     assert metrics[1].value == f"{repeats / victims:.1%}"
 
     # 3. Priority-1 response time, median and 90th percentile (linear interpolation), arrived calls only.
-    median, p90 = query(demo_warehouse, """
+    median, p90 = query(
+        demo_warehouse,
+        """
         SELECT quantile_cont(m, 0.5), quantile_cont(m, 0.9) FROM (
             SELECT date_diff('second', received_at, arrived_at) / 60.0 AS m FROM calls_for_service
             WHERE priority = 1 AND received_at >= ? AND received_at < ? AND arrived_at IS NOT NULL)
-        WHERE m >= 0""", first, following)
+        WHERE m >= 0""",
+        first,
+        following,
+    )
     assert metric(at, "Median").value == f"{median:.1f} min"
     assert metric(at, "90th percentile").value == f"{p90:.1f} min"
 
@@ -86,27 +114,42 @@ def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse)
     clearance = metrics[4]
     settled_first, settled_next = month_of(clearance.label)
     assert "latest settled month" in clearance.label
-    last_day, = query(demo_warehouse, "SELECT max(occurred_at)::DATE FROM incidents")
-    assert settled_next - dt.timedelta(days=1) <= last_day - dt.timedelta(days=90) < settled_next + dt.timedelta(days=31)
-    total, cleared = query(demo_warehouse, """
+    (last_day,) = query(demo_warehouse, "SELECT max(occurred_at)::DATE FROM incidents")
+    assert (
+        settled_next - dt.timedelta(days=1) <= last_day - dt.timedelta(days=90) < settled_next + dt.timedelta(days=31)
+    )
+    total, cleared = query(
+        demo_warehouse,
+        """
         SELECT count(*), count(*) FILTER (WHERE clearance_status IN ('cleared_arrest', 'cleared_other'))
         FROM incidents i JOIN offence_categories c ON c.category = i.offense_category AND c.violent
-        WHERE occurred_at >= ? AND occurred_at < ?""", settled_first, settled_next)
+        WHERE occurred_at >= ? AND occurred_at < ?""",
+        settled_first,
+        settled_next,
+    )
     assert clearance.value == f"{cleared / total:.1%}"
     assert "not yet settled" in " ".join(c.value for c in at.caption).lower()
 
     # 5. Use of force per 1,000 arrests.
-    events, = query(demo_warehouse, "SELECT count(*) FROM use_of_force WHERE occurred_at >= ? AND occurred_at < ?",
-                    first, following)
-    arrests, = query(demo_warehouse, "SELECT count(*) FROM incidents WHERE arrest AND occurred_at >= ? "
-                                     "AND occurred_at < ?", first, following)
+    (events,) = query(
+        demo_warehouse, "SELECT count(*) FROM use_of_force WHERE occurred_at >= ? AND occurred_at < ?", first, following
+    )
+    (arrests,) = query(
+        demo_warehouse,
+        "SELECT count(*) FROM incidents WHERE arrest AND occurred_at >= ? AND occurred_at < ?",
+        first,
+        following,
+    )
     assert metrics[5].value == f"{1000 * events / arrests:.1f}"
 
     # 6. Trust: latest quarter, all districts pooled by respondents.
-    quarter, share, respondents = query(demo_warehouse, """
+    quarter, share, respondents = query(
+        demo_warehouse,
+        """
         SELECT period_label, sum(value * respondents) / sum(respondents), sum(respondents) FROM community_survey
         WHERE measure = 'trust_police' AND area_level = 'district'
-        GROUP BY period_label ORDER BY period_label DESC LIMIT 1""")
+        GROUP BY period_label ORDER BY period_label DESC LIMIT 1""",
+    )
     assert metrics[6].label == f"All districts, {quarter}"
     assert metrics[6].value == f"{share:.0%}"
     assert f"{respondents:,} respondents" in " ".join(c.value for c in at.caption)
@@ -123,17 +166,20 @@ def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse)
 
 
 def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo_warehouse):
-    at = open_page("outcomes", "city_leader", district="1")     # one district: monthly use-of-force counts are small
+    at = open_page("outcomes", "city_leader", district="1")  # one district: monthly use-of-force counts are small
     assert not at.get("deck_gl_json_chart")
     for frame in at.dataframe:
         assert not LOCATION_OR_PERSON_COLUMNS & set(frame.value.columns)
 
     # Use-of-force months with 1-9 events in the 24 reported months show "<10", and their rates are withheld.
     with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
-        small = {row[0] for row in con.execute("""
+        small = {
+            row[0]
+            for row in con.execute("""
             SELECT date_trunc('month', occurred_at)::DATE AS m FROM use_of_force
             WHERE occurred_at >= DATE '2024-11-01' AND occurred_at < DATE '2026-11-01' AND district = '1'
-            GROUP BY 1 HAVING count(*) < 10""").fetchall()}
+            GROUP BY 1 HAVING count(*) < 10""").fetchall()
+        }
     assert small, "district 1 should have months with fewer than 10 use-of-force events"
     force = frame_with(at, "events")
     suppressed = force[force["events"] == "<10"]
@@ -142,8 +188,11 @@ def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo
     assert not force.loc[force["events"] != "<10", "rate"].isna().any()
     # Counts of 10 or more stay visible (the harm table's monthly incident counts).
     harm_table = frame_with(at, "harm")
-    assert not harm_table["incidents"].eq("<10").any() and harm_table["incidents"].str.replace(",", "").astype(int).min() >= 10
-    assert "counts under 10 are shown as \"<10\"" in " ".join(c.value for c in at.caption)
+    assert (
+        not harm_table["incidents"].eq("<10").any()
+        and harm_table["incidents"].str.replace(",", "").astype(int).min() >= 10
+    )
+    assert 'counts under 10 are shown as "<10"' in " ".join(c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("role", ["commander", "admin"])
@@ -159,14 +208,20 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bare_real_outcomes")
     days = pd.date_range("2024-01-01 08:00", "2025-03-30 08:00", freq="12h")
     n = len(days)
-    incidents = pd.DataFrame({
-        "source": "bare", "source_id": [f"r{i}" for i in range(n)], "occurred_at": days,
-        "occurred_precision": "exact",
-        "offense_category": (["robbery", "shoplifting", "violence_with_injury"] * n)[:n],
-        "location_status": "missing", "district": (["001", "002"] * n)[:n],
-        "arrest": ([True, False, False, False] * n)[:n],
-        "clearance_status": (["cleared_arrest", "open", "open", "open"] * n)[:n], "row_hash": "x",
-    })
+    incidents = pd.DataFrame(
+        {
+            "source": "bare",
+            "source_id": [f"r{i}" for i in range(n)],
+            "occurred_at": days,
+            "occurred_precision": "exact",
+            "offense_category": (["robbery", "shoplifting", "violence_with_injury"] * n)[:n],
+            "location_status": "missing",
+            "district": (["001", "002"] * n)[:n],
+            "arrest": ([True, False, False, False] * n)[:n],
+            "clearance_status": (["cleared_arrest", "open", "open", "open"] * n)[:n],
+            "row_hash": "x",
+        }
+    )
     with Warehouse(directory).write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
         con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")

@@ -39,8 +39,14 @@ def test_commander_creates_a_tasking_through_the_form(app_env):
     saved = store.taskings()
     assert len(saved) == 1
     row = saved.iloc[0]
-    assert (row["offense_category"], row["area_level"], row["area_id"], row["owner"], row["due_date"], row["status"]) == (
-        "robbery", "beat", "3D", "Insp. Okafor, Team 3", "2026-12-06", "open")
+    assert (
+        row["offense_category"],
+        row["area_level"],
+        row["area_id"],
+        row["owner"],
+        row["due_date"],
+        row["status"],
+    ) == ("robbery", "beat", "3D", "Insp. Okafor, Team 3", "2026-12-06", "open")
     assert store.tasking_history(int(row["id"]))["field"].tolist() == ["created"]
     creates = store.audit_log(action="tasking_create")
     assert creates["role"].tolist() == ["commander"] and creates["user"].tolist() == ["commander (demo)"]
@@ -56,9 +62,15 @@ def test_commander_creates_a_tasking_through_the_form(app_env):
 
 def test_commander_cannot_mark_done_without_a_result_note_and_history_shows_changes(app_env):
     store = State(app_env["ILP_STATE"])
-    tasking_id = store.create_tasking(by="someone", offense_category="burglary_residential", area_level="beat",
-                                      area_id="2G", owner="DS Patel", action="Problem-solving plan",
-                                      due_date=dt.date(2020, 1, 6))
+    tasking_id = store.create_tasking(
+        by="someone",
+        offense_category="burglary_residential",
+        area_level="beat",
+        area_id="2G",
+        owner="DS Patel",
+        action="Problem-solving plan",
+        due_date=dt.date(2020, 1, 6),
+    )
     at = open_page("taskings", "commander")
     listing = frame_with(at, "flag")
     assert listing["flag"].iloc[0].startswith("Overdue by")  # due in 2020, still open
@@ -84,8 +96,14 @@ def test_commander_cannot_mark_done_without_a_result_note_and_history_shows_chan
 # ------------------------------------------------------------------------------------------ analyst
 def test_analyst_reads_the_list_without_a_form(app_env):
     State(app_env["ILP_STATE"]).create_tasking(
-        by="Ch. Supt. Vale", offense_category="violence_with_injury", area_level="district", area_id="1",
-        owner="Insp. Hart", action="Licensing checks", due_date=dt.date(2030, 1, 7))
+        by="Ch. Supt. Vale",
+        offense_category="violence_with_injury",
+        area_level="district",
+        area_id="1",
+        owner="Insp. Hart",
+        action="Licensing checks",
+        due_date=dt.date(2030, 1, 7),
+    )
     at = open_page("taskings", "analyst")
     assert "Read-only for your role" in at.caption[0].value
     listing = frame_with(at, "threat")
@@ -107,9 +125,15 @@ def backdate(store: State, tasking_id: int, created_at: str) -> None:
 def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
     """A done tasking backdated to the demo's planted intervention (beat 4C, from 2026-05-18)."""
     store = State(app_env["ILP_STATE"])
-    tasking_id = store.create_tasking(by="Ch. Supt. Vale", offense_category="burglary_residential", area_level="beat",
-                                      area_id="4C", owner="Insp. Mensah", action="Target hardening",
-                                      due_date=dt.date(2026, 6, 15))
+    tasking_id = store.create_tasking(
+        by="Ch. Supt. Vale",
+        offense_category="burglary_residential",
+        area_level="beat",
+        area_id="4C",
+        owner="Insp. Mensah",
+        action="Target hardening",
+        due_date=dt.date(2026, 6, 15),
+    )
     backdate(store, tasking_id, "2026-05-18T09:00:00")
     store.update_tasking(tasking_id, by="Ch. Supt. Vale", status="done", result_note="Visits to 180 homes")
 
@@ -144,8 +168,15 @@ def test_what_came_of_it_matches_the_warehouse(app_env, demo_warehouse):
 
 def test_a_tasking_created_after_the_data_ends_has_no_z(app_env):
     store = State(app_env["ILP_STATE"])
-    tasking_id = store.create_tasking(by="c", offense_category="robbery", area_level="beat", area_id="3D",
-                                      owner="Insp. Okafor", action="Patrols", due_date=dt.date(2030, 1, 7))
+    tasking_id = store.create_tasking(
+        by="c",
+        offense_category="robbery",
+        area_level="beat",
+        area_id="3D",
+        owner="Insp. Okafor",
+        action="Patrols",
+        due_date=dt.date(2030, 1, 7),
+    )
     store.update_tasking(tasking_id, by="c", status="done", result_note="Done")
     outcome = frame_with(open_page("taskings", "commander"), "poisson_z")
     assert outcome["reading"].iloc[0].startswith("After window incomplete")
@@ -172,12 +203,19 @@ def test_a_repeat_location_tasking_is_listed_kept_on_update_and_measured_at_its_
             FROM incidents WHERE offense_category = 'shoplifting' AND location_text IS NOT NULL
               AND occurred_at >= DATE '2026-04-20' AND occurred_at < DATE '2026-06-15'
             GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1
-            """).fetchone()
+            """
+        ).fetchone()
     assert before + after >= 6
     store = State(app_env["ILP_STATE"])
-    tasking_id = store.create_tasking(by="c", offense_category="shoplifting", area_level="location",
-                                      area_id=location, owner="PC Hale", action="Store-detective liaison",
-                                      due_date=dt.date(2026, 6, 1))
+    tasking_id = store.create_tasking(
+        by="c",
+        offense_category="shoplifting",
+        area_level="location",
+        area_id=location,
+        owner="PC Hale",
+        action="Store-detective liaison",
+        due_date=dt.date(2026, 6, 1),
+    )
     backdate(store, tasking_id, "2026-05-18T09:00:00")
     store.update_tasking(tasking_id, by="c", status="done", result_note="Two prolific shoplifters charged")
 
@@ -202,6 +240,12 @@ def test_a_tasking_names_a_known_kind_of_area(app_env):
     from ilp.state import TaskingError
 
     with pytest.raises(TaskingError, match="area level must be one of district, beat, location"):
-        State(app_env["ILP_STATE"]).create_tasking(by="c", offense_category="robbery", area_level="street",
-                                                   area_id="Main St", owner="x", action="y",
-                                                   due_date=dt.date(2026, 12, 1))
+        State(app_env["ILP_STATE"]).create_tasking(
+            by="c",
+            offense_category="robbery",
+            area_level="street",
+            area_id="Main St",
+            owner="x",
+            action="y",
+            due_date=dt.date(2026, 12, 1),
+        )

@@ -12,8 +12,20 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from pagetest import (chart_spec, chart_specs, chart_title, dashboard_as, last_complete_week, open_page, page_file,
-                      page_file_as, read_snapshot, rerun, trace, values)
+from pagetest import (
+    chart_spec,
+    chart_specs,
+    chart_title,
+    dashboard_as,
+    last_complete_week,
+    open_page,
+    page_file,
+    page_file_as,
+    read_snapshot,
+    rerun,
+    trace,
+    values,
+)
 
 from ilp.analytics import forecast
 
@@ -39,12 +51,20 @@ def facts(demo_warehouse) -> dict:
             return con.execute(
                 f"SELECT date_trunc('week', i.occurred_at)::DATE AS week, count(*), sum({HARM}) {JOINS} "
                 f"WHERE i.occurred_at >= ? AND i.occurred_at < ? AND {where} GROUP BY 1 ORDER BY 1",
-                [start, end, *(params or [])]).fetchall()
+                [start, end, *(params or [])],
+            ).fetchall()
 
         district = con.execute("SELECT min(district) FROM incidents WHERE district IS NOT NULL").fetchone()[0]
-        districts = con.execute("SELECT count(DISTINCT district) FROM incidents WHERE district IS NOT NULL").fetchone()[0]
-        facts = {"week": week, "citywide": weekly(), "district": district,
-                 "district_weekly": weekly("i.district = ?", [district]), "districts": districts}
+        districts = con.execute("SELECT count(DISTINCT district) FROM incidents WHERE district IS NOT NULL").fetchone()[
+            0
+        ]
+        facts = {
+            "week": week,
+            "citywide": weekly(),
+            "district": district,
+            "district_weekly": weekly("i.district = ?", [district]),
+            "districts": districts,
+        }
     return facts
 
 
@@ -68,7 +88,10 @@ def test_trends_chart_has_history_and_eight_forecast_weeks(app_env, facts, role)
     for level in (80, 95):
         band = trace(main, f"{level}% prediction interval")
         assert len(values(band["x"])) == 8 and band["fill"] == "tonexty"
-    lower_80, lower_95 = values(trace(main, "80% prediction interval")["y"]), values(trace(main, "95% prediction interval")["y"])
+    lower_80, lower_95 = (
+        values(trace(main, "80% prediction interval")["y"]),
+        values(trace(main, "95% prediction interval")["y"]),
+    )
     assert all(l95 <= l80 for l80, l95 in zip(lower_80, lower_95))
     assert "days" in main["layout"]["yaxis"]["title"]["text"] and main["layout"]["xaxis"]["title"]["text"]
 

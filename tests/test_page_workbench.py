@@ -60,7 +60,8 @@ def test_insert_is_refused_on_the_page(app_env, incidents_in_demo):
     assert "INSERT" in json.loads(audit["parameters"].iloc[0])["sql"]
     at = run_sql(at, "SELECT count(*) AS incidents FROM incidents")
     assert [frame for frame in frames(at) if list(frame.columns) == ["incidents"]][0]["incidents"].tolist() == [
-        incidents_in_demo]
+        incidents_in_demo
+    ]
 
 
 def test_reading_a_file_is_refused_on_the_page(app_env):

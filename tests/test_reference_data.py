@@ -131,7 +131,8 @@ def test_every_weight_states_its_provenance(con):
     assert missing == []
     # CSI weights that are not one of the quoted figures must be labelled as approximations.
     unlabelled = [
-        r[1] for r in rows
+        r[1]
+        for r in rows
         if r[0] == "csi" and r[2] > 0 and r[2] not in CSI_QUOTED_VALUES and "approximation" not in r[3].lower()
     ]
     assert unlabelled == []
@@ -162,7 +163,8 @@ def test_chicago_taxonomy_covers_code_list_and_crime_files(con):
     codes = taxonomy(con, "chicago_iucr")
     chicago = SHARED_DATA / "chicago"
     listed = {
-        row[0] for row in duckdb.sql(
+        row[0]
+        for row in duckdb.sql(
             f"SELECT DISTINCT lpad(trim(IUCR), 4, '0') FROM read_csv('{chicago / 'iucr-codes.csv'}', all_varchar=true)"
         ).fetchall()
     }
@@ -171,7 +173,8 @@ def test_chicago_taxonomy_covers_code_list_and_crime_files(con):
     in_crimes = set()
     for path in crime_files:
         in_crimes |= {
-            row[0] for row in duckdb.sql(
+            row[0]
+            for row in duckdb.sql(
                 f"SELECT DISTINCT IUCR FROM read_csv('{path}', all_varchar=true) WHERE IUCR IS NOT NULL"
             ).fetchall()
         }
@@ -185,7 +188,8 @@ def test_chicago_taxonomy_covers_code_list_and_crime_files(con):
 def test_uk_taxonomy_covers_every_crime_type(con):
     codes = taxonomy(con, "uk_police")
     crime_types = {
-        row[0] for row in duckdb.sql(
+        row[0]
+        for row in duckdb.sql(
             f"SELECT DISTINCT \"Crime type\" FROM read_csv('{SHARED_DATA / 'uk_police'}/*.csv.gz', all_varchar=true)"
         ).fetchall()
     }
@@ -198,8 +202,9 @@ def test_uk_taxonomy_covers_every_crime_type(con):
 def test_lapd_taxonomy_covers_every_crime_code(con):
     codes = taxonomy(con, "lapd")
     crime_codes = {
-        row[0] for row in duckdb.sql(
-            "SELECT DISTINCT trim(\"Crm Cd\") FROM "
+        row[0]
+        for row in duckdb.sql(
+            'SELECT DISTINCT trim("Crm Cd") FROM '
             f"read_csv('{SHARED_DATA / 'la_west' / 'crime_2020_2021_west_la.csv'}', all_varchar=true)"
         ).fetchall()
     }
@@ -209,31 +214,31 @@ def test_lapd_taxonomy_covers_every_crime_code(con):
 
 # Hand-verified against the code descriptions.
 SPOT_CHECKS = [
-    ("chicago_iucr", "0110", "homicide"),          # HOMICIDE - FIRST DEGREE MURDER
-    ("chicago_iucr", "0281", "rape"),              # CRIM SEXUAL ASSAULT - NON-AGGRAVATED
-    ("chicago_iucr", "031A", "robbery"),           # ROBBERY - ARMED: HANDGUN
-    ("chicago_iucr", "041A", "violence_with_injury"),     # BATTERY - AGGRAVATED: HANDGUN
+    ("chicago_iucr", "0110", "homicide"),  # HOMICIDE - FIRST DEGREE MURDER
+    ("chicago_iucr", "0281", "rape"),  # CRIM SEXUAL ASSAULT - NON-AGGRAVATED
+    ("chicago_iucr", "031A", "robbery"),  # ROBBERY - ARMED: HANDGUN
+    ("chicago_iucr", "041A", "violence_with_injury"),  # BATTERY - AGGRAVATED: HANDGUN
     ("chicago_iucr", "0486", "violence_without_injury"),  # BATTERY - DOMESTIC BATTERY SIMPLE
-    ("chicago_iucr", "0610", "burglary_residential"),     # BURGLARY - FORCIBLE ENTRY (no premise; majority residential)
-    ("chicago_iucr", "0820", "theft_other"),       # THEFT - $500 AND UNDER
-    ("chicago_iucr", "0860", "shoplifting"),       # THEFT - RETAIL THEFT
-    ("chicago_iucr", "0870", "theft_from_person"), # THEFT - POCKET-PICKING
-    ("chicago_iucr", "0910", "vehicle_theft"),     # MOTOR VEHICLE THEFT - AUTOMOBILE
-    ("chicago_iucr", "1811", "drug_possession"),   # NARCOTICS - POSS: CANNABIS 30GMS OR LESS
+    ("chicago_iucr", "0610", "burglary_residential"),  # BURGLARY - FORCIBLE ENTRY (no premise; majority residential)
+    ("chicago_iucr", "0820", "theft_other"),  # THEFT - $500 AND UNDER
+    ("chicago_iucr", "0860", "shoplifting"),  # THEFT - RETAIL THEFT
+    ("chicago_iucr", "0870", "theft_from_person"),  # THEFT - POCKET-PICKING
+    ("chicago_iucr", "0910", "vehicle_theft"),  # MOTOR VEHICLE THEFT - AUTOMOBILE
+    ("chicago_iucr", "1811", "drug_possession"),  # NARCOTICS - POSS: CANNABIS 30GMS OR LESS
     ("chicago_iucr", "2014", "drug_trafficking"),  # NARCOTICS - MANU/DELIVER: HEROIN (WHITE)
     ("chicago_iucr", "143A", "weapons_possession"),  # WEAPONS VIOLATION - UNLAWFUL POSS OF HANDGUN
-    ("chicago_iucr", "1153", "fraud"),             # DECEPTIVE PRACTICE - FINANCIAL IDENTITY THEFT OVER $ 300
-    ("chicago_iucr", "5093", "non_criminal"),      # NON-CRIMINAL - LOST PASSPORT (only in the crime files)
+    ("chicago_iucr", "1153", "fraud"),  # DECEPTIVE PRACTICE - FINANCIAL IDENTITY THEFT OVER $ 300
+    ("chicago_iucr", "5093", "non_criminal"),  # NON-CRIMINAL - LOST PASSPORT (only in the crime files)
     ("uk_police", "Shoplifting", "shoplifting"),
     ("uk_police", "Anti-social behaviour", "anti_social_behaviour"),
     ("uk_police", "Bicycle theft", "theft_other"),
     ("uk_police", "Possession of weapons", "weapons_possession"),
-    ("lapd", "624", "violence_without_injury"),    # BATTERY - SIMPLE ASSAULT
-    ("lapd", "230", "violence_with_injury"),       # ASSAULT WITH DEADLY WEAPON, AGGRAVATED ASSAULT
-    ("lapd", "110", "homicide"),                   # CRIMINAL HOMICIDE
-    ("lapd", "330", "theft_from_vehicle"),         # BURGLARY FROM VEHICLE
-    ("lapd", "510", "vehicle_theft"),              # VEHICLE - STOLEN
-    ("lapd", "442", "shoplifting"),                # SHOPLIFTING - PETTY THEFT
+    ("lapd", "624", "violence_without_injury"),  # BATTERY - SIMPLE ASSAULT
+    ("lapd", "230", "violence_with_injury"),  # ASSAULT WITH DEADLY WEAPON, AGGRAVATED ASSAULT
+    ("lapd", "110", "homicide"),  # CRIMINAL HOMICIDE
+    ("lapd", "330", "theft_from_vehicle"),  # BURGLARY FROM VEHICLE
+    ("lapd", "510", "vehicle_theft"),  # VEHICLE - STOLEN
+    ("lapd", "442", "shoplifting"),  # SHOPLIFTING - PETTY THEFT
 ]
 
 

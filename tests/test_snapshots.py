@@ -30,8 +30,10 @@ def write_rows(path: Path, *rows: str) -> Path:
 
 
 def more_rows(tmp_path: Path, first_id: int, n: int, name: str | None = None) -> Path:
-    rows = [f"{first_id + i},02/0{1 + i % 9}/2017 10:00:00 AM,00{i % 10}XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300"
-            for i in range(n)]
+    rows = [
+        f"{first_id + i},02/0{1 + i % 9}/2017 10:00:00 AM,00{i % 10}XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300"
+        for i in range(n)
+    ]
     return write_rows(tmp_path / (name or f"more_{first_id}.csv"), *rows)
 
 
@@ -91,10 +93,12 @@ def test_exception_mid_merge_leaves_current_identical(real_warehouse, folder_sta
         raise exception
 
     monkeypatch.setattr(ingest_module, "_merge", merge_then_fail)
-    changed = write_rows(tmp_path / "changed.csv",
-                         "1002,01/02/2017 01:30:00 PM,002XX W MADISON ST,0460,BATTERY,true,41.8819,-87.6340",
-                         "2001,01/05/2017 10:00:00 AM,001XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300",
-                         "2002,01/06/2017 10:00:00 AM,002XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300")
+    changed = write_rows(
+        tmp_path / "changed.csv",
+        "1002,01/02/2017 01:30:00 PM,002XX W MADISON ST,0460,BATTERY,true,41.8819,-87.6340",
+        "2001,01/05/2017 10:00:00 AM,001XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300",
+        "2002,01/06/2017 10:00:00 AM,002XX W LAKE ST,0820,THEFT,false,41.8850,-87.6300",
+    )
     with pytest.raises(type(exception)):
         ingest(real_warehouse, MAPPING, [changed])
     assert calls == [{"loaded": 2, "updated": 1, "unchanged": 0}]
@@ -191,7 +195,9 @@ def test_reingesting_the_same_file_changes_nothing(real_warehouse):
     assert (first.loaded, first.unchanged) == (3, 0)
     assert (again.rows_read, again.loaded, again.updated, again.unchanged, again.rejected) == (3, 0, 0, 3, 0)
     with contextlib.closing(real_warehouse.connect()) as con:
-        assert con.execute("SELECT * EXCLUDE (last_ingest_id) FROM incidents ORDER BY source_id").fetchall() == rows_before
+        assert (
+            con.execute("SELECT * EXCLUDE (last_ingest_id) FROM incidents ORDER BY source_id").fetchall() == rows_before
+        )
         assert count(con, "SELECT count(*) FROM incident_history") == 0
 
 
@@ -218,7 +224,13 @@ def test_reclassification_updates_and_keeps_history(real_warehouse, tmp_path):
     assert len(history) == 1
     source, source_id, superseded_by, code, description, category, previous = history[0]
     assert (source, source_id, superseded_by, code, description, category) == (
-        "bad_input", "1002", 2, "0820", "THEFT", "theft_other")
+        "bad_input",
+        "1002",
+        2,
+        "0820",
+        "THEFT",
+        "theft_other",
+    )
     assert json.loads(previous)["offense_code"] == "0820"
 
     # the same reclassified export again: nothing more changes

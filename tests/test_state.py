@@ -10,8 +10,14 @@ import pytest
 
 from ilp.state import State, TaskingError
 
-TASKING = dict(offense_category="robbery", area_level="beat", area_id="3D", owner="Insp. Okafor",
-               action="Patrols 15:00-18:00 near the schools", due_date=dt.date(2026, 12, 6))
+TASKING = dict(
+    offense_category="robbery",
+    area_level="beat",
+    area_id="3D",
+    owner="Insp. Okafor",
+    action="Patrols 15:00-18:00 near the schools",
+    due_date=dt.date(2026, 12, 6),
+)
 
 
 @pytest.fixture
@@ -29,7 +35,9 @@ def test_create_tasking_stores_it_with_history_and_audit(state):
 
     row = state.taskings().set_index("id").loc[tasking_id]
     assert row["offense_category"] == "robbery" and row["area_id"] == "3D" and row["status"] == "open"
-    assert row["due_date"] == "2026-12-06" and row["created_by"] == "Ch. Supt. Vale" and row["data_version"] == "s00001-x"
+    assert (
+        row["due_date"] == "2026-12-06" and row["created_by"] == "Ch. Supt. Vale" and row["data_version"] == "s00001-x"
+    )
 
     history = state.tasking_history(tasking_id)
     assert history["field"].tolist() == ["created"]
@@ -43,8 +51,9 @@ def test_create_tasking_stores_it_with_history_and_audit(state):
 
 def test_update_records_each_changed_field(state):
     tasking_id = state.create_tasking(by="a", **TASKING)
-    changed = state.update_tasking(tasking_id, by="b", role="commander", status="in_progress", owner="DS Patel",
-                                   action=TASKING["action"])
+    changed = state.update_tasking(
+        tasking_id, by="b", role="commander", status="in_progress", owner="DS Patel", action=TASKING["action"]
+    )
     assert changed == ["owner", "status"]  # action is unchanged, so not recorded
 
     history = state.tasking_history(tasking_id)
@@ -71,15 +80,20 @@ def test_done_without_a_result_note_is_refused(state):
     assert state.tasking_history(tasking_id)["field"].tolist() == ["created"]
 
     assert state.update_tasking(tasking_id, by="a", status="done", result_note="Two arrests; series stopped") == [
-        "status", "result_note"]
+        "status",
+        "result_note",
+    ]
     assert state.taskings("done")["id"].tolist() == [tasking_id]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"owner": "  "}, "owner is required"),
-    ({"status": "closed"}, "status must be one of"),
-    ({"due_date": "next week"}, "not a date"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"owner": "  "}, "owner is required"),
+        ({"status": "closed"}, "status must be one of"),
+        ({"due_date": "next week"}, "not a date"),
+    ],
+)
 def test_invalid_taskings_are_refused(state, change, message):
     with pytest.raises(TaskingError, match=message):
         state.create_tasking(by="a", **{**TASKING, **change})
@@ -105,8 +119,11 @@ def test_tasking_history_is_append_only(state):
     tasking_id = state.create_tasking(by="a", **TASKING)
     con = raw(state)
     try:
-        for statement in ("UPDATE tasking_history SET by = 'x'", "DELETE FROM tasking_history",
-                          "INSERT OR REPLACE INTO tasking_history (id, tasking_id, at, by, field) VALUES (1, 1, 'a', 'x', 'y')"):
+        for statement in (
+            "UPDATE tasking_history SET by = 'x'",
+            "DELETE FROM tasking_history",
+            "INSERT OR REPLACE INTO tasking_history (id, tasking_id, at, by, field) VALUES (1, 1, 'a', 'x', 'y')",
+        ):
             with pytest.raises(sqlite3.DatabaseError, match="append-only"):
                 con.execute(statement)
     finally:
@@ -116,8 +133,14 @@ def test_tasking_history_is_append_only(state):
 
 # ------------------------------------------------------------------------------------------ audit log
 def test_audit_log_records_and_filters(state):
-    state.record(user="u1", role="analyst", action="page_view", page="brief", parameters={"week": "2026-11-09"},
-                 data_version="s1")
+    state.record(
+        user="u1",
+        role="analyst",
+        action="page_view",
+        page="brief",
+        parameters={"week": "2026-11-09"},
+        data_version="s1",
+    )
     state.record(user="u1", role="analyst", action="workbench_query", page="workbench", parameters={"sql": "SELECT 1"})
     state.record(user="u2", role="admin", action="page_view", page="governance")
     log = state.audit_log()
@@ -127,13 +150,16 @@ def test_audit_log_records_and_filters(state):
     assert len(state.audit_log(limit=1)) == 1
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_log SET user = 'someone else'",
-    "DELETE FROM audit_log",
-    "DELETE FROM audit_log WHERE id = 1",
-    "INSERT OR REPLACE INTO audit_log (id, at, user, action) VALUES (1, '2020-01-01', 'forger', 'page_view')",
-    "REPLACE INTO audit_log (id, at, user, action) VALUES (1, '2020-01-01', 'forger', 'page_view')",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_log SET user = 'someone else'",
+        "DELETE FROM audit_log",
+        "DELETE FROM audit_log WHERE id = 1",
+        "INSERT OR REPLACE INTO audit_log (id, at, user, action) VALUES (1, '2020-01-01', 'forger', 'page_view')",
+        "REPLACE INTO audit_log (id, at, user, action) VALUES (1, '2020-01-01', 'forger', 'page_view')",
+    ],
+)
 def test_audit_log_is_append_only(state, statement):
     state.record(user="u1", role="analyst", action="page_view")
     con = raw(state)

@@ -67,8 +67,16 @@ def brute_force_e_test(k1, n1, k2, n2, alternative, statistic="wald"):
     return float(weight[mask].sum())
 
 
-CASES = [(20, 28, 30, 84), (16, 28, 12, 84), (1, 28, 0, 84), (0, 28, 5, 84), (5, 7, 20, 84),
-         (74, 28, 123, 84), (10, 1, 3, 2.5), (400, 28, 1100, 84)]
+CASES = [
+    (20, 28, 30, 84),
+    (16, 28, 12, 84),
+    (1, 28, 0, 84),
+    (0, 28, 5, 84),
+    (5, 7, 20, 84),
+    (74, 28, 123, 84),
+    (10, 1, 3, 2.5),
+    (400, 28, 1100, 84),
+]
 
 
 @pytest.mark.parametrize("statistic", ["wald", "score"])
@@ -76,8 +84,12 @@ CASES = [(20, 28, 30, 84), (16, 28, 12, 84), (1, 28, 0, 84), (0, 28, 5, 84), (5,
 def test_e_test_matches_its_definition(alternative, statistic):
     for k1, n1, k2, n2 in CASES:
         _, p = poisson_e_test(k1, n1, k2, n2, alternative=alternative, statistic=statistic)
-        assert p == pytest.approx(brute_force_e_test(k1, n1, k2, n2, alternative, statistic), rel=1e-9, abs=1e-13), \
-            (k1, n1, k2, n2)
+        assert p == pytest.approx(brute_force_e_test(k1, n1, k2, n2, alternative, statistic), rel=1e-9, abs=1e-13), (
+            k1,
+            n1,
+            k2,
+            n2,
+        )
 
 
 @pytest.mark.parametrize("alternative", ["larger", "smaller", "two-sided"])
@@ -88,8 +100,9 @@ def test_e_test_matches_statsmodels_etest_wald(alternative):
             _, p = poisson_e_test(k1, n1, k2, n2, ratio=ratio, alternative=alternative)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # statsmodels divides 0 by 0 for k2 = 0
-                expected = rates.test_poisson_2indep(k1, n1, k2, n2, value=ratio, method="etest-wald",
-                                                     alternative=alternative).pvalue
+                expected = rates.test_poisson_2indep(
+                    k1, n1, k2, n2, value=ratio, method="etest-wald", alternative=alternative
+                ).pvalue
             assert p == pytest.approx(expected, rel=1e-8, abs=1e-12), (k1, n1, k2, n2, ratio)
 
 

@@ -112,9 +112,12 @@ def test_unplanted_false_discoveries_stay_within_the_fdr(series_city, small_citi
             truth = con.execute("SELECT area_id, offense_category FROM demo_truth").df()
             planted_beats = set(truth["area_id"].dropna())
             planted_categories = set(truth["offense_category"].dropna())
-            planted_districts = set(con.execute(
-                "SELECT DISTINCT parent_id FROM areas WHERE level = 'beat' AND area_id IN "
-                "(SELECT area_id FROM demo_truth WHERE area_id IS NOT NULL)").df()["parent_id"])
+            planted_districts = set(
+                con.execute(
+                    "SELECT DISTINCT parent_id FROM areas WHERE level = 'beat' AND area_id IN "
+                    "(SELECT area_id FROM demo_truth WHERE area_id IS NOT NULL)"
+                ).df()["parent_id"]
+            )
             series = series_truth(con)
             for as_of in (series["end"], series["start"] - dt.timedelta(days=1)):
                 for level, planted_areas in (("beat", planted_beats), ("district", planted_districts)):
@@ -146,13 +149,18 @@ def test_counts_and_harm_match_an_independent_query(series_city):
                 WHERE beat = $beat AND offense_category = $category
                   AND occurred_at >= $baseline_start AND occurred_at < $end
                 """,
-                {"beat": row["area"], "category": row["offense_category"],
-                 "end": as_of + dt.timedelta(days=1), "recent_start": as_of - dt.timedelta(days=27),
-                 "baseline_start": as_of - dt.timedelta(days=27 + 84)},
+                {
+                    "beat": row["area"],
+                    "category": row["offense_category"],
+                    "end": as_of + dt.timedelta(days=1),
+                    "recent_start": as_of - dt.timedelta(days=27),
+                    "baseline_start": as_of - dt.timedelta(days=27 + 84),
+                },
             ).fetchone()
             weight = con.execute(
                 "SELECT weight FROM harm_weights WHERE index_name = 'cchi' AND version = '2016' AND category = ?",
-                [row["offense_category"]]).fetchone()[0]
+                [row["offense_category"]],
+            ).fetchone()[0]
             assert row["count"] == recent
             assert row["baseline_count"] == baseline
             assert row["baseline"] == pytest.approx(baseline * 28 / 84)
@@ -168,8 +176,24 @@ def test_ranking_shape_and_json_records(series_city):
     assert (frame["as_of"] == dt.date(2026, 11, 15)).all()  # the demo's data ends on a Sunday
     records = threats.to_records(frame)
     text = json.dumps(records)  # JSON-able as is
-    required = {"rank", "area", "level", "offense_category", "score", "components", "harm", "count", "baseline",
-                "z", "significant", "explanation", "p_value", "q_value", "category_label", "area_name"}
+    required = {
+        "rank",
+        "area",
+        "level",
+        "offense_category",
+        "score",
+        "components",
+        "harm",
+        "count",
+        "baseline",
+        "z",
+        "significant",
+        "explanation",
+        "p_value",
+        "q_value",
+        "category_label",
+        "area_name",
+    }
     for record in records:
         assert required <= record.keys()
         assert set(record["components"]) == set(threats.COMPONENTS)
@@ -240,12 +264,13 @@ def test_bad_requests_say_what_is_wrong(series_city):
 
 def test_last_complete_week():
     """The one rule for the default week: complete in the data and in the calendar."""
+
     def last_complete_sunday(last_day, today=dt.date(2027, 1, 1)):
         return week_end(last_complete_week(last_day, today))
 
     assert last_complete_sunday(dt.date(2026, 11, 15)) == dt.date(2026, 11, 15)  # a Sunday
     assert last_complete_sunday(dt.date(2018, 11, 12)) == dt.date(2018, 11, 11)  # a Monday
-    assert last_complete_sunday(dt.date(2017, 8, 5)) == dt.date(2017, 7, 30)     # a Saturday
+    assert last_complete_sunday(dt.date(2017, 8, 5)) == dt.date(2017, 7, 30)  # a Saturday
     # data up to today (a Sunday): today's week is not over yet, so the week before is the last complete one
     assert last_complete_sunday(dt.date(2026, 11, 29), today=dt.date(2026, 11, 29)) == dt.date(2026, 11, 22)
     assert last_complete_sunday(dt.date(2026, 11, 29), today=dt.date(2026, 11, 30)) == dt.date(2026, 11, 29)
@@ -268,8 +293,19 @@ def test_cli_threats_text_and_json(series_city, run_cli):
     assert "Top threats as of 2026-11-15 by beat" in out
     assert "Robbery in beat 3D" in out
 
-    code, out, err = run_cli("threats", "--json", "--top", "5", "--level", "district", "--harm", "csi:2009",
-                             "--as-of", "2026-11-08", warehouse=series_city)
+    code, out, err = run_cli(
+        "threats",
+        "--json",
+        "--top",
+        "5",
+        "--level",
+        "district",
+        "--harm",
+        "csi:2009",
+        "--as-of",
+        "2026-11-08",
+        warehouse=series_city,
+    )
     assert code == 0, err
     records = json.loads(out)
     assert len(records) == 5
@@ -292,9 +328,16 @@ def independent_repeat_locations(con, as_of: dt.date, *, district=None, min_inci
         JOIN offence_categories c ON c.category = i.offense_category
         LEFT JOIN harm_weights h ON h.category = i.offense_category AND h.index_name = 'cchi' AND h.version = '2016'
         WHERE i.occurred_at >= ? AND i.occurred_at < ?
-        """, [end - dt.timedelta(days=28 + 84), end]).df()
-    keep = (rows["weight"].fillna(0) > 0) & ~rows["sensitive"] & ~rows["proactive"] \
-        & ~rows["domestic"].fillna(False).astype(bool) & rows["location_text"].notna()
+        """,
+        [end - dt.timedelta(days=28 + 84), end],
+    ).df()
+    keep = (
+        (rows["weight"].fillna(0) > 0)
+        & ~rows["sensitive"]
+        & ~rows["proactive"]
+        & ~rows["domestic"].fillna(False).astype(bool)
+        & rows["location_text"].notna()
+    )
     if district is not None:
         keep &= rows["district"] == district
     rows = rows[keep]
@@ -348,7 +391,9 @@ def test_repeat_locations_leave_out_sensitive_offences_and_domestic_incidents(se
             FROM incidents i JOIN offence_categories c ON c.category = i.offense_category
             WHERE (c.sensitive OR i.domestic) AND i.occurred_at >= ? AND i.occurred_at < ?
             GROUP BY 1
-            """, [as_of - dt.timedelta(days=27), as_of + dt.timedelta(days=1)]).df()
+            """,
+            [as_of - dt.timedelta(days=27), as_of + dt.timedelta(days=1)],
+        ).df()
     assert set(sensitive["category"]) >= {"homicide", "rape", "sexual_other"}
     assert not set(frame["top_category"]) & set(sensitive["category"])
     for label in sensitive["label"]:
@@ -389,8 +434,13 @@ def test_planted_robbery_series_shows_at_a_beat_3d_repeat_location(series_city):
         block, robberies = con.execute(
             "SELECT location_text, count(*) FROM incidents WHERE beat = ? AND offense_category = ? "
             "AND occurred_at >= ? AND occurred_at < ? GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1",
-            [truth["beat"], truth["category"], truth["end"] - dt.timedelta(days=27),
-             truth["end"] + dt.timedelta(days=1)]).fetchone()
+            [
+                truth["beat"],
+                truth["category"],
+                truth["end"] - dt.timedelta(days=27),
+                truth["end"] + dt.timedelta(days=1),
+            ],
+        ).fetchone()
         citywide = repeats.repeat_locations(con, as_of=truth["end"])
         district = repeats.repeat_locations(con, as_of=truth["end"], district="3")
     assert robberies >= 4
@@ -411,7 +461,8 @@ def independent_repeat_victims(con, as_of: dt.date, level: str, district=None) -
         "i.beat, i.district, i.offense_category, coalesce(i.domestic, false) AS domestic "
         "FROM incident_persons p JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id "
         "WHERE p.role = 'victim' AND i.occurred_at >= ? AND i.occurred_at < ?",
-        [end - pd.Timedelta(days=365), end]).df()
+        [end - pd.Timedelta(days=365), end],
+    ).df()
     rows["recent"] = rows["occurred_at"] >= end - pd.Timedelta(days=28)
     per_person = rows.groupby("person_key").agg(incidents=("incident", "nunique"), recent=("recent", "any"))
     repeaters = per_person[(per_person["incidents"] >= 2) & per_person["recent"]]
@@ -419,14 +470,22 @@ def independent_repeat_victims(con, as_of: dt.date, level: str, district=None) -
     if district is not None:
         recent = recent[recent["district"] == district]
     grouped = recent.groupby([level, "offense_category"])
-    counted = pd.DataFrame({
-        "repeat_victims": grouped["person_key"].nunique(),
-        "incidents_recent": grouped["incident"].nunique(),
-        "under_18": recent[recent["age_band"] == "<18"].groupby([level, "offense_category"])["person_key"].nunique(),
-        "domestic": recent[recent["domestic"]].groupby([level, "offense_category"])["incident"].nunique(),
-    }).fillna(0)
-    counted["incidents_window"] = recent.drop_duplicates([level, "offense_category", "person_key"]).assign(
-        n=lambda f: f["person_key"].map(per_person["incidents"])).groupby([level, "offense_category"])["n"].sum()
+    counted = pd.DataFrame(
+        {
+            "repeat_victims": grouped["person_key"].nunique(),
+            "incidents_recent": grouped["incident"].nunique(),
+            "under_18": recent[recent["age_band"] == "<18"]
+            .groupby([level, "offense_category"])["person_key"]
+            .nunique(),
+            "domestic": recent[recent["domestic"]].groupby([level, "offense_category"])["incident"].nunique(),
+        }
+    ).fillna(0)
+    counted["incidents_window"] = (
+        recent.drop_duplicates([level, "offense_category", "person_key"])
+        .assign(n=lambda f: f["person_key"].map(per_person["incidents"]))
+        .groupby([level, "offense_category"])["n"]
+        .sum()
+    )
     return counted
 
 
@@ -445,15 +504,19 @@ def test_repeat_victims_are_counted_as_an_independent_count_says(series_city, le
     assert np.allclose(got["domestic_share"], want["domestic"] / want["incidents_recent"])
     first = frame.iloc[0]
     assert first["explanation"].startswith(
-        f"{first['repeat_victims']} repeat victims of {first['category_label']} in {level} {first['area']}")
+        f"{first['repeat_victims']} repeat victims of {first['category_label']} in {level} {first['area']}"
+    )
 
 
 def test_repeat_victims_never_expose_a_person(series_city):
     with connect(series_city) as con:
         keys = set(con.execute("SELECT DISTINCT person_key FROM incident_persons").df()["person_key"])
         as_of = default_as_of(con)
-        frames = [repeats.repeat_victims(con, as_of=as_of, level=level, district=district)
-                  for level in threats.LEVELS for district in (None, "1")]
+        frames = [
+            repeats.repeat_victims(con, as_of=as_of, level=level, district=district)
+            for level in threats.LEVELS
+            for district in (None, "1")
+        ]
     assert len(keys) > 10_000
     for frame in frames:
         assert len(frame)

@@ -65,15 +65,18 @@ def test_a_normal_select_works_and_matches_duckdb(snapshot, unchanged):
     assert not result.truncated and result.statement_type == "SELECT"
 
 
-@pytest.mark.parametrize("sql", [
-    "WITH t AS (SELECT offense_category FROM incidents) SELECT count(*) FROM t",
-    "FROM incidents SELECT count(*)",
-    "DESCRIBE incidents",
-    "SUMMARIZE offence_categories",
-    "EXPLAIN SELECT count(*) FROM incidents",
-    "SELECT * FROM pragma_table_info('incidents')",
-    "SELECT count(*) FROM incidents;",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH t AS (SELECT offense_category FROM incidents) SELECT count(*) FROM t",
+        "FROM incidents SELECT count(*)",
+        "DESCRIBE incidents",
+        "SUMMARIZE offence_categories",
+        "EXPLAIN SELECT count(*) FROM incidents",
+        "SELECT * FROM pragma_table_info('incidents')",
+        "SELECT count(*) FROM incidents;",
+    ],
+)
 def test_other_read_statements_run(snapshot, unchanged, sql):
     assert len(workbench.run_query(snapshot, sql).frame) >= 1
 
@@ -135,13 +138,16 @@ def test_writes_files_extensions_and_settings_are_refused(snapshot, unchanged, s
     assert "read-only" in message or "one statement at a time" in message, message
 
 
-@pytest.mark.parametrize("sql", [
-    "SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT * FROM read_text('/etc/passwd')",
-    "SELECT * FROM glob('/etc/*')",
-    "SELECT * FROM read_parquet('https://example.org/data.parquet')",
-    "SELECT * FROM read_blob('/etc/hostname')",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM glob('/etc/*')",
+        "SELECT * FROM read_parquet('https://example.org/data.parquet')",
+        "SELECT * FROM read_blob('/etc/hostname')",
+    ],
+)
 def test_reading_files_or_the_network_inside_a_select_is_refused(snapshot, unchanged, sql):
     with pytest.raises(QueryRefused, match="cannot read or write files"):
         workbench.run_query(snapshot, sql)
@@ -192,25 +198,37 @@ def test_the_locked_connection_refuses_on_its_own(snapshot, unchanged, sql):
 def test_the_locked_connection_settings(snapshot):
     con = workbench.hardened_connection(snapshot)
     try:
-        settings = dict(con.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', 'lock_configuration', "
-            "'autoinstall_known_extensions', 'autoload_known_extensions', 'allow_community_extensions', "
-            "'python_enable_replacements')"
-        ).fetchall())
-        read_only = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()[0]
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', 'lock_configuration', "
+                "'autoinstall_known_extensions', 'autoload_known_extensions', 'allow_community_extensions', "
+                "'python_enable_replacements')"
+            ).fetchall()
+        )
+        read_only = con.execute("SELECT readonly FROM duckdb_databases() WHERE database_name = 'warehouse'").fetchone()[
+            0
+        ]
     finally:
         con.close()
-    assert settings == {"enable_external_access": "false", "lock_configuration": "true",
-                        "autoinstall_known_extensions": "false", "autoload_known_extensions": "false",
-                        "allow_community_extensions": "false", "python_enable_replacements": "false"}
+    assert settings == {
+        "enable_external_access": "false",
+        "lock_configuration": "true",
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+        "allow_community_extensions": "false",
+        "python_enable_replacements": "false",
+    }
     assert read_only is True
 
 
 # ------------------------------------------------------------------------------------- time limit
-@pytest.mark.parametrize("sql", [
-    "SELECT count(*) FROM range(1000000000000)",
-    "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT count(*) FROM range(1000000000000)",
+        "SELECT sum(a.range * b.range) FROM range(1000000) a, range(1000000) b",
+    ],
+)
 def test_a_slow_query_is_interrupted_within_the_limit(snapshot, sql):
     started = time.perf_counter()
     with pytest.raises(QueryTimedOut, match="Stopped after 1 s"):
@@ -229,7 +247,9 @@ def test_schema_lists_every_table_and_column(snapshot):
     schema = workbench.schema(str(snapshot))
     con = duckdb.connect(str(snapshot), read_only=True, config={"threads": 1})
     try:
-        expected = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database()").fetchone()[0]
+        expected = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database()"
+        ).fetchone()[0]
         incidents = con.execute("SELECT count(*) FROM incidents").fetchone()[0]
     finally:
         con.close()
@@ -242,7 +262,9 @@ def test_display_frame_handles_duplicates_decimals_and_nested_values():
     table = pa.table({"n": [1], "n_": [2.5]}).rename_columns(["n", "n"])
     frame = workbench.display_frame(table)
     assert frame.columns.tolist() == ["n", "n_2"]
-    result = duckdb.sql("SELECT 1.5::DECIMAL(4, 2) AS d, [1, 2] AS l, {'x': 1} AS s, INTERVAL 2 DAY AS i").to_arrow_table()
+    result = duckdb.sql(
+        "SELECT 1.5::DECIMAL(4, 2) AS d, [1, 2] AS l, {'x': 1} AS s, INTERVAL 2 DAY AS i"
+    ).to_arrow_table()
     frame = workbench.display_frame(result)
     assert frame["d"].dtype == "float64" and frame["d"].iloc[0] == 1.5
     assert isinstance(frame["l"].iloc[0], str) and isinstance(frame["s"].iloc[0], str)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ilp.errors import UserError
 from ilp import taskings as tasking_rules
 from ilp.analytics.stats import poisson_z  # z = 2 * (sqrt(current) - sqrt(baseline)); re-exported here
+from ilp.errors import UserError
 from ilp.snapshot import UNKNOWN_HARM, HarmIndex, SnapshotInfo, area_label, week_end, week_of
 
 CITYWIDE = "Citywide"
@@ -94,8 +94,11 @@ def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
     frame["district_key"] = frame["district"].fillna("")
     frame["district_label"] = frame["district_name"].fillna(UNKNOWN_DISTRICT)
     weight = frame["weight"].astype(float)
-    sums = {"incidents": frame["current_incidents"], "harm": frame["current_incidents"] * weight,
-            "harm_sq": frame["current_incidents"] * weight**2}
+    sums = {
+        "incidents": frame["current_incidents"],
+        "harm": frame["current_incidents"] * weight,
+        "harm_sq": frame["current_incidents"] * weight**2,
+    }
     for prefix, (_, column) in BASELINES.items():
         sums[f"{prefix}_total_incidents"] = frame[column]
         sums[f"{prefix}_total_harm"] = frame[column] * weight
@@ -108,7 +111,9 @@ def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
     citywide = parts.drop(columns=["area_id", "area"]).sum().to_frame().T
     citywide.insert(0, "area", CITYWIDE)
     citywide.insert(0, "area_id", None)
-    by_district = by_district.iloc[sorted(range(len(by_district)), key=lambda i: _district_order(by_district["area_id"].iloc[i]))]
+    by_district = by_district.iloc[
+        sorted(range(len(by_district)), key=lambda i: _district_order(by_district["area_id"].iloc[i]))
+    ]
     by_district["area_id"] = by_district["area_id"].replace("", None)
     table = pd.concat([citywide, by_district], ignore_index=True)
     return _add_change_columns(table)
@@ -133,8 +138,9 @@ def _add_change_columns(table: pd.DataFrame) -> pd.DataFrame:
         out[f"{prefix}_incidents_pct"] = percent_change(out["incidents"], base_incidents)
         out[f"{prefix}_incidents_reading"] = reading(out[f"{prefix}_incidents_z"])
         # phi pooled over the week and the whole baseline period (both estimate the same mix of weights)
-        phi = _dispersion(table["harm_sq"] + table[f"{prefix}_total_harm_sq"],
-                          table["harm"] + table[f"{prefix}_total_harm"])
+        phi = _dispersion(
+            table["harm_sq"] + table[f"{prefix}_total_harm_sq"], table["harm"] + table[f"{prefix}_total_harm"]
+        )
         out[f"{prefix}_harm"] = base_harm
         out[f"{prefix}_harm_z"] = harm_z(out["harm"], base_harm, phi)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -181,8 +187,10 @@ def measure_table(changes: pd.DataFrame, measure: str) -> pd.DataFrame:
         baseline = changes[f"{prefix}_{measure}"]
         out[f"{prefix}"] = baseline
         out[f"{prefix}_change"] = [
-            change_text(c, b, z, p, with_z=False) for c, b, z, p in zip(
-                changes[measure], baseline, changes[f"{prefix}_{measure}_z"], changes[f"{prefix}_{measure}_pct"])
+            change_text(c, b, z, p, with_z=False)
+            for c, b, z, p in zip(
+                changes[measure], baseline, changes[f"{prefix}_{measure}_z"], changes[f"{prefix}_{measure}_pct"]
+            )
         ]
         out[f"{prefix}_z"] = changes[f"{prefix}_{measure}_z"]
     return out
@@ -193,15 +201,17 @@ def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
     """The ``brief_top_combinations`` rows ready to show: rank, offence (label), beat, district, harm,
     incidents, share of the district's harm: the brief's cross-check on the threat ranking (harm alone, no
     trend, vulnerability or confidence)."""
-    out = pd.DataFrame({
-        "rank": np.arange(1, len(rows) + 1),
-        "offence": rows["category_label"].to_numpy(),
-        "beat": rows["beat"].fillna("No beat recorded").to_numpy(),
-        "district": rows["district_name"].fillna(UNKNOWN_DISTRICT).to_numpy(),
-        "harm": rows["harm"].astype(float).to_numpy(),
-        "incidents": rows["incidents"].astype(int).to_numpy(),
-        "share_of_district_harm": rows["share_of_district_harm"].astype(float).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(rows) + 1),
+            "offence": rows["category_label"].to_numpy(),
+            "beat": rows["beat"].fillna("No beat recorded").to_numpy(),
+            "district": rows["district_name"].fillna(UNKNOWN_DISTRICT).to_numpy(),
+            "harm": rows["harm"].astype(float).to_numpy(),
+            "incidents": rows["incidents"].astype(int).to_numpy(),
+            "share_of_district_harm": rows["share_of_district_harm"].astype(float).to_numpy(),
+        }
+    )
     return out
 
 
@@ -209,24 +219,33 @@ def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
     labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
-    significance = np.where(threats["significant"], "▲ significant",
-                            np.where(threats["z"] > 0, "not significant", "no rise"))
-    tasking = [tasking_rules.summary(owner, status, due) for owner, status, due in
-               zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])]
-    return pd.DataFrame({
-        "rank": threats["rank"].astype(int).to_numpy(),
-        "threat": [f"{label}, {area_label(lv, a, n)}" for label, lv, a, n in
-                   zip(threats["category_label"], threats["level"], threats["area"], threats["area_name"])],
-        "score": threats["score"].astype(float).to_numpy(),
-        "harm": threats["harm"].astype(float).to_numpy(),
-        "count": threats["count"].astype(int).to_numpy(),
-        "baseline": threats["baseline"].astype(float).to_numpy(),
-        "z": threats["z"].astype(float).to_numpy(),
-        "significance": significance,
-        "confidence": threats["confidence_label"].str.capitalize().to_numpy(),
-        "tasking": tasking,
-        "why": threats["explanation"].to_numpy(),
-    })
+    significance = np.where(
+        threats["significant"], "▲ significant", np.where(threats["z"] > 0, "not significant", "no rise")
+    )
+    tasking = [
+        tasking_rules.summary(owner, status, due)
+        for owner, status, due in zip(threats["tasking_owner"], threats["tasking_status"], threats["tasking_due"])
+    ]
+    return pd.DataFrame(
+        {
+            "rank": threats["rank"].astype(int).to_numpy(),
+            "threat": [
+                f"{label}, {area_label(lv, a, n)}"
+                for label, lv, a, n in zip(
+                    threats["category_label"], threats["level"], threats["area"], threats["area_name"]
+                )
+            ],
+            "score": threats["score"].astype(float).to_numpy(),
+            "harm": threats["harm"].astype(float).to_numpy(),
+            "count": threats["count"].astype(int).to_numpy(),
+            "baseline": threats["baseline"].astype(float).to_numpy(),
+            "z": threats["z"].astype(float).to_numpy(),
+            "significance": significance,
+            "confidence": threats["confidence_label"].str.capitalize().to_numpy(),
+            "tasking": tasking,
+            "why": threats["explanation"].to_numpy(),
+        }
+    )
 
 
 def location_area(beat, district, district_name) -> str:
@@ -243,37 +262,52 @@ def repeat_location_table(locations: pd.DataFrame) -> pd.DataFrame:
     the top offence with its count (the top three are in each row's ``explanation``), and the tasking
     when ``taskings.attach_to_locations`` added one ('Not tasked' otherwise)."""
     none = [None] * len(locations)
-    return pd.DataFrame({
-        "rank": locations["rank"].astype(int).to_numpy(),
-        "location": locations["location"].to_numpy(),
-        "area": [location_area(b, d, n) for b, d, n in
-                 zip(locations["beat"], locations["district"], locations["district_name"])],
-        "top_offence": [f"{label} {int(n)}" for label, n in
-                        zip(locations["top_category_label"], locations["top_category_incidents"])],
-        "incidents": locations["incidents"].astype(int).to_numpy(),
-        "baseline": locations["baseline"].astype(float).to_numpy(),
-        "z": np.round(locations["z"].astype(float).to_numpy(), 1) + 0.0,  # + 0.0: no "-0.0"
-        "harm": locations["harm"].astype(float).to_numpy(),
-        "seen": [f"{first:%d %b} – {last:%d %b}" if first != last else f"{first:%d %b}"
-                 for first, last in zip(locations["first_seen"], locations["last_seen"])],
-        "tasking": [tasking_rules.summary(owner, status, due) for owner, status, due in
-                    zip(locations.get("tasking_owner", none), locations.get("tasking_status", none),
-                        locations.get("tasking_due", none))],
-    })
+    return pd.DataFrame(
+        {
+            "rank": locations["rank"].astype(int).to_numpy(),
+            "location": locations["location"].to_numpy(),
+            "area": [
+                location_area(b, d, n)
+                for b, d, n in zip(locations["beat"], locations["district"], locations["district_name"])
+            ],
+            "top_offence": [
+                f"{label} {int(n)}"
+                for label, n in zip(locations["top_category_label"], locations["top_category_incidents"])
+            ],
+            "incidents": locations["incidents"].astype(int).to_numpy(),
+            "baseline": locations["baseline"].astype(float).to_numpy(),
+            "z": np.round(locations["z"].astype(float).to_numpy(), 1) + 0.0,  # + 0.0: no "-0.0"
+            "harm": locations["harm"].astype(float).to_numpy(),
+            "seen": [
+                f"{first:%d %b} – {last:%d %b}" if first != last else f"{first:%d %b}"
+                for first, last in zip(locations["first_seen"], locations["last_seen"])
+            ],
+            "tasking": [
+                tasking_rules.summary(owner, status, due)
+                for owner, status, due in zip(
+                    locations.get("tasking_owner", none),
+                    locations.get("tasking_status", none),
+                    locations.get("tasking_due", none),
+                )
+            ],
+        }
+    )
 
 
 def repeat_victim_table(victims: pd.DataFrame) -> pd.DataFrame:
     """``threats.repeat_victims`` rows as the page shows them (counts only: there is no person to show)."""
-    return pd.DataFrame({
-        "area": [area_label(lv, a, n) for lv, a, n in zip(victims["level"], victims["area"], victims["area_name"])],
-        "offence": victims["category_label"].to_numpy(),
-        "repeat_victims": victims["repeat_victims"].astype(int).to_numpy(),
-        "incidents_recent": victims["incidents_recent"].astype(int).to_numpy(),
-        "incidents_window": victims["incidents_window"].astype(int).to_numpy(),
-        "under_18": victims["under_18"].astype(int).to_numpy(),
-        "aged_65_plus": victims["aged_65_plus"].astype(int).to_numpy(),
-        "domestic_share": victims["domestic_share"].astype(float).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "area": [area_label(lv, a, n) for lv, a, n in zip(victims["level"], victims["area"], victims["area_name"])],
+            "offence": victims["category_label"].to_numpy(),
+            "repeat_victims": victims["repeat_victims"].astype(int).to_numpy(),
+            "incidents_recent": victims["incidents_recent"].astype(int).to_numpy(),
+            "incidents_window": victims["incidents_window"].astype(int).to_numpy(),
+            "under_18": victims["under_18"].astype(int).to_numpy(),
+            "aged_65_plus": victims["aged_65_plus"].astype(int).to_numpy(),
+            "domestic_share": victims["domestic_share"].astype(float).to_numpy(),
+        }
+    )
 
 
 COMPONENT_LABELS = {
@@ -287,26 +321,34 @@ COMPONENT_LABELS = {
 
 def component_table(components: dict) -> pd.DataFrame:
     """One threat's score broken down: each component's normalised score, weight and contribution."""
-    return pd.DataFrame([
-        {"component": COMPONENT_LABELS.get(name, name), "score": part["score"], "weight": part["weight"],
-         "contribution": part["contribution"]}
-        for name, part in components.items()
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "component": COMPONENT_LABELS.get(name, name),
+                "score": part["score"],
+                "weight": part["weight"],
+                "contribution": part["contribution"],
+            }
+            for name, part in components.items()
+        ]
+    )
 
 
 def change_table(found: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``changes.changes`` as the page shows them: window and area in words, the change text
     (percent only beside its significance marker and only for baselines of 10 or more)."""
-    return pd.DataFrame({
-        "window": found["window"].map({"week": "This week", "28d": "Last 28 days"}).to_numpy(),
-        "offence": found["category_label"].to_numpy(),
-        "area": [area_label(lv, a, n) for lv, a, n in zip(found["level"], found["area"], found["area_name"])],
-        "count": found["count"].astype(int).to_numpy(),
-        "baseline": found["baseline"].astype(float).to_numpy(),
-        "z": found["z"].astype(float).to_numpy(),
-        "q_value": found["q_value"].astype(float).to_numpy(),
-        "change": found["change_text"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "window": found["window"].map({"week": "This week", "28d": "Last 28 days"}).to_numpy(),
+            "offence": found["category_label"].to_numpy(),
+            "area": [area_label(lv, a, n) for lv, a, n in zip(found["level"], found["area"], found["area_name"])],
+            "count": found["count"].astype(int).to_numpy(),
+            "baseline": found["baseline"].astype(float).to_numpy(),
+            "z": found["z"].astype(float).to_numpy(),
+            "q_value": found["q_value"].astype(float).to_numpy(),
+            "change": found["change_text"].to_numpy(),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------ weekly series
@@ -367,8 +409,8 @@ class Brief:
     """Everything the weekly meeting's brief shows, built once by :func:`build_brief`; the Command brief
     page draws it and ``ilp.brief_report`` prints it, so the two cannot disagree."""
 
-    week: dt.date                   # Monday of the brief's week
-    as_of: dt.date                  # the Sunday ending it
+    week: dt.date  # Monday of the brief's week
+    as_of: dt.date  # the Sunday ending it
     district: str | None
     category: str | None
     level: str
@@ -379,18 +421,18 @@ class Brief:
     fdr: float
     generated_at: str
     today: dt.date
-    threats: pd.DataFrame           # the top threats (category filter applied), with their taskings
-    candidates: int                 # all candidates ranked (the false discovery rate's family)
-    top_harm: pd.DataFrame          # the highest-harm offence x beat combinations, harm alone
+    threats: pd.DataFrame  # the top threats (category filter applied), with their taskings
+    candidates: int  # all candidates ranked (the false discovery rate's family)
+    top_harm: pd.DataFrame  # the highest-harm offence x beat combinations, harm alone
     repeat_locations: pd.DataFrame  # the highest-harm repeat locations, with their taskings
     location_count: int
-    victim_records: int             # 0: the source publishes no victims
+    victim_records: int  # 0: the source publishes no victims
     repeat_victims: pd.DataFrame
-    changes: pd.DataFrame           # every tested change, both windows (``significant`` marks the survivors)
-    change_tests: dict              # window -> number of tests
-    taskings_due: pd.DataFrame      # live taskings due within a week or overdue, with labels
+    changes: pd.DataFrame  # every tested change, both windows (``significant`` marks the survivors)
+    change_tests: dict  # window -> number of tests
+    taskings_due: pd.DataFrame  # live taskings due within a week or overdue, with labels
     district_changes: pd.DataFrame  # this week against its baselines, citywide first, then each district
-    weekly: pd.DataFrame            # 52 weeks of incidents and harm ending with the brief's week
+    weekly: pd.DataFrame  # 52 weeks of incidents and harm ending with the brief's week
 
     @property
     def snapshot(self) -> str:
@@ -424,9 +466,16 @@ class Brief:
     @property
     def parameters(self) -> dict:
         """What reproduces the brief from its snapshot (stamped on it and written to the audit log)."""
-        return {"week": self.week.isoformat(), "as_of": self.as_of.isoformat(), "district": self.district,
-                "category": self.category, "harm": self.harm.key, "level": self.level,
-                "change_level": self.change_level, "top": len(self.threats)}
+        return {
+            "week": self.week.isoformat(),
+            "as_of": self.as_of.isoformat(),
+            "district": self.district,
+            "category": self.category,
+            "harm": self.harm.key,
+            "level": self.level,
+            "change_level": self.change_level,
+            "top": len(self.threats),
+        }
 
     @property
     def stamp(self) -> str:
@@ -436,8 +485,9 @@ class Brief:
         )
 
 
-def build_brief(reader, request: BriefRequest | None = None, *, taskings: pd.DataFrame | None = None,
-                today: dt.date | None = None) -> Brief:
+def build_brief(
+    reader, request: BriefRequest | None = None, *, taskings: pd.DataFrame | None = None, today: dt.date | None = None
+) -> Brief:
     """Build the brief for ``request`` from ``reader``: a ``SnapshotReader`` (CLI, print) or the dashboard's
     ``PageContext`` (the page, which caches each named query and analysis). ``taskings`` is the app state's
     ``State.taskings()`` frame (live, not snapshot data: due and overdue are judged on ``today``)."""
@@ -454,8 +504,9 @@ def build_brief(reader, request: BriefRequest | None = None, *, taskings: pd.Dat
     as_of = week_end(week)
     harm = info.harm(request.harm_index, request.harm_version)
     if harm is UNKNOWN_HARM:
-        raise BriefError(f"no harm index {request.harm_index}:{request.harm_version} in snapshot {info.version} "
-                         "(see `ilp status`)")
+        raise BriefError(
+            f"no harm index {request.harm_index}:{request.harm_version} in snapshot {info.version} (see `ilp status`)"
+        )
     matrix = threat_ranking.load_matrix()
     fdr = float(matrix["significance"]["false_discovery_rate"])
     scope = {"district": request.district, "harm_index": harm.name, "harm_version": harm.version}
@@ -469,12 +520,21 @@ def build_brief(reader, request: BriefRequest | None = None, *, taskings: pd.Dat
 
     locations = reader.analysis(repeats.repeat_locations, as_of=as_of, category=request.category, **scope)
     victim_records = int(reader.query("threats_victim_records")["victim_records"].iloc[0])
-    victims = (reader.analysis(repeats.repeat_victims, as_of=as_of, district=request.district,
-                               level=request.level, category=request.category)
-               if victim_records else pd.DataFrame(columns=repeats.REPEAT_VICTIM_COLUMNS))
+    victims = (
+        reader.analysis(
+            repeats.repeat_victims,
+            as_of=as_of,
+            district=request.district,
+            level=request.level,
+            category=request.category,
+        )
+        if victim_records
+        else pd.DataFrame(columns=repeats.REPEAT_VICTIM_COLUMNS)
+    )
 
-    found = reader.analysis(change_analysis.changes, as_of=as_of, level=request.change_level, fdr=fdr,
-                            category=request.category, **scope)
+    found = reader.analysis(
+        change_analysis.changes, as_of=as_of, level=request.change_level, fdr=fdr, category=request.category, **scope
+    )
     tests = {window: int(group["tests"].iloc[0]) for window, group in found.groupby("window")} if len(found) else {}
 
     filters = {"week": week, "category": request.category, **scope}
@@ -484,20 +544,44 @@ def build_brief(reader, request: BriefRequest | None = None, *, taskings: pd.Dat
         place=[area_label(level, area) for level, area in zip(due["area_level"], due["area_id"])],
     )
     return Brief(
-        week=week, as_of=as_of, district=request.district, category=request.category, level=request.level,
-        change_level=request.change_level, harm=harm, info=info, matrix_version=str(matrix.get("version", "?")),
-        fdr=fdr, generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), today=today,
-        threats=threats, candidates=candidates,
+        week=week,
+        as_of=as_of,
+        district=request.district,
+        category=request.category,
+        level=request.level,
+        change_level=request.change_level,
+        harm=harm,
+        info=info,
+        matrix_version=str(matrix.get("version", "?")),
+        fdr=fdr,
+        generated_at=dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        today=today,
+        threats=threats,
+        candidates=candidates,
         top_harm=top_harm_combinations(reader.query("brief_top_combinations", **filters)),
         repeat_locations=tasking_rules.attach_to_locations(locations.head(LOCATIONS_SHOWN), taskings),
         location_count=len(locations),
-        victim_records=victim_records, repeat_victims=victims.head(VICTIM_ROWS_SHOWN),
-        changes=found, change_tests=tests, taskings_due=due,
+        victim_records=victim_records,
+        repeat_victims=victims.head(VICTIM_ROWS_SHOWN),
+        changes=found,
+        change_tests=tests,
+        taskings_due=due,
         district_changes=district_changes(reader.query("brief_district_week", **filters)),
         weekly=reader.query("trends_weekly", history_start=week - dt.timedelta(weeks=WEEKLY_WEEKS - 1), **filters),
     )
 
 
 def _no_taskings() -> pd.DataFrame:
-    return pd.DataFrame(columns=["id", "offense_category", "area_level", "area_id", "owner", "action",
-                                 "due_date", "status", "result_note"])
+    return pd.DataFrame(
+        columns=[
+            "id",
+            "offense_category",
+            "area_level",
+            "area_id",
+            "owner",
+            "action",
+            "due_date",
+            "status",
+            "result_note",
+        ]
+    )

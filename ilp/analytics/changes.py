@@ -40,10 +40,32 @@ CONTROL_WEEKS = 8
 CONTROL_Z = 3.0
 
 COLUMNS = [
-    "window", "window_days", "area", "area_name", "level", "offense_category", "category_label", "proactive",
-    "count", "baseline", "baseline_count", "baseline_weeks", "difference", "z", "p_value", "q_value",
-    "significant", "direction", "pct_change", "marker", "change_text", "harm", "baseline_harm",
-    "as_of", "fdr", "tests",
+    "window",
+    "window_days",
+    "area",
+    "area_name",
+    "level",
+    "offense_category",
+    "category_label",
+    "proactive",
+    "count",
+    "baseline",
+    "baseline_count",
+    "baseline_weeks",
+    "difference",
+    "z",
+    "p_value",
+    "q_value",
+    "significant",
+    "direction",
+    "pct_change",
+    "marker",
+    "change_text",
+    "harm",
+    "baseline_harm",
+    "as_of",
+    "fdr",
+    "tests",
 ]
 
 
@@ -86,8 +108,13 @@ def changes(
 
         harm_index, harm_version = resolve_harm(SnapshotInfo.read(con), None, None)
     params = {
-        "as_of": as_of, "level": level, "baseline_weeks": int(baseline_weeks), "harm_index": harm_index,
-        "harm_version": harm_version, "district": district, "category": category,
+        "as_of": as_of,
+        "level": level,
+        "baseline_weeks": int(baseline_weeks),
+        "harm_index": harm_index,
+        "harm_version": harm_version,
+        "district": district,
+        "category": category,
         "include_proactive": not exclude_proactive_harm,
     }
     rows = run_query(con, "changes_counts", params)
@@ -100,16 +127,18 @@ def changes(
         count = rows[f"{prefix}_count"].to_numpy(dtype=float)
         baseline_count = rows[f"{prefix}_baseline_count"].to_numpy(dtype=float)
         keep = (count + baseline_count) > 0  # nothing to test when both are 0
-        frame = pd.DataFrame({
-            "window": window,
-            "window_days": days,
-            "area": rows["area_id"].astype(str).to_numpy()[keep],
-            "area_name": rows["area_name"].astype(str).to_numpy()[keep],
-            "level": level,
-            "offense_category": rows["category"].to_numpy()[keep],
-            "category_label": rows["category_label"].to_numpy()[keep],
-            "proactive": rows["proactive"].astype(bool).to_numpy()[keep],
-        })
+        frame = pd.DataFrame(
+            {
+                "window": window,
+                "window_days": days,
+                "area": rows["area_id"].astype(str).to_numpy()[keep],
+                "area_name": rows["area_name"].astype(str).to_numpy()[keep],
+                "level": level,
+                "offense_category": rows["category"].to_numpy()[keep],
+                "category_label": rows["category_label"].to_numpy()[keep],
+                "proactive": rows["proactive"].astype(bool).to_numpy()[keep],
+            }
+        )
         count, baseline_count, w = count[keep], baseline_count[keep], weight[keep]
         baseline = baseline_count * days / baseline_days
         frame["count"] = count.astype(int)
@@ -121,8 +150,9 @@ def changes(
         if len(frame):
             # score statistic: with a 7- or 28-day window against 84 days the Wald statistic's two-sided
             # region is lopsided (see ilp.analytics.stats.poisson_e_test)
-            _, p_value = poisson_e_test(count, days, baseline_count, baseline_days, alternative="two-sided",
-                                        statistic="score")
+            _, p_value = poisson_e_test(
+                count, days, baseline_count, baseline_days, alternative="two-sided", statistic="score"
+            )
         else:
             p_value = np.zeros(0)
         q_value, significant = benjamini_hochberg(p_value, fdr)
@@ -130,17 +160,21 @@ def changes(
         frame["q_value"] = q_value
         frame["significant"] = significant.astype(bool)
         frame["direction"] = pd.Series(
-            [("up" if c > b else "down") if sig else None
-             for c, b, sig in zip(count, baseline, significant, strict=True)],
-            index=frame.index, dtype=object)
+            [
+                ("up" if c > b else "down") if sig else None
+                for c, b, sig in zip(count, baseline, significant, strict=True)
+            ],
+            index=frame.index,
+            dtype=object,
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = np.where(baseline >= min_baseline, (count - baseline) / baseline, np.nan)
         percent = [None if math.isnan(v) else float(v) for v in pct]
         frame["pct_change"] = pd.Series(percent, index=frame.index, dtype=object)
         frame["marker"] = [_marker(d) for d in frame["direction"]]
         frame["change_text"] = [
-            _change_text(c, b, p, d, fdr) for c, b, p, d in
-            zip(frame["count"], frame["baseline"], percent, frame["direction"], strict=True)
+            _change_text(c, b, p, d, fdr)
+            for c, b, p, d in zip(frame["count"], frame["baseline"], percent, frame["direction"], strict=True)
         ]
         frame["harm"] = count * w
         frame["baseline_harm"] = baseline * w
@@ -151,8 +185,11 @@ def changes(
     out["fdr"] = fdr
     out["_order"] = out["window"].map({"week": 0, "28d": 1})
     out["_abs_z"] = out["z"].abs()
-    out = out.sort_values(["_order", "significant", "_abs_z", "area", "offense_category"],
-                          ascending=[True, False, False, True, True], kind="stable")
+    out = out.sort_values(
+        ["_order", "significant", "_abs_z", "area", "offense_category"],
+        ascending=[True, False, False, True, True],
+        kind="stable",
+    )
     return out[COLUMNS].reset_index(drop=True)
 
 
@@ -224,21 +261,31 @@ def control_chart(
     """
     if level not in ("beat", "district"):
         raise ValueError(f"level must be 'beat' or 'district', not {level!r}")
-    series = run_query(con, "changes_weekly_series", {
-        "as_of": as_of, "weeks": int(weeks) + int(window), "level": level, "area": area, "category": category,
-    })
+    series = run_query(
+        con,
+        "changes_weekly_series",
+        {
+            "as_of": as_of,
+            "weeks": int(weeks) + int(window),
+            "level": level,
+            "area": area,
+            "category": category,
+        },
+    )
     counts = series["incidents"].to_numpy(dtype=float)
     mean, lower, upper, outside = rolling_control_band(counts, window=window, z=z)
-    frame = pd.DataFrame({
-        "week_start": pd.to_datetime(series["week_start"]).dt.date,
-        "week_end": pd.to_datetime(series["week_end"]).dt.date,
-        "incidents": counts.astype(int),
-        "prior_mean": mean,
-        "lower": lower,
-        "upper": upper,
-    })
+    frame = pd.DataFrame(
+        {
+            "week_start": pd.to_datetime(series["week_start"]).dt.date,
+            "week_end": pd.to_datetime(series["week_end"]).dt.date,
+            "incidents": counts.astype(int),
+            "prior_mean": mean,
+            "lower": lower,
+            "upper": upper,
+        }
+    )
     frame["outside"] = pd.Series([{1: "above", -1: "below"}.get(int(o)) for o in outside], dtype=object)
     frame["level"] = level
     frame["area"] = area
     frame["offense_category"] = category
-    return frame.iloc[int(window):].reset_index(drop=True)
+    return frame.iloc[int(window) :].reset_index(drop=True)

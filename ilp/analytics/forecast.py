@@ -54,9 +54,9 @@ from scipy import stats
 
 HORIZON = 8
 LEVELS = (0.80, 0.95)
-TRAIN_WEEKS = 156          # at most three years of history per fit
-MIN_TRAIN_WEEKS = 26       # fewer than this: no forecast
-BACKTEST_WEEKS = 26       # target weeks scored in the rolling-origin backtest (half a year)
+TRAIN_WEEKS = 156  # at most three years of history per fit
+MIN_TRAIN_WEEKS = 26  # fewer than this: no forecast
+BACKTEST_WEEKS = 26  # target weeks scored in the rolling-origin backtest (half a year)
 DAYS_PER_YEAR = 365.2425
 _EPOCH = np.datetime64("1970-01-05", "D")  # a Monday: day numbers for the Fourier terms
 KINDS = ("count", "harm")
@@ -73,22 +73,28 @@ class ModelSpec:
     name: str = "quasi-Poisson GLM, linear trend + annual Fourier terms"
 
     def describe(self) -> str:
-        season = f"{self.harmonics} annual harmonic{'s' if self.harmonics != 1 else ''}" if self.harmonics else "no seasonality"
+        season = (
+            f"{self.harmonics} annual harmonic{'s' if self.harmonics != 1 else ''}"
+            if self.harmonics
+            else "no seasonality"
+        )
         trend = "linear trend" if self.trend else "no trend"
-        return (f"{self.name.split(',')[0]} ({trend}, {season}) on {self.train_weeks} weeks; "
-                f"dispersion phi = {self.dispersion:,.1f}")
+        return (
+            f"{self.name.split(',')[0]} ({trend}, {season}) on {self.train_weeks} weeks; "
+            f"dispersion phi = {self.dispersion:,.1f}"
+        )
 
 
 @dataclass
 class ForecastReport:
     """Everything the trends page draws: history, forecast, backtest rows and their summary."""
 
-    history: pd.DataFrame          # week, value
-    forecast: pd.DataFrame         # week, horizon, mean, lower_80, upper_80, lower_95, upper_95, same_week_last_year
-    backtest: pd.DataFrame         # see backtest()
-    summary: dict                  # see summarise_backtest()
+    history: pd.DataFrame  # week, value
+    forecast: pd.DataFrame  # week, horizon, mean, lower_80, upper_80, lower_95, upper_95, same_week_last_year
+    backtest: pd.DataFrame  # see backtest()
+    summary: dict  # see summarise_backtest()
     spec: ModelSpec | None
-    seconds: float                 # wall time of the fit + backtest (uncached)
+    seconds: float  # wall time of the fit + backtest (uncached)
     notes: list[str] = field(default_factory=list)
 
 
@@ -133,8 +139,9 @@ def design_matrix(weeks, origin, harmonics: int, trend: bool) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ fit + predict
-def _fit_predict(weeks: np.ndarray, values: np.ndarray, horizon: int, kind: str,
-                 levels=LEVELS) -> tuple[pd.DataFrame, ModelSpec]:
+def _fit_predict(
+    weeks: np.ndarray, values: np.ndarray, horizon: int, kind: str, levels=LEVELS
+) -> tuple[pd.DataFrame, ModelSpec]:
     """Fit on (weeks, values) and forecast the next ``horizon`` weeks with intervals at ``levels``."""
     weeks = np.asarray(weeks, dtype="datetime64[D]")
     future = weeks[-1] + np.arange(1, horizon + 1) * np.timedelta64(7, "D")
@@ -174,7 +181,9 @@ def _fit_predict_arrays(weeks: np.ndarray, values: np.ndarray, horizon: int, kin
     return mean, limits, ModelSpec(harmonics=harmonics, trend=trend, train_weeks=n, dispersion=phi)
 
 
-def predictive_interval(mean, variance, level: float, kind: str, dispersion: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def predictive_interval(
+    mean, variance, level: float, kind: str, dispersion: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Central ``level`` interval of a distribution with this mean and variance.
 
     Counts: negative binomial (Poisson when the variance does not exceed the mean), so limits are whole
@@ -225,8 +234,9 @@ def forecast(series: pd.Series, kind: str = "count", horizon: int = HORIZON) -> 
     return frame.copy()
 
 
-def backtest(series: pd.Series, kind: str = "count", horizon: int = HORIZON,
-             weeks: int = BACKTEST_WEEKS) -> pd.DataFrame:
+def backtest(
+    series: pd.Series, kind: str = "count", horizon: int = HORIZON, weeks: int = BACKTEST_WEEKS
+) -> pd.DataFrame:
     """Rolling-origin backtest: each of the last ``weeks`` weeks forecast ``horizon`` weeks ahead.
 
     For target week j the model is refitted on the weeks up to j - horizon (never seeing the 8 weeks
@@ -253,10 +263,22 @@ def backtest_rows(weeks: np.ndarray, values: np.ndarray, kind: str, horizon: int
         row = [weeks[target], values[target], mean[horizon - 1]]
         for level in LEVELS:
             row += [limits[level][0][horizon - 1], limits[level][1][horizon - 1]]
-        row += [values[target - 52] if target >= 52 else np.nan, values[origin - 3: origin + 1].mean()]
+        row += [values[target - 52] if target >= 52 else np.nan, values[origin - 3 : origin + 1].mean()]
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=["week", "actual", "forecast", "lower_80", "upper_80", "lower_95",
-                                        "upper_95", "naive_last_year", "naive_last_4_weeks"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "week",
+            "actual",
+            "forecast",
+            "lower_80",
+            "upper_80",
+            "lower_95",
+            "upper_95",
+            "naive_last_year",
+            "naive_last_4_weeks",
+        ],
+    )
     frame["week"] = pd.to_datetime(frame["week"])
     return add_coverage(frame)
 
@@ -324,25 +346,36 @@ def verdict(summary: dict, unit: str) -> str:
     if skill > 0.05:
         judgement = f"The model beats the better naive forecast by {skill:.0%} on these {n} weeks."
     elif skill >= -0.05:
-        judgement = (f"On these {n} weeks the model is no better than the better naive forecast: "
-                     "use it for its intervals, not its point forecast.")
+        judgement = (
+            f"On these {n} weeks the model is no better than the better naive forecast: "
+            "use it for its intervals, not its point forecast."
+        )
     else:
-        judgement = (f"On these {n} weeks the model does worse than a naive forecast ({-skill:.0%} larger "
-                     "error): do not rely on its point forecast.")
+        judgement = (
+            f"On these {n} weeks the model does worse than a naive forecast ({-skill:.0%} larger "
+            "error): do not rely on its point forecast."
+        )
     return f"{comparison} {judgement}"
 
 
-def forecast_report(series: pd.Series, kind: str = "count", horizon: int = HORIZON,
-                    backtest_weeks: int = BACKTEST_WEEKS) -> ForecastReport:
+def forecast_report(
+    series: pd.Series, kind: str = "count", horizon: int = HORIZON, backtest_weeks: int = BACKTEST_WEEKS
+) -> ForecastReport:
     """History, forecast (with last year's same weeks beside it), backtest and its summary in one call.
 
     Cached on the series' weeks and values and the parameters; ``seconds`` is the uncached compute time.
     """
     weeks, values = _as_arrays(series)
     report = _cached_report(weeks, values, kind, horizon, backtest_weeks)
-    return ForecastReport(history=report.history.copy(), forecast=report.forecast.copy(),
-                          backtest=report.backtest.copy(), summary=dict(report.summary), spec=report.spec,
-                          seconds=report.seconds, notes=list(report.notes))
+    return ForecastReport(
+        history=report.history.copy(),
+        forecast=report.forecast.copy(),
+        backtest=report.backtest.copy(),
+        summary=dict(report.summary),
+        spec=report.spec,
+        seconds=report.seconds,
+        notes=list(report.notes),
+    )
 
 
 # ------------------------------------------------------------------------------------------ caching
@@ -379,21 +412,27 @@ def _cached_report(weeks: tuple, values: tuple, kind: str, horizon: int, backtes
     try:
         frame, spec = _fit_predict(week_array, value_array, horizon, kind)
     except ValueError as error:
-        empty = pd.DataFrame(columns=["week", "horizon", "mean", "lower_80", "upper_80", "lower_95", "upper_95",
-                                      "same_week_last_year"])
-        return ForecastReport(history, empty, pd.DataFrame(), {"weeks": 0}, None,
-                              time.perf_counter() - started, [str(error)])
+        empty = pd.DataFrame(
+            columns=["week", "horizon", "mean", "lower_80", "upper_80", "lower_95", "upper_95", "same_week_last_year"]
+        )
+        return ForecastReport(
+            history, empty, pd.DataFrame(), {"weeks": 0}, None, time.perf_counter() - started, [str(error)]
+        )
     lookup = dict(zip(week_array.tolist(), value_array.tolist()))
     last_year = (frame["week"].values.astype("datetime64[D]") - np.timedelta64(364, "D")).tolist()
     frame["same_week_last_year"] = [lookup.get(day, np.nan) for day in last_year]
     rows = backtest_rows(week_array, value_array, kind, horizon, backtest_weeks)
     summary = summarise_backtest(rows)
     if summary["weeks"] < backtest_weeks:
-        notes.append(f"Backtest scored {summary['weeks']} of {backtest_weeks} weeks: each needs a year of history "
-                     "before its forecast origin.")
+        notes.append(
+            f"Backtest scored {summary['weeks']} of {backtest_weeks} weeks: each needs a year of history "
+            "before its forecast origin."
+        )
     if spec.harmonics < 3:
-        notes.append("Less than two years of history: the annual seasonal pattern is estimated coarsely "
-                     f"({spec.harmonics} harmonic{'s' if spec.harmonics != 1 else ''}).")
+        notes.append(
+            "Less than two years of history: the annual seasonal pattern is estimated coarsely "
+            f"({spec.harmonics} harmonic{'s' if spec.harmonics != 1 else ''})."
+        )
     return ForecastReport(history, frame, rows, summary, spec, time.perf_counter() - started, notes)
 
 
@@ -405,25 +444,29 @@ def _interval_text(lower, upper) -> list[str]:
 def interval_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A forecast as a display table: week, mean, '80% interval' and '95% interval' as 'a – b' text,
     and the same week last year."""
-    return pd.DataFrame({
-        "week": pd.to_datetime(frame["week"]).dt.date,
-        "mean": frame["mean"].round(0),
-        "interval_80": _interval_text(frame["lower_80"], frame["upper_80"]),
-        "interval_95": _interval_text(frame["lower_95"], frame["upper_95"]),
-        "same_week_last_year": frame.get("same_week_last_year", pd.Series(np.nan, index=frame.index)).round(0),
-    })
+    return pd.DataFrame(
+        {
+            "week": pd.to_datetime(frame["week"]).dt.date,
+            "mean": frame["mean"].round(0),
+            "interval_80": _interval_text(frame["lower_80"], frame["upper_80"]),
+            "interval_95": _interval_text(frame["lower_95"], frame["upper_95"]),
+            "same_week_last_year": frame.get("same_week_last_year", pd.Series(np.nan, index=frame.index)).round(0),
+        }
+    )
 
 
 def backtest_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Backtest rows as a display table (intervals as 'a – b' text beside whether the actual fell inside)."""
-    return pd.DataFrame({
-        "week": pd.to_datetime(frame["week"]).dt.date,
-        "actual": frame["actual"].round(0),
-        "forecast": frame["forecast"].round(0),
-        "interval_80": _interval_text(frame["lower_80"], frame["upper_80"]),
-        "in_80": frame["in_80"].astype(bool),
-        "interval_95": _interval_text(frame["lower_95"], frame["upper_95"]),
-        "in_95": frame["in_95"].astype(bool),
-        "naive_last_year": frame["naive_last_year"].round(0),
-        "naive_last_4_weeks": frame["naive_last_4_weeks"].round(0),
-    })
+    return pd.DataFrame(
+        {
+            "week": pd.to_datetime(frame["week"]).dt.date,
+            "actual": frame["actual"].round(0),
+            "forecast": frame["forecast"].round(0),
+            "interval_80": _interval_text(frame["lower_80"], frame["upper_80"]),
+            "in_80": frame["in_80"].astype(bool),
+            "interval_95": _interval_text(frame["lower_95"], frame["upper_95"]),
+            "in_95": frame["in_95"].astype(bool),
+            "naive_last_year": frame["naive_last_year"].round(0),
+            "naive_last_4_weeks": frame["naive_last_4_weeks"].round(0),
+        }
+    )

@@ -39,8 +39,12 @@ def page_purposes(pages=access.PAGES) -> pd.DataFrame:
     """One row per page: title, section, purpose and the roles that see it (labels)."""
     return pd.DataFrame(
         [
-            {"page": page.title, "section": page.section, "purpose": page.purpose,
-             "roles": ", ".join(label for role, label in access.ROLES.items() if role in page.roles)}
+            {
+                "page": page.title,
+                "section": page.section,
+                "purpose": page.purpose,
+                "roles": ", ".join(label for role, label in access.ROLES.items() if role in page.roles),
+            }
             for page in pages
         ]
     )
@@ -51,38 +55,54 @@ def safeguards() -> pd.DataFrame:
     threshold = access.SMALL_COUNT_THRESHOLD
     aggregate_roles = ", ".join(access.ROLES[r] for r in sorted(access.AGGREGATE_ONLY))
     rows = [
-        ("Small-count suppression",
-         f"For {aggregate_roles}: counts from 1 to {threshold - 1} are shown as \"<{threshold}\", so a small area "
-         "or rare offence cannot single out a person.",
-         "ilp.access.suppress_small_counts"),
-        ("No person-level data for city leaders",
-         f"{aggregate_roles} sees aggregates only: no person keys, no victim or offender lists, no point "
-         "locations and no exact locations of sensitive offences (homicide, rape, other sexual offences).",
-         "ilp.access.AGGREGATE_ONLY, PageContext.aggregate_only"),
-        ("Audit log",
-         "Every page view, export, workbench query and tasking change is recorded with user, role, time, "
-         "parameters and data snapshot. The log is append-only: the database refuses UPDATE, DELETE and "
-         "INSERT OR REPLACE on it.",
-         "ilp.state.State.record (SQLite triggers)"),
-        ("Read-only workbench",
-         "Analysts' SQL runs one SELECT at a time on a separate DuckDB connection with the snapshot attached "
-         "read-only, external access (files, network, ATTACH, COPY, extensions) off and the configuration "
-         f"locked; results stop at {workbench.ROW_LIMIT:,} rows and queries at {workbench.TIME_LIMIT_S:g} s.",
-         "ilp.analytics.workbench"),
-        ("Pseudonymous person keys",
-         "People are linked to incidents only by a salted SHA-256 key; the salt is kept outside the "
-         "warehouse and no names, dates of birth or addresses are stored.",
-         "incident_persons.person_key (ilp ingest)"),
-        ("Role check on every page",
-         "Each page checks the session's role before drawing anything; a page opened directly by URL "
-         "without an allowed role shows only \"Access refused\".",
-         "ilp.ui.context.gate"),
-        ("Formula-safe exports",
-         "CSV downloads prefix text beginning with =, +, -, @ so a spreadsheet shows it instead of running it.",
-         "ilp.export.csv_bytes"),
-        ("Offline by default",
-         "Nothing is fetched at run time: no usage statistics, CDN, web fonts or map tiles.",
-         ".streamlit/config.toml, pydeck map_provider=None"),
+        (
+            "Small-count suppression",
+            f'For {aggregate_roles}: counts from 1 to {threshold - 1} are shown as "<{threshold}", so a small area '
+            "or rare offence cannot single out a person.",
+            "ilp.access.suppress_small_counts",
+        ),
+        (
+            "No person-level data for city leaders",
+            f"{aggregate_roles} sees aggregates only: no person keys, no victim or offender lists, no point "
+            "locations and no exact locations of sensitive offences (homicide, rape, other sexual offences).",
+            "ilp.access.AGGREGATE_ONLY, PageContext.aggregate_only",
+        ),
+        (
+            "Audit log",
+            "Every page view, export, workbench query and tasking change is recorded with user, role, time, "
+            "parameters and data snapshot. The log is append-only: the database refuses UPDATE, DELETE and "
+            "INSERT OR REPLACE on it.",
+            "ilp.state.State.record (SQLite triggers)",
+        ),
+        (
+            "Read-only workbench",
+            "Analysts' SQL runs one SELECT at a time on a separate DuckDB connection with the snapshot attached "
+            "read-only, external access (files, network, ATTACH, COPY, extensions) off and the configuration "
+            f"locked; results stop at {workbench.ROW_LIMIT:,} rows and queries at {workbench.TIME_LIMIT_S:g} s.",
+            "ilp.analytics.workbench",
+        ),
+        (
+            "Pseudonymous person keys",
+            "People are linked to incidents only by a salted SHA-256 key; the salt is kept outside the "
+            "warehouse and no names, dates of birth or addresses are stored.",
+            "incident_persons.person_key (ilp ingest)",
+        ),
+        (
+            "Role check on every page",
+            "Each page checks the session's role before drawing anything; a page opened directly by URL "
+            'without an allowed role shows only "Access refused".',
+            "ilp.ui.context.gate",
+        ),
+        (
+            "Formula-safe exports",
+            "CSV downloads prefix text beginning with =, +, -, @ so a spreadsheet shows it instead of running it.",
+            "ilp.export.csv_bytes",
+        ),
+        (
+            "Offline by default",
+            "Nothing is fetched at run time: no usage statistics, CDN, web fonts or map tiles.",
+            ".streamlit/config.toml, pydeck map_provider=None",
+        ),
     ]
     return pd.DataFrame(rows, columns=["safeguard", "what it does", "enforced by"])
 

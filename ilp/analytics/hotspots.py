@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -86,7 +85,6 @@ class Grid:
         )
         return np.round(corners, 6).tolist()
 
-
     def polygon_expression(self) -> str:
         """A deck.gl JSON accessor expression drawing the cell of a row with integer fields ``x`` and ``y``.
 
@@ -108,13 +106,13 @@ def grid_for(latitude: float | None, cell_m: float = CELL_METRES) -> Grid:
 class LocationSummary:
     """What the map can and cannot show for a period: counts from ``deployment_summary.sql``."""
 
-    incidents: int              # all incidents in the period (district, category), every shift
-    unlocated: int              # location_status <> 'ok'
-    no_shift: int               # occurred time known only to the day or month (no shift)
-    in_shift: int               # incidents in the chosen shift (all incidents when shift = 'all')
-    mapped: int                 # located incidents in the chosen shift: what the cells add up to
-    unlocated_in_shift: int     # unlocated incidents in the chosen shift
-    exact_share: float          # share of incidents with an exact time
+    incidents: int  # all incidents in the period (district, category), every shift
+    unlocated: int  # location_status <> 'ok'
+    no_shift: int  # occurred time known only to the day or month (no shift)
+    in_shift: int  # incidents in the chosen shift (all incidents when shift = 'all')
+    mapped: int  # located incidents in the chosen shift: what the cells add up to
+    unlocated_in_shift: int  # unlocated incidents in the chosen shift
+    exact_share: float  # share of incidents with an exact time
 
     @property
     def unlocated_share(self) -> float:
@@ -144,10 +142,10 @@ def summarise_locations(summary: pd.DataFrame, shift: str) -> LocationSummary:
 @dataclasses.dataclass(frozen=True)
 class Concentration:
     top_n: int
-    harm_share: float        # share of the period's located harm in the top cells (0..1)
-    incident_share: float    # share of located incidents in the top cells
-    area_share: float        # share of the reference area the top cells cover (0..1)
-    area_basis: str          # what the reference area is, in words
+    harm_share: float  # share of the period's located harm in the top cells (0..1)
+    incident_share: float  # share of located incidents in the top cells
+    area_share: float  # share of the reference area the top cells cover (0..1)
+    area_basis: str  # what the reference area is, in words
     area_km2: float
 
 
@@ -156,8 +154,9 @@ def rank_cells(cells: pd.DataFrame, grid: Grid) -> pd.DataFrame:
 
     ``cells`` has cell_x, cell_y, incidents, harm (as ``deployment_cells.sql`` returns them).
     """
-    ranked = cells.sort_values(["harm", "incidents", "cell_x", "cell_y"], ascending=[False, False, True, True],
-                               ignore_index=True)
+    ranked = cells.sort_values(
+        ["harm", "incidents", "cell_x", "cell_y"], ascending=[False, False, True, True], ignore_index=True
+    )
     total_harm = float(ranked["harm"].sum())
     total_incidents = float(ranked["incidents"].sum())
     ranked["rank"] = np.arange(1, len(ranked) + 1)
@@ -167,8 +166,11 @@ def rank_cells(cells: pd.DataFrame, grid: Grid) -> pd.DataFrame:
     lat, lon = grid.centre(ranked["cell_x"], ranked["cell_y"])
     ranked["centre_lat"] = np.round(lat, 5)
     ranked["centre_lon"] = np.round(lon, 5)
-    ranked["cell"] = (ranked["centre_lat"].map("{:.4f}".format).astype("string") + ", "
-                      + ranked["centre_lon"].map("{:.4f}".format).astype("string"))
+    ranked["cell"] = (
+        ranked["centre_lat"].map("{:.4f}".format).astype("string")
+        + ", "
+        + ranked["centre_lon"].map("{:.4f}".format).astype("string")
+    )
     return ranked
 
 
@@ -196,11 +198,13 @@ def area_share_holding(ranked: pd.DataFrame, grid: Grid, area_km2: float, harm_s
 
 def concentration_curve(ranked: pd.DataFrame, grid: Grid, area_km2: float) -> pd.DataFrame:
     """Cumulative share of harm against cumulative share of area, cells taken in rank order (a Lorenz-style curve)."""
-    return pd.DataFrame({
-        "cells": ranked["rank"],
-        "area_share": ranked["rank"] * grid.cell_km2 / area_km2 if area_km2 else np.nan,
-        "harm_share": ranked["cumulative_harm_share"],
-    })
+    return pd.DataFrame(
+        {
+            "cells": ranked["rank"],
+            "area_share": ranked["rank"] * grid.cell_km2 / area_km2 if area_km2 else np.nan,
+            "harm_share": ranked["cumulative_harm_share"],
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------ map layers
@@ -227,9 +231,15 @@ def harm_band_legend(ranked: pd.DataFrame) -> list[dict]:
     bands = harm_bands(ranked)
     harm = ranked["harm"].to_numpy(dtype=float)
     return [
-        {"colour": HARM_PALETTE[k].tolist(), "label": HARM_BAND_LABELS[k], "cells": int((bands == k).sum()),
-         "low": float(harm[bands == k].min()), "high": float(harm[bands == k].max())}
-        for k in range(len(HARM_BAND_EDGES)) if (bands == k).any()
+        {
+            "colour": HARM_PALETTE[k].tolist(),
+            "label": HARM_BAND_LABELS[k],
+            "cells": int((bands == k).sum()),
+            "low": float(harm[bands == k].min()),
+            "high": float(harm[bands == k].max()),
+        }
+        for k in range(len(HARM_BAND_EDGES))
+        if (bands == k).any()
     ]
 
 
@@ -240,28 +250,33 @@ def map_cells(ranked: pd.DataFrame, district_names: dict | None = None) -> pd.Da
     colours = np.where(bands[:, None] >= 0, HARM_PALETTE[np.clip(bands, 0, None)], NO_HARM_COLOUR)
     names = district_names or {}
     district = ranked["district"].astype("string")
-    return pd.DataFrame({
-        "x": ranked["cell_x"].astype("int64"),
-        "y": ranked["cell_y"].astype("int64"),
-        "fill": np.column_stack([colours, np.full(len(ranked), 200)]).tolist(),
-        "band": np.array(HARM_BAND_LABELS + ("no harm",))[bands],
-        "cell": ranked["cell"],
-        "rank": ranked["rank"].astype(int),
-        "incidents": ranked["incidents"].astype(int),
-        "harm": ranked["harm"].astype(float).round(1),
-        "harm_text": ranked["harm"].map("{:,.0f}".format).astype("string"),
-        "share_text": (ranked["harm_share"] * 100).map("{:.1f}%".format).astype("string"),
-        "beat": ranked["beat"].astype("string").fillna("unknown"),
-        "district": district.map(lambda d: names.get(d, d), na_action="ignore").fillna("unknown"),
-    })
+    return pd.DataFrame(
+        {
+            "x": ranked["cell_x"].astype("int64"),
+            "y": ranked["cell_y"].astype("int64"),
+            "fill": np.column_stack([colours, np.full(len(ranked), 200)]).tolist(),
+            "band": np.array(HARM_BAND_LABELS + ("no harm",))[bands],
+            "cell": ranked["cell"],
+            "rank": ranked["rank"].astype(int),
+            "incidents": ranked["incidents"].astype(int),
+            "harm": ranked["harm"].astype(float).round(1),
+            "harm_text": ranked["harm"].map("{:,.0f}".format).astype("string"),
+            "share_text": (ranked["harm_share"] * 100).map("{:.1f}%".format).astype("string"),
+            "beat": ranked["beat"].astype("string").fillna("unknown"),
+            "district": district.map(lambda d: names.get(d, d), na_action="ignore").fillna("unknown"),
+        }
+    )
 
 
 def boundary_collection(areas: pd.DataFrame, level: str) -> dict:
     """A GeoJSON FeatureCollection of one level's areas (rows of ``areas_boundaries.sql``)."""
     rows = areas[(areas["level"] == level) & areas["geometry_geojson"].notna()]
     features = [
-        {"type": "Feature", "geometry": json.loads(geometry),
-         "properties": {"level": level, "area_id": area_id, "name": name if isinstance(name, str) else area_id}}
+        {
+            "type": "Feature",
+            "geometry": json.loads(geometry),
+            "properties": {"level": level, "area_id": area_id, "name": name if isinstance(name, str) else area_id},
+        }
         for geometry, area_id, name in zip(rows["geometry_geojson"], rows["area_id"], rows["name"])
     ]
     return {"type": "FeatureCollection", "features": features}
@@ -278,8 +293,9 @@ def collection_bounds(collection: dict) -> tuple[float, float, float, float]:
     return float(coords[:, 0].min()), float(coords[:, 1].min()), float(coords[:, 0].max()), float(coords[:, 1].max())
 
 
-def view_for(min_lon: float, min_lat: float, max_lon: float, max_lat: float,
-             width_px: int = 900, height_px: int = 620) -> dict:
+def view_for(
+    min_lon: float, min_lat: float, max_lon: float, max_lat: float, width_px: int = 900, height_px: int = 620
+) -> dict:
     """Centre and zoom of a web-Mercator view that fits the box in a map of the given size.
 
     deck.gl's world is 512 pixels wide at zoom 0.
@@ -289,5 +305,8 @@ def view_for(min_lon: float, min_lat: float, max_lon: float, max_lat: float,
     lat_mid = (min_lat + max_lat) / 2
     zoom_x = math.log2(360.0 * width_px / (512.0 * lon_span))
     zoom_y = math.log2(360.0 * height_px / (512.0 * lat_span / max(math.cos(math.radians(lat_mid)), 0.1)))
-    return {"latitude": lat_mid, "longitude": (min_lon + max_lon) / 2,
-            "zoom": round(max(1.0, min(zoom_x, zoom_y, 17.0)) - 0.2, 2)}
+    return {
+        "latitude": lat_mid,
+        "longitude": (min_lon + max_lon) / 2,
+        "zoom": round(max(1.0, min(zoom_x, zoom_y, 17.0)) - 0.2, 2),
+    }

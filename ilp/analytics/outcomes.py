@@ -24,24 +24,27 @@ import pandas as pd
 from scipy import stats
 
 Z95 = float(stats.norm.ppf(0.975))
-SETTLE_DAYS = 90          # a violent crime's clearance is not settled until about three months after it
+SETTLE_DAYS = 90  # a violent crime's clearance is not settled until about three months after it
 REPEAT_WINDOW_MONTHS = 12
 
 
 # ------------------------------------------------------------------------------------ reporting window
 @dataclasses.dataclass(frozen=True)
 class ReportingWindow:
-    month_from: dt.date      # first month reported (first of the month)
-    month_to: dt.date        # exclusive: first of the month after the last complete month
-    data_start: dt.date      # first of the first complete month of data
+    month_from: dt.date  # first month reported (first of the month)
+    month_to: dt.date  # exclusive: first of the month after the last complete month
+    data_start: dt.date  # first of the first complete month of data
 
     @property
     def last_month(self) -> dt.date:
         return add_months(self.month_to, -1)
 
     def params(self) -> dict:
-        return {"month_from": self.month_from, "month_to": self.month_to,
-                "window_from": add_months(self.month_from, -(REPEAT_WINDOW_MONTHS - 1))}
+        return {
+            "month_from": self.month_from,
+            "month_to": self.month_to,
+            "window_from": add_months(self.month_from, -(REPEAT_WINDOW_MONTHS - 1)),
+        }
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -53,15 +56,16 @@ def month_start(day: dt.date) -> dt.date:
     return dt.date(day.year, day.month, 1)
 
 
-def reporting_window(period_end: dt.date, first_data_day: dt.date, last_data_day: dt.date,
-                     months: int = 24) -> ReportingWindow:
+def reporting_window(
+    period_end: dt.date, first_data_day: dt.date, last_data_day: dt.date, months: int = 24
+) -> ReportingWindow:
     """The ``months`` complete calendar months ending no later than the period's (exclusive) end and the data.
 
     A month is complete when the data run through its last day. The window starts no earlier than the
     first complete month of data.
     """
-    cutoff = min(period_end, last_data_day + dt.timedelta(days=1))   # exclusive
-    month_to = month_start(cutoff)                                     # months before this are complete
+    cutoff = min(period_end, last_data_day + dt.timedelta(days=1))  # exclusive
+    month_to = month_start(cutoff)  # months before this are complete
     data_start = first_data_day if first_data_day.day == 1 else add_months(month_start(first_data_day), 1)
     month_from = max(add_months(month_to, -months), data_start)
     if month_from >= month_to:
@@ -121,15 +125,16 @@ def quantile_interval(values, q: float, level: float = 0.95) -> tuple[float, flo
     if n == 0:
         return float("nan"), float("nan")
     alpha = 1 - level
-    lower_rank = int(stats.binom.ppf(alpha / 2, n, q))            # 1-based rank of the lower bound
+    lower_rank = int(stats.binom.ppf(alpha / 2, n, q))  # 1-based rank of the lower bound
     upper_rank = int(stats.binom.ppf(1 - alpha / 2, n, q)) + 1
     lo = x[lower_rank - 1] if lower_rank >= 1 else float("nan")
     hi = x[upper_rank - 1] if upper_rank <= n else float("nan")
     return float(lo), float(hi)
 
 
-def change_is_noise(estimate: float, lo: float, hi: float, earlier: float, earlier_lo: float,
-                    earlier_hi: float) -> bool | None:
+def change_is_noise(
+    estimate: float, lo: float, hi: float, earlier: float, earlier_lo: float, earlier_hi: float
+) -> bool | None:
     """True when two estimates differ by less than their combined 95% uncertainty (|z| < 1.96).
 
     Standard errors are read back from the intervals (half-width / 1.96). None when either is missing.
@@ -161,8 +166,9 @@ def harm_rate(monthly: pd.DataFrame, population: float | None, window: Reporting
     return frame
 
 
-def repeat_victimisation(victim_months: pd.DataFrame, window: ReportingWindow,
-                         window_months: int = REPEAT_WINDOW_MONTHS) -> pd.DataFrame:
+def repeat_victimisation(
+    victim_months: pd.DataFrame, window: ReportingWindow, window_months: int = REPEAT_WINDOW_MONTHS
+) -> pd.DataFrame:
     """Share of victims with 2+ incidents in the trailing ``window_months`` months, by month.
 
     ``victim_months``: person_key, month (first of the month), incidents (distinct incidents in which the
@@ -193,8 +199,13 @@ def repeat_victimisation(victim_months: pd.DataFrame, window: ReportingWindow,
         slots = int(wanted.max()) - first + 1
         victims = np.bincount(end_of_key, minlength=slots)
         repeats = np.bincount(end_of_key, weights=(per_person >= 2).astype(float), minlength=slots)
-        counts = pd.DataFrame({"month": months, "victims": victims[wanted - first],
-                               "repeat_victims": repeats[wanted - first].astype(np.int64)})
+        counts = pd.DataFrame(
+            {
+                "month": months,
+                "victims": victims[wanted - first],
+                "repeat_victims": repeats[wanted - first].astype(np.int64),
+            }
+        )
     result = result.merge(counts, on="month", how="left")
     result[["victims", "repeat_victims"]] = result[["victims", "repeat_victims"]].fillna(0).astype("int64")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -217,14 +228,20 @@ def response_times(calls: pd.DataFrame, window: ReportingWindow) -> pd.DataFrame
     negative time (arrival recorded before the call) are excluded from the percentiles and counted.
     Percentiles use linear interpolation between order statistics (numpy's default).
     """
-    frame = calls.assign(month=pd.to_datetime(calls["month"]),
-                         response_minutes=pd.to_numeric(calls["response_minutes"], errors="coerce"))
+    frame = calls.assign(
+        month=pd.to_datetime(calls["month"]), response_minutes=pd.to_numeric(calls["response_minutes"], errors="coerce")
+    )
     rows = []
     for month in month_range(window.month_from, window.month_to):
         minutes = frame.loc[frame["month"] == month, "response_minutes"].to_numpy(dtype=float)
         timed = minutes[np.isfinite(minutes) & (minutes >= 0)]
-        row = {"month": month, "calls": len(minutes), "timed": len(timed),
-               "no_arrival": int((~np.isfinite(minutes)).sum()), "negative": int((minutes < 0).sum())}
+        row = {
+            "month": month,
+            "calls": len(minutes),
+            "timed": len(timed),
+            "no_arrival": int((~np.isfinite(minutes)).sum()),
+            "negative": int((minutes < 0).sum()),
+        }
         for name, q in (("median", 0.5), ("p90", 0.9)):
             row[name] = float(np.quantile(timed, q)) if len(timed) else float("nan")
             row[f"{name}_lo"], row[f"{name}_hi"] = quantile_interval(timed, q)
@@ -232,8 +249,9 @@ def response_times(calls: pd.DataFrame, window: ReportingWindow) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def clearance_rate(monthly: pd.DataFrame, window: ReportingWindow, last_data_day: dt.date,
-                   settle_days: int = SETTLE_DAYS) -> pd.DataFrame:
+def clearance_rate(
+    monthly: pd.DataFrame, window: ReportingWindow, last_data_day: dt.date, settle_days: int = SETTLE_DAYS
+) -> pd.DataFrame:
     """Share of incidents cleared (``cleared`` of ``incidents``) by month of occurrence, with a Wilson interval.
 
     ``settled`` is False for months ending fewer than ``settle_days`` before the last day of data: their
@@ -249,8 +267,9 @@ def clearance_rate(monthly: pd.DataFrame, window: ReportingWindow, last_data_day
     return frame
 
 
-def rate_per_thousand(monthly: pd.DataFrame, window: ReportingWindow, events: str = "events",
-                      base: str = "base") -> pd.DataFrame:
+def rate_per_thousand(
+    monthly: pd.DataFrame, window: ReportingWindow, events: str = "events", base: str = "base"
+) -> pd.DataFrame:
     """``events`` per 1,000 ``base`` by month, with an exact Poisson interval on the event count."""
     frame = _on_months(monthly, window, {events: 0, base: 0})
     frame[[events, base]] = frame[[events, base]].astype("int64")
@@ -272,7 +291,8 @@ def survey_share(survey: pd.DataFrame) -> pd.DataFrame:
     frame["agreeing"] = frame["value"].astype(float) * frame["respondents"].astype(float)
     if frame["area_id"].nunique() > 1:
         pooled = frame.groupby(["period_start", "period_label"], as_index=False).agg(
-            agreeing=("agreeing", "sum"), respondents=("respondents", "sum"))
+            agreeing=("agreeing", "sum"), respondents=("respondents", "sum")
+        )
         pooled["value"] = pooled["agreeing"] / pooled["respondents"]
         pooled["area_id"] = None
         pooled["name"] = "All districts"
@@ -289,12 +309,21 @@ def latest_and_year_earlier(shares: pd.DataFrame) -> pd.DataFrame:
     earlier = frame.assign(period_start=frame["period_start"] + pd.DateOffset(years=1))
     merged = latest.merge(
         earlier[["area_id", "period_start", "value", "lo", "hi", "respondents"]],
-        on=["area_id", "period_start"], how="left", suffixes=("", "_year_earlier"))
+        on=["area_id", "period_start"],
+        how="left",
+        suffixes=("", "_year_earlier"),
+    )
     merged["change"] = merged["value"] - merged["value_year_earlier"]
     merged["change_is_noise"] = [
-        change_is_noise(*values) for values in zip(merged["value"], merged["lo"], merged["hi"],
-                                                   merged["value_year_earlier"], merged["lo_year_earlier"],
-                                                   merged["hi_year_earlier"])
+        change_is_noise(*values)
+        for values in zip(
+            merged["value"],
+            merged["lo"],
+            merged["hi"],
+            merged["value_year_earlier"],
+            merged["lo_year_earlier"],
+            merged["hi_year_earlier"],
+        )
     ]
     return merged.sort_values("area_id", na_position="last", ignore_index=True)
 
@@ -326,8 +355,14 @@ class Headline:
         return change_is_noise(self.value, self.lo, self.hi, self.earlier, self.earlier_lo, self.earlier_hi)
 
 
-def headline(frame: pd.DataFrame, value: str = "rate", lo: str = "rate_lo", hi: str = "rate_hi",
-             period: str = "month", usable: pd.Series | None = None) -> Headline:
+def headline(
+    frame: pd.DataFrame,
+    value: str = "rate",
+    lo: str = "rate_lo",
+    hi: str = "rate_hi",
+    period: str = "month",
+    usable: pd.Series | None = None,
+) -> Headline:
     """The latest usable row's value and interval, and the row one year before it (if present)."""
     rows = frame if usable is None else frame[usable.to_numpy(dtype=bool)]
     rows = rows[np.isfinite(rows[value].to_numpy(dtype=float))]
@@ -344,12 +379,19 @@ def headline(frame: pd.DataFrame, value: str = "rate", lo: str = "rate_lo", hi: 
         earlier_values = (float(earlier[value]), float(earlier[lo]), float(earlier[hi]))
     else:
         earlier_values = (nan, nan, nan)
-    return Headline(when, float(latest[value]), float(latest[lo]), float(latest[hi]),
-                    year_before if len(earlier_rows) else None, *earlier_values)
+    return Headline(
+        when,
+        float(latest[value]),
+        float(latest[lo]),
+        float(latest[hi]),
+        year_before if len(earlier_rows) else None,
+        *earlier_values,
+    )
 
 
-def pooled_rate(frame: pd.DataFrame, events: str, base: str, last_months: int = 12,
-                usable: pd.Series | None = None) -> dict:
+def pooled_rate(
+    frame: pd.DataFrame, events: str, base: str, last_months: int = 12, usable: pd.Series | None = None
+) -> dict:
     """``events`` per 1,000 ``base`` pooled over the last ``last_months`` rows, with an exact Poisson
     interval: steadier than one month when events are few."""
     rows = frame if usable is None else frame[usable.to_numpy(dtype=bool)]
@@ -358,5 +400,11 @@ def pooled_rate(frame: pd.DataFrame, events: str, base: str, last_months: int = 
     total_base = int(rows[base].sum())
     lo, hi = poisson_interval([total_events])
     scale = 1000.0 / total_base if total_base else float("nan")
-    return {"months": len(rows), "events": total_events, "base": total_base, "rate": total_events * scale,
-            "lo": float(lo[0]) * scale, "hi": float(hi[0]) * scale}
+    return {
+        "months": len(rows),
+        "events": total_events,
+        "base": total_base,
+        "rate": total_events * scale,
+        "lo": float(lo[0]) * scale,
+        "hi": float(hi[0]) * scale,
+    }

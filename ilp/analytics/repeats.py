@@ -22,12 +22,29 @@ from ilp.analytics.threats import LEVELS, ThreatError, require_as_of, resolve_ha
 from ilp.snapshot import SnapshotInfo
 from ilp.warehouse import run_query
 
-
 # --------------------------------------------------------------------------------- repeat locations
 REPEAT_LOCATION_COLUMNS = [
-    "rank", "location", "beat", "district", "district_name", "incidents", "harm", "categories",
-    "category_count", "top_category", "top_category_label", "top_category_incidents", "baseline_count",
-    "baseline", "z", "first_seen", "last_seen", "explanation", "as_of", "harm_index", "harm_version",
+    "rank",
+    "location",
+    "beat",
+    "district",
+    "district_name",
+    "incidents",
+    "harm",
+    "categories",
+    "category_count",
+    "top_category",
+    "top_category_label",
+    "top_category_incidents",
+    "baseline_count",
+    "baseline",
+    "z",
+    "first_seen",
+    "last_seen",
+    "explanation",
+    "as_of",
+    "harm_index",
+    "harm_version",
 ]
 
 
@@ -72,9 +89,14 @@ def repeat_locations(
     if int(min_incidents) < 2:
         raise ThreatError(f"a repeat location has at least 2 incidents (min_incidents {min_incidents})")
     params = {
-        "as_of": as_of, "district": district, "harm_index": harm_index, "harm_version": harm_version,
-        "min_incidents": int(min_incidents), "recent_days": int(recent_days),
-        "baseline_weeks": int(baseline_weeks), "exclude_proactive": bool(exclude_proactive),
+        "as_of": as_of,
+        "district": district,
+        "harm_index": harm_index,
+        "harm_version": harm_version,
+        "min_incidents": int(min_incidents),
+        "recent_days": int(recent_days),
+        "baseline_weeks": int(baseline_weeks),
+        "exclude_proactive": bool(exclude_proactive),
         "category": category,
     }
     frame = run_query(con, "threats_repeat_locations", params)
@@ -109,16 +131,32 @@ def _explain_location(row: dict, *, recent_days: int, baseline_weeks: int) -> st
     more = int(row["category_count"]) - 3
     if more > 0:
         kinds += f" and {more} more categor{'ies' if more > 1 else 'y'}"
-    days = (f"on {row['first_seen']:%d %b}" if row["first_seen"] == row["last_seen"]
-            else f"from {row['first_seen']:%d %b} to {row['last_seen']:%d %b}")
-    return (f"{place}: {count} incidents in {recent_days} days vs {row['baseline']:.1f} expected from its "
-            f"{baseline_weeks}-week baseline (z = {round(row['z'], 1) + 0.0:+.1f}); {kinds}; {days}")
+    days = (
+        f"on {row['first_seen']:%d %b}"
+        if row["first_seen"] == row["last_seen"]
+        else f"from {row['first_seen']:%d %b} to {row['last_seen']:%d %b}"
+    )
+    return (
+        f"{place}: {count} incidents in {recent_days} days vs {row['baseline']:.1f} expected from its "
+        f"{baseline_weeks}-week baseline (z = {round(row['z'], 1) + 0.0:+.1f}); {kinds}; {days}"
+    )
 
 
 # ----------------------------------------------------------------------------------- repeat victims
 REPEAT_VICTIM_COLUMNS = [
-    "area", "area_name", "level", "offense_category", "category_label", "repeat_victims", "incidents_recent",
-    "incidents_window", "under_18", "aged_65_plus", "domestic_share", "explanation", "as_of",
+    "area",
+    "area_name",
+    "level",
+    "offense_category",
+    "category_label",
+    "repeat_victims",
+    "incidents_recent",
+    "incidents_window",
+    "under_18",
+    "aged_65_plus",
+    "domestic_share",
+    "explanation",
+    "as_of",
 ]
 
 
@@ -157,21 +195,31 @@ def repeat_victims(
         as_of = require_as_of(SnapshotInfo.read(con))
     if int(window_days) < int(recent_days):
         raise ThreatError(f"window_days ({window_days}) must cover recent_days ({recent_days})")
-    params = {"as_of": as_of, "district": district, "level": level, "recent_days": int(recent_days),
-              "window_days": int(window_days), "category": category}
-    rows = run_query(con, "threats_repeat_victims", params)
-    frame = pd.DataFrame({
-        "area": rows["area"].astype(str),
-        "area_name": rows["area_name"].astype(str),
+    params = {
+        "as_of": as_of,
+        "district": district,
         "level": level,
-        "offense_category": rows["offense_category"],
-        "category_label": rows["category_label"],
-    })
+        "recent_days": int(recent_days),
+        "window_days": int(window_days),
+        "category": category,
+    }
+    rows = run_query(con, "threats_repeat_victims", params)
+    frame = pd.DataFrame(
+        {
+            "area": rows["area"].astype(str),
+            "area_name": rows["area_name"].astype(str),
+            "level": level,
+            "offense_category": rows["offense_category"],
+            "category_label": rows["category_label"],
+        }
+    )
     for column in ("repeat_victims", "incidents_recent", "incidents_window", "under_18", "aged_65_plus"):
         frame[column] = rows[column].astype(int)
     frame["domestic_share"] = rows["domestic_recent"].astype(float) / rows["incidents_recent"].clip(lower=1)
-    frame["explanation"] = [_explain_victims(record, recent_days=int(recent_days), window_days=int(window_days))
-                            for record in frame.to_dict(orient="records")]
+    frame["explanation"] = [
+        _explain_victims(record, recent_days=int(recent_days), window_days=int(window_days))
+        for record in frame.to_dict(orient="records")
+    ]
     frame["as_of"] = as_of
     return frame[REPEAT_VICTIM_COLUMNS].reset_index(drop=True)
 

@@ -129,8 +129,7 @@ def _lower_tail(k1_grid, idx, w1, mean2, n1, n2, ratio, t, size, statistic):
     return np.bincount(idx, weights=w1 * _poisson_sf(limit, mean2[idx]), minlength=size)
 
 
-def poisson_e_test(k1, n1, k2, n2, ratio: float = 1.0, alternative: str = "two-sided",
-                   statistic: str = "wald"):
+def poisson_e_test(k1, n1, k2, n2, ratio: float = 1.0, alternative: str = "two-sided", statistic: str = "wald"):
     """E-test p-values for the ratio of two Poisson rates (Krishnamoorthy & Thomson 2004).
 
     ``k1`` events over exposure ``n1`` (e.g. the last 28 days: n1 = 28) against ``k2`` events over
@@ -199,8 +198,9 @@ def poisson_e_test(k1, n1, k2, n2, ratio: float = 1.0, alternative: str = "two-s
         p = _lower_tail(x1, idx, w1, mean2, n1, n2, ratio, t_obs, size, statistic)
     else:
         magnitude = np.abs(t_obs)
-        p = (_upper_tail(x1, idx, w1, mean2, n1, n2, ratio, magnitude, size, statistic)
-             + _lower_tail(x1, idx, w1, mean2, n1, n2, ratio, -magnitude, size, statistic))
+        p = _upper_tail(x1, idx, w1, mean2, n1, n2, ratio, magnitude, size, statistic) + _lower_tail(
+            x1, idx, w1, mean2, n1, n2, ratio, -magnitude, size, statistic
+        )
         # T = 0 lies in both tails when T_obs = 0; the p-value is then 1
         p = np.where(magnitude <= _TIE_TOLERANCE, 1.0, p)
     p = np.where((k1 + k2) == 0, 1.0, np.clip(p, 0.0, 1.0))

@@ -48,9 +48,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilp.errors import UserError
 from ilp import paths
 from ilp.analytics.stats import benjamini_hochberg, poisson_e_test, poisson_z
+from ilp.errors import UserError
 from ilp.snapshot import SnapshotInfo
 from ilp.warehouse import run_query
 
@@ -77,8 +77,7 @@ def load_matrix(path: str | Path | None = None) -> dict:
         "windows": ("recent_days", "baseline_weeks"),
         "components": COMPONENTS,
         "scaling": ("momentum_log10p_cap", "forecast_half_life_weeks", "share_prior"),
-        "significance": ("false_discovery_rate", "min_baseline_for_percent", "exclude_proactive",
-                         "repeat_victim_days"),
+        "significance": ("false_discovery_rate", "min_baseline_for_percent", "exclude_proactive", "repeat_victim_days"),
         "confidence": (*CONFIDENCE_PARTS, "volume_full", "timely_days", "high", "medium"),
     }
     if "version" not in matrix:
@@ -169,11 +168,17 @@ def rank_threats(
     baseline_days = 7 * int(windows["baseline_weeks"])
     decay = 0.5 ** (1.0 / float(scaling["forecast_half_life_weeks"]))
     params = {
-        "as_of": as_of, "level": level, "harm_index": harm_index, "harm_version": harm_version,
-        "recent_days": recent_days, "baseline_weeks": int(windows["baseline_weeks"]), "decay": decay,
+        "as_of": as_of,
+        "level": level,
+        "harm_index": harm_index,
+        "harm_version": harm_version,
+        "recent_days": recent_days,
+        "baseline_weeks": int(windows["baseline_weeks"]),
+        "decay": decay,
         "repeat_victim_days": int(significance["repeat_victim_days"]),
         "timely_days": float(matrix["confidence"]["timely_days"]),
-        "exclude_proactive": bool(significance["exclude_proactive"]), "district": district,
+        "exclude_proactive": bool(significance["exclude_proactive"]),
+        "district": district,
     }
     rows = run_query(con, "threats_candidates", params)
     frame = _score(rows, matrix, recent_days=recent_days, baseline_days=baseline_days, decay=decay)
@@ -195,30 +200,65 @@ def rank_threats(
 
 
 OUTPUT_COLUMNS = [
-    "rank", "area", "area_name", "level", "offense_category", "category_label", "proactive", "sensitive",
-    "score", "components", "harm", "baseline_harm", "count", "baseline", "baseline_count", "ratio",
-    "z", "p_value", "q_value", "significant", "expected_harm", "vulnerability", "concentration",
-    "victims", "victims_under_18", "victims_65_plus", "repeat_victims", "domestic_share",
-    "repeat_locations", "at_repeat_locations", "top_location", "top_location_incidents",
-    "confidence", "confidence_label", "confidence_parts", "explanation",
-    "as_of", "harm_index", "harm_version", "matrix_version", "candidates",
+    "rank",
+    "area",
+    "area_name",
+    "level",
+    "offense_category",
+    "category_label",
+    "proactive",
+    "sensitive",
+    "score",
+    "components",
+    "harm",
+    "baseline_harm",
+    "count",
+    "baseline",
+    "baseline_count",
+    "ratio",
+    "z",
+    "p_value",
+    "q_value",
+    "significant",
+    "expected_harm",
+    "vulnerability",
+    "concentration",
+    "victims",
+    "victims_under_18",
+    "victims_65_plus",
+    "repeat_victims",
+    "domestic_share",
+    "repeat_locations",
+    "at_repeat_locations",
+    "top_location",
+    "top_location_incidents",
+    "confidence",
+    "confidence_label",
+    "confidence_parts",
+    "explanation",
+    "as_of",
+    "harm_index",
+    "harm_version",
+    "matrix_version",
+    "candidates",
 ]
 
 
-def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days: int,
-           decay: float) -> pd.DataFrame:
+def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days: int, decay: float) -> pd.DataFrame:
     """Components, significance, score, confidence and rank for the candidate rows (vectorised)."""
     weights = {c: float(matrix["components"][c]) for c in COMPONENTS}
     scaling, significance, conf = matrix["scaling"], matrix["significance"], matrix["confidence"]
     prior = float(scaling["share_prior"])
-    frame = pd.DataFrame({
-        "area": rows["area_id"].astype(str),
-        "area_name": rows["area_name"].astype(str),
-        "offense_category": rows["category"],
-        "category_label": rows["category_label"],
-        "proactive": rows["proactive"].astype(bool),
-        "sensitive": rows["sensitive"].astype(bool),
-    })
+    frame = pd.DataFrame(
+        {
+            "area": rows["area_id"].astype(str),
+            "area_name": rows["area_name"].astype(str),
+            "offense_category": rows["category"],
+            "category_label": rows["category_label"],
+            "proactive": rows["proactive"].astype(bool),
+            "sensitive": rows["sensitive"].astype(bool),
+        }
+    )
     count = rows["recent_count"].to_numpy(dtype=float)
     baseline_count = rows["baseline_count"].to_numpy(dtype=float)
     weight = rows["weight"].to_numpy(dtype=float)
@@ -245,14 +285,14 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
     frame["candidates"] = len(frame)
 
     # expected harm next week: exponentially weighted weekly count x weight
-    frame["expected_harm"] = rows["weighted_count"].to_numpy(dtype=float) / _weekly_normaliser(
-        decay, recent_days + baseline_days) * weight
+    frame["expected_harm"] = (
+        rows["weighted_count"].to_numpy(dtype=float) / _weekly_normaliser(decay, recent_days + baseline_days) * weight
+    )
 
     # vulnerability and concentration (shares with `prior` pseudo-observations)
     victims = rows["victims"].to_numpy(dtype=float)
     frame["victims"] = victims.astype(int)
-    for column in ("victims_under_18", "victims_65_plus", "repeat_victims", "repeat_locations",
-                   "at_repeat_locations"):
+    for column in ("victims_under_18", "victims_65_plus", "repeat_victims", "repeat_locations", "at_repeat_locations"):
         frame[column] = rows[column].to_numpy(dtype=int)
     frame["top_location"] = rows["top_location"].where(~frame["sensitive"], None)
     frame["top_location_incidents"] = rows["top_location_incidents"]
@@ -292,8 +332,9 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
         "geocoded": rows["geocoded"].to_numpy(dtype=float) / in_both,
         "precision": rows["precise"].to_numpy(dtype=float) / in_both,
         # unknown when no recent incident has a report time: left out of the mean
-        "timeliness": np.where(with_time > 0,
-                               rows["recent_timely"].to_numpy(dtype=float) / np.maximum(with_time, 1), np.nan),
+        "timeliness": np.where(
+            with_time > 0, rows["recent_timely"].to_numpy(dtype=float) / np.maximum(with_time, 1), np.nan
+        ),
     }
     numerator = np.zeros(len(frame))
     denominator = np.zeros(len(frame))
@@ -306,10 +347,13 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
     frame["confidence"] = np.where(denominator > 0, numerator / np.maximum(denominator, 1e-12), 0.0)
     frame["confidence_label"] = np.select(
         [frame["confidence"] >= float(conf["high"]), frame["confidence"] >= float(conf["medium"])],
-        ["high", "medium"], default="low")
+        ["high", "medium"],
+        default="low",
+    )
 
-    frame = frame.sort_values(["score", "harm", "area", "offense_category"],
-                              ascending=[False, False, True, True], kind="stable")
+    frame = frame.sort_values(
+        ["score", "harm", "area", "offense_category"], ascending=[False, False, True, True], kind="stable"
+    )
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame
 
@@ -317,7 +361,7 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
 def _weekly_normaliser(decay: float, days: int) -> float:
     """Sum of the weekly decay weights over ``days`` days, in weeks: turns the weighted count into a weekly rate."""
     ages = np.arange(days) // 7
-    return float((decay ** ages).sum() / 7.0)
+    return float((decay**ages).sum() / 7.0)
 
 
 def _sqrt_share(values: np.ndarray) -> np.ndarray:
@@ -356,16 +400,26 @@ def _components(row: dict, matrix: dict) -> dict:
             "contribution": round(weights[name] / total * score, 4),
         }
     components["harm"]["value"] = _clean(row["harm"])
-    components["momentum"].update(value=_clean(row["p_value"]), z=_clean(row["z"]),
-                                  q_value=_clean(row["q_value"]), significant=bool(row["significant"]))
+    components["momentum"].update(
+        value=_clean(row["p_value"]),
+        z=_clean(row["z"]),
+        q_value=_clean(row["q_value"]),
+        significant=bool(row["significant"]),
+    )
     components["expected_harm"]["value"] = _clean(row["expected_harm"])
     components["vulnerability"].update(
-        value=_clean(row["vulnerability"]), victims=int(row["victims"]),
-        victims_under_18=int(row["victims_under_18"]), victims_65_plus=int(row["victims_65_plus"]),
-        repeat_victims=int(row["repeat_victims"]), domestic_share=_clean(row["domestic_share"]))
+        value=_clean(row["vulnerability"]),
+        victims=int(row["victims"]),
+        victims_under_18=int(row["victims_under_18"]),
+        victims_65_plus=int(row["victims_65_plus"]),
+        repeat_victims=int(row["repeat_victims"]),
+        domestic_share=_clean(row["domestic_share"]),
+    )
     components["concentration"].update(
-        value=_clean(row["concentration"]), repeat_locations=int(row["repeat_locations"]),
-        incidents_at_repeat_locations=int(row["at_repeat_locations"]))
+        value=_clean(row["concentration"]),
+        repeat_locations=int(row["repeat_locations"]),
+        incidents_at_repeat_locations=int(row["at_repeat_locations"]),
+    )
     return components
 
 
@@ -380,11 +434,15 @@ def _explain(row: dict, matrix: dict) -> str:
         place += f" ({row['area_name']})"
     count, baseline = int(row["count"]), float(row["baseline"])
     if not math.isnan(row["ratio"]):
-        change = (f"harm {row['ratio']:.1f}x its {weeks}-week baseline ({count} incidents in {recent_days} days "
-                  f"vs {baseline:.1f} expected)")
+        change = (
+            f"harm {row['ratio']:.1f}x its {weeks}-week baseline ({count} incidents in {recent_days} days "
+            f"vs {baseline:.1f} expected)"
+        )
     else:
-        change = (f"{count} incident{'s' if count != 1 else ''} in {recent_days} days vs {baseline:.1f} expected "
-                  f"from its {weeks}-week baseline")
+        change = (
+            f"{count} incident{'s' if count != 1 else ''} in {recent_days} days vs {baseline:.1f} expected "
+            f"from its {weeks}-week baseline"
+        )
     if row["significant"]:
         verdict = f"z = {row['z']:.1f} (significant at FDR {fdr:.0%})"
     elif row["z"] > 0:
@@ -451,12 +509,15 @@ def format_table(frame: pd.DataFrame, harm_unit: str | None = None) -> str:
     if frame.empty:
         return "No candidate threats in this window."
     first = frame.iloc[0]
-    header = (f"Top threats as of {first['as_of']} by {first['level']} (harm index {first['harm_index']} "
-              f"{first['harm_version']}, threat matrix {first['matrix_version']}; "
-              f"{int(first['candidates'])} candidates tested, BH-adjusted)")
+    header = (
+        f"Top threats as of {first['as_of']} by {first['level']} (harm index {first['harm_index']} "
+        f"{first['harm_version']}, threat matrix {first['matrix_version']}; "
+        f"{int(first['candidates'])} candidates tested, BH-adjusted)"
+    )
     lines = [header, ""]
-    lines.append(f"{'#':>3}  {'area':<12} {'category':<26} {'score':>5}  {'count':>5} {'base':>6} "
-                 f"{'z':>5} {'q':>8}  sig  conf")
+    lines.append(
+        f"{'#':>3}  {'area':<12} {'category':<26} {'score':>5}  {'count':>5} {'base':>6} {'z':>5} {'q':>8}  sig  conf"
+    )
     for _, row in frame.iterrows():
         lines.append(
             f"{int(row['rank']):>3}  {str(row['area'])[:12]:<12} {str(row['category_label'])[:26]:<26} "

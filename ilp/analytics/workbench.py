@@ -59,13 +59,13 @@ STARTUP_CONFIG = {
     "allow_persistent_secrets": False,
     "allow_extension_repositories": "forbidden",
     "python_enable_replacements": False,  # `FROM some_python_variable` must not read the app's memory
-    "temp_directory": "",                  # nothing spills to disk: a too-big query fails with a clear message
+    "temp_directory": "",  # nothing spills to disk: a too-big query fails with a clear message
     "memory_limit": MEMORY_LIMIT,
     "threads": THREADS,
 }
 # Set after the snapshot is attached, in this order (lock last).
 LOCKDOWN = (
-    "SET enable_progress_bar = false",     # a session option: no progress bar printed on the server's console
+    "SET enable_progress_bar = false",  # a session option: no progress bar printed on the server's console
     "SET enable_external_access = false",
     "SET lock_configuration = true",
 )
@@ -137,7 +137,7 @@ class QueryTimedOut(WorkbenchError):
 @dataclass(frozen=True)
 class WorkbenchResult:
     frame: pd.DataFrame
-    truncated: bool          # more rows existed than ROW_LIMIT; only the first ROW_LIMIT are in frame
+    truncated: bool  # more rows existed than ROW_LIMIT; only the first ROW_LIMIT are in frame
     row_limit: int
     seconds: float
     statement_type: str
@@ -146,8 +146,10 @@ class WorkbenchResult:
     def summary(self) -> str:
         rows = len(self.frame)
         if self.truncated:
-            return (f"Showing the first {rows:,} rows: the result has more, and the workbench stops at "
-                    f"{self.row_limit:,}. Add a LIMIT or aggregate to see it all. ({self.seconds:.2f} s)")
+            return (
+                f"Showing the first {rows:,} rows: the result has more, and the workbench stops at "
+                f"{self.row_limit:,}. Add a LIMIT or aggregate to see it all. ({self.seconds:.2f} s)"
+            )
         return f"{rows:,} row{'s' if rows != 1 else ''} in {self.seconds:.2f} s."
 
 
@@ -209,8 +211,9 @@ def _first_lines(error: BaseException, lines: int = 3) -> str:
 
 
 # ----------------------------------------------------------------------------------------- running
-def run_query(snapshot_path: str | Path, sql: str, *, row_limit: int = ROW_LIMIT,
-              time_limit_s: float = TIME_LIMIT_S) -> WorkbenchResult:
+def run_query(
+    snapshot_path: str | Path, sql: str, *, row_limit: int = ROW_LIMIT, time_limit_s: float = TIME_LIMIT_S
+) -> WorkbenchResult:
     """Run one read-only statement over the snapshot; at most ``row_limit`` rows, at most ``time_limit_s``."""
     started = time.perf_counter()
     con = hardened_connection(snapshot_path)
@@ -263,8 +266,13 @@ def run_query(snapshot_path: str | Path, sql: str, *, row_limit: int = ROW_LIMIT
         con.close()
     truncated = table.num_rows > row_limit
     frame = display_frame(table.slice(0, row_limit))
-    return WorkbenchResult(frame=frame, truncated=truncated, row_limit=row_limit,
-                           seconds=time.perf_counter() - started, statement_type=kind)
+    return WorkbenchResult(
+        frame=frame,
+        truncated=truncated,
+        row_limit=row_limit,
+        seconds=time.perf_counter() - started,
+        statement_type=kind,
+    )
 
 
 def display_frame(table: pa.Table) -> pd.DataFrame:
@@ -297,13 +305,13 @@ def schema(snapshot_path: str) -> pd.DataFrame:
     con = hardened_connection(snapshot_path)
     try:
         columns = con.execute(
-            "SELECT table_name AS \"table\", column_name AS \"column\", data_type AS type, column_index AS position "
+            'SELECT table_name AS "table", column_name AS "column", data_type AS type, column_index AS position '
             "FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
             "ORDER BY table_name, column_index",
             [DATABASE_ALIAS],
         ).df()
         rows = con.execute(
-            "SELECT table_name AS \"table\", estimated_size AS rows FROM duckdb_tables() WHERE database_name = ?",
+            'SELECT table_name AS "table", estimated_size AS rows FROM duckdb_tables() WHERE database_name = ?',
             [DATABASE_ALIAS],
         ).df()
     finally:
@@ -315,8 +323,16 @@ def schema(snapshot_path: str) -> pd.DataFrame:
 CHART_KINDS = ("bar", "line", "scatter")
 
 
-def chart_figure(frame: pd.DataFrame, *, kind: str, x: str, y: str, colour: str | None = None,
-                 title: str | None = None, y_unit: str = ""):
+def chart_figure(
+    frame: pd.DataFrame,
+    *,
+    kind: str,
+    x: str,
+    y: str,
+    colour: str | None = None,
+    title: str | None = None,
+    y_unit: str = "",
+):
     """A plotly figure of the result: ``kind`` in CHART_KINDS, y against x, optionally coloured by a column."""
     import plotly.express as px
 
@@ -331,7 +347,13 @@ def chart_figure(frame: pd.DataFrame, *, kind: str, x: str, y: str, colour: str 
     if kind == "bar" and colour:
         options["barmode"] = "group"
     y_label = f"{y} ({y_unit})" if y_unit else f"{y} (units as returned by the query)"
-    fig = draw(data, x=x, y=y, title=title or f"{y} by {x}" + (f" and {colour}" if colour else ""),
-               labels={x: x, y: y_label}, **options)
+    fig = draw(
+        data,
+        x=x,
+        y=y,
+        title=title or f"{y} by {x}" + (f" and {colour}" if colour else ""),
+        labels={x: x, y: y_label},
+        **options,
+    )
     fig.update_layout(xaxis_title=x, yaxis_title=y_label, legend_title_text=colour or "")
     return fig

@@ -26,13 +26,19 @@ from ilp.demo.plan import plan_truths
 from ilp.demo.survey import generate_survey
 from ilp.demo.truth import truth_rows
 from ilp.demo.use_of_force import generate_use_of_force
-from ilp.errors import UserError
 from ilp.demo.write import (
-    snapshot_being_written, write_areas, write_calls, write_force, write_incidents, write_log, write_persons,
-    write_survey, write_truth,
+    snapshot_being_written,
+    write_areas,
+    write_calls,
+    write_force,
+    write_incidents,
+    write_log,
+    write_persons,
+    write_survey,
+    write_truth,
 )
+from ilp.errors import UserError
 from ilp.warehouse import Warehouse, WarehouseError, next_ingest_id
-
 
 
 class DemoError(UserError, ValueError):
@@ -44,9 +50,19 @@ DEFAULT_END_DATE = dt.date(2026, 11, 15)  # a Sunday: the data runs through this
 # Tables compared by table_checksums: everything a build writes except snapshot_meta and ingest_log,
 # which hold wall-clock times.
 CHECKSUM_TABLES = (
-    "offence_categories", "offence_taxonomy", "harm_indices", "harm_weights", "areas", "incidents",
-    "incident_history", "incident_persons", "calls_for_service", "use_of_force", "community_survey",
-    "rejects", "demo_truth",
+    "offence_categories",
+    "offence_taxonomy",
+    "harm_indices",
+    "harm_weights",
+    "areas",
+    "incidents",
+    "incident_history",
+    "incident_persons",
+    "calls_for_service",
+    "use_of_force",
+    "community_survey",
+    "rejects",
+    "demo_truth",
 )
 
 Progress = Callable[[str, float], None]
@@ -128,18 +144,38 @@ def build_demo(
     write_force(con, geo, force)
     write_survey(con, survey)
     write_truth(con, truth)
-    rows = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("areas", "incidents", "incident_history", "incident_persons", "calls_for_service",
-                          "use_of_force", "community_survey", "demo_truth")}
-    parameters = {"seed": seed, "years": years, "incidents_per_year": incidents_per_year,
-                  "end_date": end_date.isoformat(), "start_date": start_date.isoformat(),
-                  "city": spec["city"]["name"]}
+    rows = {
+        table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in (
+            "areas",
+            "incidents",
+            "incident_history",
+            "incident_persons",
+            "calls_for_service",
+            "use_of_force",
+            "community_survey",
+            "demo_truth",
+        )
+    }
+    parameters = {
+        "seed": seed,
+        "years": years,
+        "incidents_per_year": incidents_per_year,
+        "end_date": end_date.isoformat(),
+        "start_date": start_date.isoformat(),
+        "city": spec["city"]["name"],
+    }
     write_log(con, ingest_id, started_at, rows["incidents"], parameters, snapshot or snapshot_being_written(con))
     seconds = round(time.perf_counter() - started, 2)
     report("done", 1.0)
     return {
-        "city": spec["city"]["name"], "start_date": start_date.isoformat(), "end_date": end_date.isoformat(),
-        "seed": seed, "rows": rows, "truth_rows": len(truth), "seconds": seconds,
+        "city": spec["city"]["name"],
+        "start_date": start_date.isoformat(),
+        "end_date": end_date.isoformat(),
+        "seed": seed,
+        "rows": rows,
+        "truth_rows": len(truth),
+        "seconds": seconds,
         "truth": [dict(t, start_date=t["start_date"].isoformat(), end_date=t["end_date"].isoformat()) for t in truth],
     }
 

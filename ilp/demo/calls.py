@@ -12,8 +12,9 @@ from ilp.demo.incidents import Incidents
 from ilp.demo.offences import OffenceModel, normalised, profile
 
 
-def generate_calls(rng, spec, geo: Geography, model: OffenceModel, incidents: Incidents, clock: Clock,
-           incidents_per_year: float) -> tuple[pd.DataFrame, list[str], list[str]]:
+def generate_calls(
+    rng, spec, geo: Geography, model: OffenceModel, incidents: Incidents, clock: Clock, incidents_per_year: float
+) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Calls for service: (calls frame with call_type/disposition as codes, call type names, disposition names).
 
     Every reported (non-proactive) incident brings one call and sometimes duplicates; calls about no
@@ -38,7 +39,8 @@ def generate_calls(rng, spec, geo: Geography, model: OffenceModel, incidents: In
     type_of_category = np.array([call_types.index(c["call"]) if "call" in c else -1 for c in cats])
     crime_type = type_of_category[category[incident]]
     violent_dv = incidents.domestic[incident] & np.isin(
-        np.array(model.categories)[ev.code[incident]], ["violence_with_injury", "violence_without_injury"])
+        np.array(model.categories)[ev.code[incident]], ["violence_with_injury", "violence_without_injury"]
+    )
     crime_type[violent_dv] = call_types.index("DOMESTIC DISTURBANCE")
     priority_mix = np.array([c.get("priority", [0, 0, 1, 0]) for c in cats], dtype=float)
     priority_by_incident = np.zeros(len(ev), dtype=np.int64)
@@ -48,13 +50,16 @@ def generate_calls(rng, spec, geo: Geography, model: OffenceModel, incidents: In
     crime_received = incidents.reported[incident] + np.where(duplicate, rng.integers(20, 900, len(incident)), 0)
     crime_disposition = np.where(duplicate, 0, np.where(incidents.arrest[incident], 1, 2))
 
-    weight = geo.beat_population ** 0.9 * np.exp(0.3 * geo.beat_deprivation)
+    weight = geo.beat_population**0.9 * np.exp(0.3 * geo.beat_deprivation)
     per_day = nc["per_incident"] * incidents_per_year / 365.25
     dates = clock.dates()
     doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
     season = 1.0 + nc["season"][0] * np.cos(2 * np.pi * (doy - nc["season"][1]) / 365.25)
-    means = ((weight / weight.sum())[:, None, None] * (per_day * normalised([t[1] for t in types]))[None, :, None]
-             * season[None, None, :])
+    means = (
+        (weight / weight.sum())[:, None, None]
+        * (per_day * normalised([t[1] for t in types]))[None, :, None]
+        * season[None, None, :]
+    )
     counts = rng.poisson(means)
     flat = np.flatnonzero(counts)
     other_beat, kind, day = np.unravel_index(np.repeat(flat, counts.ravel()[flat]), counts.shape)
@@ -64,8 +69,9 @@ def generate_calls(rng, spec, geo: Geography, model: OffenceModel, incidents: In
     for t, row in enumerate(types):
         pick = np.flatnonzero(kind == t)
         other_priority[pick] = 1 + rng.choice(4, size=len(pick), p=normalised(row[2:6]))
-    other_disposition = 4 + rng.choice(len(nc["dispositions"]), size=len(day),
-                                       p=normalised([d[1] for d in nc["dispositions"]]))
+    other_disposition = 4 + rng.choice(
+        len(nc["dispositions"]), size=len(day), p=normalised([d[1] for d in nc["dispositions"]])
+    )
 
     received = np.minimum(np.r_[crime_received, other_received], clock.end_seconds)
     priority = np.r_[priority_by_incident[incident], other_priority]
@@ -81,26 +87,44 @@ def generate_calls(rng, spec, geo: Geography, model: OffenceModel, incidents: In
     hour = (received // 3600) % 24
     night = np.where((hour >= 22) | (hour < 6), resp["night_factor"], 1.0)
     district_factor = geo.district_response[geo.beat_district[beat]]
-    dispatch = (60 * np.asarray(resp["dispatch_median_min"])[p] * night
-                * np.exp(np.asarray(resp["dispatch_sigma"])[p] * rng.standard_normal(n)))
-    travel = (60 * np.asarray(resp["travel_median_min"])[p] * night * district_factor
-              * np.exp(np.asarray(resp["travel_sigma"])[p] * rng.standard_normal(n)))
+    dispatch = (
+        60
+        * np.asarray(resp["dispatch_median_min"])[p]
+        * night
+        * np.exp(np.asarray(resp["dispatch_sigma"])[p] * rng.standard_normal(n))
+    )
+    travel = (
+        60
+        * np.asarray(resp["travel_median_min"])[p]
+        * night
+        * district_factor
+        * np.exp(np.asarray(resp["travel_sigma"])[p] * rng.standard_normal(n))
+    )
     on_scene = 60 * np.asarray(resp["on_scene_median_min"])[p] * rng.lognormal(0, resp["on_scene_sigma"], n)
     cancelled = ~duplicate & (rng.random(n) < np.asarray(resp["cancelled_share"])[p])
     dispatched = received + np.round(dispatch).astype(np.int64)
     arrived = dispatched + np.round(travel).astype(np.int64)
-    cleared = np.where(duplicate, received + 60,
-                       np.where(cancelled, dispatched + 120, arrived + np.round(on_scene).astype(np.int64)))
+    cleared = np.where(
+        duplicate, received + 60, np.where(cancelled, dispatched + 120, arrived + np.round(on_scene).astype(np.int64))
+    )
     dispatched = np.where(duplicate, -1, dispatched)
     arrived = np.where(duplicate | cancelled, -1, arrived)
     disposition = np.where(cancelled, 3, disposition)
 
     order = np.lexsort((dispatched, priority, call_type, beat, received))
     year, seq = year_and_seq(received[order])
-    calls = pd.DataFrame({
-        "year": year, "seq": seq, "priority": priority[order], "call_type": call_type[order],
-        "received": timestamps(received[order]), "dispatched": timestamps(dispatched[order]),
-        "arrived": timestamps(arrived[order]), "cleared": timestamps(cleared[order]),
-        "beat": beat[order], "disposition": disposition[order],
-    })
+    calls = pd.DataFrame(
+        {
+            "year": year,
+            "seq": seq,
+            "priority": priority[order],
+            "call_type": call_type[order],
+            "received": timestamps(received[order]),
+            "dispatched": timestamps(dispatched[order]),
+            "arrived": timestamps(arrived[order]),
+            "cleared": timestamps(cleared[order]),
+            "beat": beat[order],
+            "disposition": disposition[order],
+        }
+    )
     return calls, call_types, dispositions

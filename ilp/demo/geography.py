@@ -34,27 +34,31 @@ class Geography:
     km_per_lon: float
     district_ids: list[str]
     district_names: list[str]
-    district_polygons: list[Polygon]          # lon/lat, rounded to 6 decimals
+    district_polygons: list[Polygon]  # lon/lat, rounded to 6 decimals
     district_area_km2: np.ndarray
     district_response: np.ndarray
     district_trust: np.ndarray
     beat_ids: list[str]
-    beat_district: np.ndarray                 # index into district_ids
-    beat_polygons: list[Polygon]              # lon/lat, rounded to 6 decimals (the GeoJSON exactly)
+    beat_district: np.ndarray  # index into district_ids
+    beat_polygons: list[Polygon]  # lon/lat, rounded to 6 decimals (the GeoJSON exactly)
     beat_area_km2: np.ndarray
     beat_population: np.ndarray
     beat_deprivation: np.ndarray
     beat_commercial: np.ndarray
     beat_risk: np.ndarray
-    hot_points: list[np.ndarray]              # per beat: rows of (lon, lat, sigma_km, weight)
+    hot_points: list[np.ndarray]  # per beat: rows of (lon, lat, sigma_km, weight)
 
     def to_lonlat(self, x_km, y_km):
-        return (self.lon0 + (np.asarray(x_km) - self.width_km / 2) / self.km_per_lon,
-                self.lat0 + (np.asarray(y_km) - self.height_km / 2) / KM_PER_DEGREE_LAT)
+        return (
+            self.lon0 + (np.asarray(x_km) - self.width_km / 2) / self.km_per_lon,
+            self.lat0 + (np.asarray(y_km) - self.height_km / 2) / KM_PER_DEGREE_LAT,
+        )
 
     def to_km(self, lon, lat):
-        return ((np.asarray(lon) - self.lon0) * self.km_per_lon + self.width_km / 2,
-                (np.asarray(lat) - self.lat0) * KM_PER_DEGREE_LAT + self.height_km / 2)
+        return (
+            (np.asarray(lon) - self.lon0) * self.km_per_lon + self.width_km / 2,
+            (np.asarray(lat) - self.lat0) * KM_PER_DEGREE_LAT + self.height_km / 2,
+        )
 
     def beat_index(self, beat_id: str) -> int:
         try:
@@ -75,18 +79,32 @@ def build_geography(spec: dict) -> Geography:
 
     districts = spec["districts"]
     seeds = MultiPoint([tuple(d["seed_km"]) for d in districts])
-    district_cells = [cell.intersection(frame) for cell in
-                      shapely.voronoi_polygons(seeds, extend_to=frame.buffer(50), ordered=True).geoms]
+    district_cells = [
+        cell.intersection(frame)
+        for cell in shapely.voronoi_polygons(seeds, extend_to=frame.buffer(50), ordered=True).geoms
+    ]
 
     geo = Geography(
-        width_km=width, height_km=height, lon0=lon0, lat0=lat0, km_per_lon=km_per_lon,
-        district_ids=[d["id"] for d in districts], district_names=[d["name"] for d in districts],
-        district_polygons=[], district_area_km2=np.array([c.area for c in district_cells]),
+        width_km=width,
+        height_km=height,
+        lon0=lon0,
+        lat0=lat0,
+        km_per_lon=km_per_lon,
+        district_ids=[d["id"] for d in districts],
+        district_names=[d["name"] for d in districts],
+        district_polygons=[],
+        district_area_km2=np.array([c.area for c in district_cells]),
         district_response=np.array([d["response"] for d in districts], dtype=float),
         district_trust=np.array([d["trust"] for d in districts], dtype=float),
-        beat_ids=[], beat_district=np.zeros(0, dtype=np.int64), beat_polygons=[],
-        beat_area_km2=np.zeros(0), beat_population=np.zeros(0, dtype=np.int64),
-        beat_deprivation=np.zeros(0), beat_commercial=np.zeros(0), beat_risk=np.zeros(0), hot_points=[],
+        beat_ids=[],
+        beat_district=np.zeros(0, dtype=np.int64),
+        beat_polygons=[],
+        beat_area_km2=np.zeros(0),
+        beat_population=np.zeros(0, dtype=np.int64),
+        beat_deprivation=np.zeros(0),
+        beat_commercial=np.zeros(0),
+        beat_risk=np.zeros(0),
+        hot_points=[],
     )
 
     beat_cells, beat_district, beat_ids = [], [], []
@@ -117,8 +135,9 @@ def build_geography(spec: dict) -> Geography:
     district_deprivation = np.array([d["deprivation"] for d in districts], dtype=float)
     district_commercial = np.array([d["commercial"] for d in districts], dtype=float)
     geo.beat_deprivation = district_deprivation[geo.beat_district] + rng.normal(0.0, 0.45, n_beats)
-    geo.beat_commercial = (district_commercial[geo.beat_district] + 1.2 * np.exp(-dist_downtown / 3.0)
-                           + rng.normal(0.0, 0.25, n_beats))
+    geo.beat_commercial = (
+        district_commercial[geo.beat_district] + 1.2 * np.exp(-dist_downtown / 3.0) + rng.normal(0.0, 0.25, n_beats)
+    )
     risk = rng.lognormal(0.0, 0.2, n_beats)
     hot = np.argsort(-(geo.beat_deprivation + rng.normal(0.0, 0.3, n_beats)), kind="stable")[:4]
     risk[hot] *= 1.8  # a few persistently hot beats
@@ -139,8 +158,9 @@ def _lloyd_cells(rng: np.random.Generator, region: Polygon, k: int, iterations: 
     points = _uniform_in(rng, region, k)
     cells: list[Polygon] = []
     for _ in range(iterations + 1):
-        diagram = shapely.voronoi_polygons(MultiPoint([tuple(p) for p in points]),
-                                           extend_to=region.buffer(50), ordered=True)
+        diagram = shapely.voronoi_polygons(
+            MultiPoint([tuple(p) for p in points]), extend_to=region.buffer(50), ordered=True
+        )
         cells = [g.intersection(region) for g in diagram.geoms]
         points = np.array([(c.centroid.x, c.centroid.y) for c in cells])
     return cells
@@ -196,5 +216,6 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
 
 
 def geojson(polygon: Polygon) -> str:
-    return json.dumps({"type": "Polygon", "coordinates": [[list(p) for p in polygon.exterior.coords]]},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"type": "Polygon", "coordinates": [[list(p) for p in polygon.exterior.coords]]}, separators=(",", ":")
+    )

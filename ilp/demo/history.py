@@ -26,12 +26,15 @@ def generate_history(rng, spec, model: OffenceModel, incidents: Incidents, clock
     median_days = np.where(reclassified[rows], 3.0, 10.0)
     delay = np.round(86400 * median_days * rng.lognormal(0, 0.8, len(rows))).astype(np.int64)
     superseded = np.minimum(incidents.reported[rows] + delay, clock.end_seconds)
-    return pd.DataFrame({
-        "event": rows, "superseded_at": superseded.astype("datetime64[s]"),
-        "prev_code": np.array(model.codes)[previous_code],
-        "prev_description": np.array(model.descriptions)[previous_code],
-        "prev_category": np.array(model.categories)[previous_code],
-        # a reclassified record keeps its outcome; a late clearance was open with no arrest before
-        "prev_clearance": np.where(reclassified[rows], CLEARANCE[incidents.clearance[rows]], "open"),
-        "prev_arrest": np.where(reclassified[rows], incidents.arrest[rows], False),
-    })
+    return pd.DataFrame(
+        {
+            "event": rows,
+            "superseded_at": superseded.astype("datetime64[s]"),
+            "prev_code": np.array(model.codes)[previous_code],
+            "prev_description": np.array(model.descriptions)[previous_code],
+            "prev_category": np.array(model.categories)[previous_code],
+            # a reclassified record keeps its outcome; a late clearance was open with no arrest before
+            "prev_clearance": np.where(reclassified[rows], CLEARANCE[incidents.clearance[rows]], "open"),
+            "prev_arrest": np.where(reclassified[rows], incidents.arrest[rows], False),
+        }
+    )

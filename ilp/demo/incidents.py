@@ -28,7 +28,7 @@ class Events:
     beat: np.ndarray
     code: np.ndarray
     day: np.ndarray
-    tag: np.ndarray       # 0 background, 1 series, 2 hot spot phase 1, 3 hot spot phase 2, 4 near repeat
+    tag: np.ndarray  # 0 background, 1 series, 2 hot spot phase 1, 3 hot spot phase 2, 4 near repeat
     lon: np.ndarray
     lat: np.ndarray
 
@@ -37,8 +37,9 @@ class Events:
 
     @staticmethod
     def concat(parts: list[Events]) -> Events:
-        return Events(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                         for f in dataclasses.fields(Events)})
+        return Events(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Events)}
+        )
 
     def __len__(self) -> int:
         return len(self.beat)
@@ -47,32 +48,47 @@ class Events:
 def generate_events(rng, spec, geo, model, rates, plan: Plan, clock: Clock) -> Events:
     first = -NEAR_REPEAT_BURN_IN_DAYS
     dates = clock.dates(first)
-    factors = day_factors(spec, model, dates)[model.code_category]       # (codes, days)
-    means = rates[:, :, None] * factors[None, :, :]                       # (beats, codes, days)
+    factors = day_factors(spec, model, dates)[model.code_category]  # (codes, days)
+    means = rates[:, :, None] * factors[None, :, :]  # (beats, codes, days)
     inter = plan.intervention
-    means[inter["beat"], inter["code"], inter["first_day"] - first:] *= inter["effect"]
+    means[inter["beat"], inter["code"], inter["first_day"] - first :] *= inter["effect"]
     counts = rng.poisson(means)
     flat = np.flatnonzero(counts)
     cells = np.repeat(flat, counts.ravel()[flat])
     beat, code, day = np.unravel_index(cells, counts.shape)
-    parts = [Events(beat=beat.astype(np.int64), code=code.astype(np.int64), day=day.astype(np.int64) + first,
-                    tag=np.zeros(len(cells), dtype=np.int64), lon=np.full(len(cells), np.nan),
-                    lat=np.full(len(cells), np.nan))]
+    parts = [
+        Events(
+            beat=beat.astype(np.int64),
+            code=code.astype(np.int64),
+            day=day.astype(np.int64) + first,
+            tag=np.zeros(len(cells), dtype=np.int64),
+            lon=np.full(len(cells), np.nan),
+            lat=np.full(len(cells), np.nan),
+        )
+    ]
     for stream in plan.streams:
         days = np.arange(stream.first_day, stream.last_day + 1)
         daily = stream.per_day * factors[stream.code, days - first]
         n = rng.poisson(daily)
         stream_days = np.repeat(days, n)
         k = len(stream_days)
-        parts.append(Events(beat=np.full(k, stream.beat), code=np.full(k, stream.code), day=stream_days,
-                            tag=np.full(k, stream.tag), lon=np.full(k, stream.lon), lat=np.full(k, stream.lat)))
+        parts.append(
+            Events(
+                beat=np.full(k, stream.beat),
+                code=np.full(k, stream.code),
+                day=stream_days,
+                tag=np.full(k, stream.tag),
+                lon=np.full(k, stream.lon),
+                lat=np.full(k, stream.lat),
+            )
+        )
     return Events.concat(parts)
 
 
 def place_events(rng, geo: Geography, model: OffenceModel, events: Events, plan: Plan) -> None:
     """Give every event a location inside its beat: near a hot point (or its stream's centre) or anywhere."""
     n = len(events)
-    centre_lon, centre_lat = events.lon.copy(), events.lat.copy()         # streams carry their centre
+    centre_lon, centre_lat = events.lon.copy(), events.lat.copy()  # streams carry their centre
     sigma = np.full(n, np.nan)
     streamed = events.tag != TAG_BACKGROUND
     for stream in plan.streams:
@@ -137,8 +153,13 @@ def add_near_repeats(rng, spec, geo: Geography, model: OffenceModel, events: Eve
             angle = rng.uniform(0, 2 * np.pi, len(todo))
             lon = (child.lon[todo] + r * np.cos(angle) / geo.km_per_lon).round(6)
             lat = (child.lat[todo] + r * np.sin(angle) / KM_PER_DEGREE_LAT).round(6)
-            inside = np.array([shapely.contains_xy(geo.beat_polygons[b], x, y)
-                               for b, x, y in zip(child.beat[todo], lon, lat, strict=True)], dtype=bool)
+            inside = np.array(
+                [
+                    shapely.contains_xy(geo.beat_polygons[b], x, y)
+                    for b, x, y in zip(child.beat[todo], lon, lat, strict=True)
+                ],
+                dtype=bool,
+            )
             child.lon[todo[inside]], child.lat[todo[inside]] = lon[inside], lat[inside]
             todo = todo[~inside]
         child = child.take(np.flatnonzero(child.day < clock.n_days))
@@ -153,16 +174,16 @@ class Incidents:
     """The final incidents in their defined order (by time, then beat, code, place)."""
 
     events: Events
-    occurred: np.ndarray     # seconds since the epoch
+    occurred: np.ndarray  # seconds since the epoch
     reported: np.ndarray
     year: np.ndarray
-    seq: np.ndarray          # number within its year, from 1
-    premise: np.ndarray      # index into premise_names
+    seq: np.ndarray  # number within its year, from 1
+    premise: np.ndarray  # index into premise_names
     premise_names: list[str]
     domestic: np.ndarray
     arrest: np.ndarray
     identified: np.ndarray
-    clearance: np.ndarray    # 0 open, 1 cleared_arrest, 2 cleared_other
+    clearance: np.ndarray  # 0 open, 1 cleared_arrest, 2 cleared_other
     missing_location: np.ndarray
 
     def __len__(self) -> int:
@@ -208,6 +229,17 @@ def incident_details(rng, spec, geo, model: OffenceModel, events: Events, plan: 
     cleared_other = ~arrest & (rng.random(n) < model.cleared_other[events.code])
     clearance = np.where(arrest, 1, np.where(cleared_other, 2, 0))
     missing = rng.random(n) < spec["quality"]["missing_location"]
-    return Incidents(events=events, occurred=occurred, reported=reported, year=year, seq=seq, premise=premise,
-                     premise_names=premise_names, domestic=domestic, arrest=arrest, identified=identified,
-                     clearance=clearance, missing_location=missing)
+    return Incidents(
+        events=events,
+        occurred=occurred,
+        reported=reported,
+        year=year,
+        seq=seq,
+        premise=premise,
+        premise_names=premise_names,
+        domestic=domestic,
+        arrest=arrest,
+        identified=identified,
+        clearance=clearance,
+        missing_location=missing,
+    )

@@ -22,14 +22,14 @@ class OffenceModel:
 
     codes: list[str]
     descriptions: list[str]
-    categories: list[str]                     # category per code
-    category_names: list[str]                 # distinct categories in first-seen order
-    code_category: np.ndarray                 # index into category_names
+    categories: list[str]  # category per code
+    category_names: list[str]  # distinct categories in first-seen order
+    code_category: np.ndarray  # index into category_names
     share: np.ndarray
     arrest: np.ndarray
     cleared_other: np.ndarray
     domestic: np.ndarray
-    victims: np.ndarray                       # mean victims per incident (0 = none recorded)
+    victims: np.ndarray  # mean victims per incident (0 = none recorded)
     premises: list[tuple[list[str], np.ndarray]]
     upgraded_from: list[str | None]
     category_spec: dict[str, dict]
@@ -57,20 +57,26 @@ def load_offence_model(spec: dict, proactive: set[str]) -> OffenceModel:
     category_spec = {c: spec["categories"][c] for c in category_names}
     for code, category in zip(codes, categories, strict=True):
         if spec["codes"][code].get("victims", 0) > 0 and "victims" not in category_spec[category]:
-            raise ValueError(f"{city_spec_path()}: code {code} records victims but [categories.{category}] "
-                             f"names no victim age profile")
+            raise ValueError(
+                f"{city_spec_path()}: code {code} records victims but [categories.{category}] "
+                f"names no victim age profile"
+            )
     for c in category_names:
         category_spec[c]["proactive"] = c in proactive
     return OffenceModel(
-        codes=codes, descriptions=descriptions, categories=categories, category_names=category_names,
+        codes=codes,
+        descriptions=descriptions,
+        categories=categories,
+        category_names=category_names,
         code_category=np.array([category_names.index(c) for c in categories], dtype=np.int64),
         share=np.array([spec["codes"][c]["share"] for c in codes], dtype=float),
         arrest=np.array([spec["codes"][c]["arrest"] for c in codes], dtype=float),
         cleared_other=np.array([spec["codes"][c]["cleared_other"] for c in codes], dtype=float),
         domestic=np.array([spec["codes"][c]["domestic"] for c in codes], dtype=float),
         victims=np.array([spec["codes"][c].get("victims", 0.0) for c in codes], dtype=float),
-        premises=[(list(spec["codes"][c]["premises"]),
-                   normalised(list(spec["codes"][c]["premises"].values()))) for c in codes],
+        premises=[
+            (list(spec["codes"][c]["premises"]), normalised(list(spec["codes"][c]["premises"].values()))) for c in codes
+        ],
         upgraded_from=[spec["codes"][c].get("upgraded_from") for c in codes],
         category_spec=category_spec,
     )
@@ -91,9 +97,11 @@ def base_rates(spec: dict, geo: Geography, model: OffenceModel, incidents_per_ye
     rates = np.zeros((len(geo.beat_ids), len(model.codes)))
     for j, category in enumerate(model.categories):
         drivers = model.category_spec[category]["drivers"]
-        weight = (geo.beat_population.astype(float) ** drivers["population"]
-                  * np.exp(drivers["deprivation"] * geo.beat_deprivation
-                           + drivers["commercial"] * geo.beat_commercial) * geo.beat_risk)
+        weight = (
+            geo.beat_population.astype(float) ** drivers["population"]
+            * np.exp(drivers["deprivation"] * geo.beat_deprivation + drivers["commercial"] * geo.beat_commercial)
+            * geo.beat_risk
+        )
         rates[:, j] = weight / weight.sum()
     per_day = model.share / model.share.sum() * incidents_per_year / 365.25
     return rates * per_day

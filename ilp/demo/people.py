@@ -74,8 +74,12 @@ def generate_persons(rng, spec, geo, model: OffenceModel, incidents: Incidents, 
         next_person += 2 * pool
     add(dv_events, dv_victim, 0, dv_victim_age)
     dv_identified = incidents.identified[dv_events]
-    add(dv_events[dv_identified], dv_partner[dv_identified],
-        np.where(incidents.arrest[dv_events[dv_identified]], 1, 2), dv_partner_age[dv_identified])
+    add(
+        dv_events[dv_identified],
+        dv_partner[dv_identified],
+        np.where(incidents.arrest[dv_events[dv_identified]], 1, 2),
+        dv_partner_age[dv_identified],
+    )
     per_victim = np.unique(dv_victim, return_counts=True)[1]
 
     # the series crew
@@ -114,21 +118,32 @@ def generate_persons(rng, spec, geo, model: OffenceModel, incidents: Incidents, 
         next_person += pool
     add(other, offender, np.where(incidents.arrest[other], 1, 2), offender_age)
 
-    persons = pd.DataFrame({
-        "event": np.concatenate(rows_event), "person_no": np.concatenate(rows_person),
-        "role": np.concatenate(rows_role), "age": np.concatenate(rows_age),
-    }).sort_values(["event", "role", "person_no"], kind="stable").reset_index(drop=True)
+    persons = (
+        pd.DataFrame(
+            {
+                "event": np.concatenate(rows_event),
+                "person_no": np.concatenate(rows_person),
+                "role": np.concatenate(rows_role),
+                "age": np.concatenate(rows_age),
+            }
+        )
+        .sort_values(["event", "role", "person_no"], kind="stable")
+        .reset_index(drop=True)
+    )
 
     counts = np.sort(np.unique(offender, return_counts=True)[1])[::-1]
     top = max(1, round(0.05 * len(counts)))
     stats = {
-        "dv_victims": int(len(per_victim)), "dv_incidents": int(len(dv_events)),
+        "dv_victims": int(len(per_victim)),
+        "dv_incidents": int(len(dv_events)),
         "dv_repeat_victim_share": round(float((per_victim >= 2).mean()), 4) if len(per_victim) else 0.0,
         "dv_max_incidents_per_victim": int(per_victim.max()) if len(per_victim) else 0,
-        "offenders": int(len(counts)), "offender_links": int(len(other)),
+        "offenders": int(len(counts)),
+        "offender_links": int(len(other)),
         "top_5pct_offender_share": round(float(counts[:top].sum() / max(1, counts.sum())), 4),
         "prolific_offenders": int(sum(len(p) for p in prolific_numbers)),
         "prolific_offence_share": round(float(prolific.mean()), 4) if len(prolific) else 0.0,
-        "crew_numbers": crew_numbers.tolist(), "crew_incidents": int(len(crew_events)),
+        "crew_numbers": crew_numbers.tolist(),
+        "crew_incidents": int(len(crew_events)),
     }
     return persons, stats

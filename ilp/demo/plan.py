@@ -30,8 +30,8 @@ class Stream:
     beat: int
     code: int
     first_day: int
-    last_day: int          # inclusive
-    per_day: float         # annual-average rate, before seasonality
+    last_day: int  # inclusive
+    per_day: float  # annual-average rate, before seasonality
     lon: float
     lat: float
     sigma_km: float
@@ -59,9 +59,13 @@ def plan_truths(spec: dict, geo: Geography, model: OffenceModel, rates: np.ndarr
     treated, control = geo.beat_index(inter["beat"]), geo.beat_index(inter["control"])
     rates[[treated, control], burglary] = rates[[treated, control], burglary].mean()
     intervention = {
-        "beat": treated, "control": control, "code": model.codes.index(inter["code"]),
-        "category": inter["category"], "effect": float(inter["effect"]),
-        "first_day": clock.n_days - 7 * int(inter["weeks"]), "survey_effect": list(inter["survey_effect"]),
+        "beat": treated,
+        "control": control,
+        "code": model.codes.index(inter["code"]),
+        "category": inter["category"],
+        "effect": float(inter["effect"]),
+        "first_day": clock.n_days - 7 * int(inter["weeks"]),
+        "survey_effect": list(inter["survey_effect"]),
         # expected per day before the cut, annual average, including near-repeat follow-ons
         "baseline_per_day": rates[treated, burglary] / (1.0 - near["branching"]),
     }
@@ -77,14 +81,34 @@ def plan_truths(spec: dict, geo: Geography, model: OffenceModel, rates: np.ndarr
         raise ValueError(f"{city_spec_path()}: the emerging series beat must not already be the top robbery beat")
     s_lon, s_lat = _centre_in(geo, s_beat, ser.get("centre", 0.5))
     series = {
-        "beat": s_beat, "code": model.codes.index(ser["code"]), "category": ser["category"],
-        "effect": float(ser["effect"]), "first_day": clock.n_days - 7 * int(ser["weeks"]),
-        "baseline_per_day": robbery_base, "rank": rank, "lon": s_lon, "lat": s_lat,
-        "sigma_km": ser["sigma_m"] / 1000.0, "hours": ser["hours"], "victims": ser["victims"],
-        "crew": int(ser["crew"]), "crew_identified": float(ser["crew_identified"]),
+        "beat": s_beat,
+        "code": model.codes.index(ser["code"]),
+        "category": ser["category"],
+        "effect": float(ser["effect"]),
+        "first_day": clock.n_days - 7 * int(ser["weeks"]),
+        "baseline_per_day": robbery_base,
+        "rank": rank,
+        "lon": s_lon,
+        "lat": s_lat,
+        "sigma_km": ser["sigma_m"] / 1000.0,
+        "hours": ser["hours"],
+        "victims": ser["victims"],
+        "crew": int(ser["crew"]),
+        "crew_identified": float(ser["crew_identified"]),
     }
-    streams = [Stream(TAG_SERIES, s_beat, series["code"], series["first_day"], clock.n_days - 1,
-                      (series["effect"] - 1.0) * robbery_base, s_lon, s_lat, series["sigma_km"])]
+    streams = [
+        Stream(
+            TAG_SERIES,
+            s_beat,
+            series["code"],
+            series["first_day"],
+            clock.n_days - 1,
+            (series["effect"] - 1.0) * robbery_base,
+            s_lon,
+            s_lat,
+            series["sigma_km"],
+        )
+    ]
 
     # moving hot spot: phase 1 in from_beat for the first 52 weeks, then phase 2 in to_beat
     hs = truth["moving_hotspot"]
@@ -98,16 +122,41 @@ def plan_truths(spec: dict, geo: Geography, model: OffenceModel, rates: np.ndarr
     for phase, (b, first, last) in enumerate(zip(beats, (0, switch), (switch - 1, clock.n_days - 1), strict=True)):
         multiplier = round(float(hs["dominance"]) * top_other / rates[b, h_code], 2)
         lon, lat = _centre_in(geo, b, 0.6)
-        phases.append({"beat": b, "first_day": first, "last_day": last, "multiplier": multiplier,
-                       "lon": lon, "lat": lat, "baseline_per_day": rates[b, h_code] / (1.0 - near["branching"])})
-        streams.append(Stream(TAG_HOTSPOT_1 + phase, b, h_code, first, last,
-                              (multiplier - 1.0) * rates[b, h_code], lon, lat, hs["sigma_m"] / 1000.0))
+        phases.append(
+            {
+                "beat": b,
+                "first_day": first,
+                "last_day": last,
+                "multiplier": multiplier,
+                "lon": lon,
+                "lat": lat,
+                "baseline_per_day": rates[b, h_code] / (1.0 - near["branching"]),
+            }
+        )
+        streams.append(
+            Stream(
+                TAG_HOTSPOT_1 + phase,
+                b,
+                h_code,
+                first,
+                last,
+                (multiplier - 1.0) * rates[b, h_code],
+                lon,
+                lat,
+                hs["sigma_m"] / 1000.0,
+            )
+        )
     hotspot = {"code": h_code, "category": hs["category"], "phases": phases, "sigma_m": hs["sigma_m"]}
     planted = {treated, control, s_beat, *beats}
     if len(planted) != 5:
         raise ValueError(f"{city_spec_path()}: the planted truths need five different beats")
-    return Plan(series=series, hotspot=hotspot, intervention=intervention, streams=streams,
-                near_repeat=dict(near, codes=near_code))
+    return Plan(
+        series=series,
+        hotspot=hotspot,
+        intervention=intervention,
+        streams=streams,
+        near_repeat=dict(near, codes=near_code),
+    )
 
 
 def _centre_in(geo: Geography, beat: int, pull: float) -> tuple[float, float]:

@@ -80,8 +80,8 @@ def snapshot_info(snapshot_path: str) -> SnapshotInfo:
 # ------------------------------------------------------------------------------------------ filters
 @dataclass(frozen=True)
 class Filters:
-    week: dt.date            # Monday of the final week of the period
-    weeks: int               # number of weeks in the period, ending with `week`
+    week: dt.date  # Monday of the final week of the period
+    weeks: int  # number of weeks in the period, ending with `week`
     district: str | None
     category: str | None
     harm_index: str
@@ -99,8 +99,13 @@ class Filters:
     def params(self) -> dict:
         """The named-query parameters every page shares."""
         return {
-            "start": self.start, "end": self.end, "week": self.week, "district": self.district,
-            "category": self.category, "harm_index": self.harm_index, "harm_version": self.harm_version,
+            "start": self.start,
+            "end": self.end,
+            "week": self.week,
+            "district": self.district,
+            "category": self.category,
+            "harm_index": self.harm_index,
+            "harm_version": self.harm_version,
         }
 
 
@@ -150,12 +155,19 @@ class PageContext:
 
         config = matrix_path().stat().st_mtime
         name = f"{function.__module__}.{function.__qualname__}"
-        return _cached_analysis(str(self.snapshot), self.version, config, name, function,
-                                tuple(sorted(parameters.items())))
+        return _cached_analysis(
+            str(self.snapshot), self.version, config, name, function, tuple(sorted(parameters.items()))
+        )
 
     def audit(self, action: str, parameters: dict | None = None) -> None:
-        state().record(user=self.user, role=self.role, action=action, page=self.key,
-                       parameters=parameters or {}, data_version=self.version)
+        state().record(
+            user=self.user,
+            role=self.role,
+            action=action,
+            page=self.key,
+            parameters=parameters or {},
+            data_version=self.version,
+        )
 
     def source_note(self) -> str:
         return f"Harm: {self.harm_label}. Data: snapshot {self.version}."
@@ -189,8 +201,9 @@ def gate(page_key: str) -> PageContext:
         home = " [Open the dashboard home page](/)." if context is None else ""
         if context is None:
             # Streamlit's fallback lists the page files (dashboard, brief, ...) in the sidebar: hide it.
-            st.html("<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] "
-                    "{display: none;}</style>")
+            st.html(
+                "<style>[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'] {display: none;}</style>"
+            )
         st.error(
             f"Access refused: **{title}** is not available to this session. "
             f"Open the dashboard's home page and sign in with a role that may see it.{home}",
