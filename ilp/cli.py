@@ -16,7 +16,9 @@ from pathlib import Path
 import duckdb
 
 from ilp import status as status_module
+from ilp.access import ROLES
 from ilp.errors import UserError
+from ilp.paths import PROJECT_DIR
 from ilp.warehouse import Warehouse, WarehouseError, default_directory
 
 
@@ -156,6 +158,24 @@ def _parser() -> argparse.ArgumentParser:
     brief.add_argument(
         "--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)"
     )
+
+    serve = commands.add_parser(
+        "serve", help="start the dashboard over this warehouse, refusing a configuration that would expose it"
+    )
+    serve.set_defaults(func=_serve)
+    serve.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a team server)",
+    )
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument(
+        "--role",
+        choices=list(ROLES),
+        default=None,
+        help="single workstation: everyone who reaches the server has this role (loopback only)",
+    )
+    serve.add_argument("--check", action="store_true", help="only say whether this configuration may start")
     return parser
 
 
@@ -350,6 +370,53 @@ def _threats(args, warehouse: Warehouse) -> int:
     else:
         print(threat_ranking.format_table(frame))
     return 0
+
+
+def _serve(args, warehouse: Warehouse) -> int:
+    """Check the sign-in configuration as the dashboard will, then hand over to `streamlit run`."""
+    import os
+
+    from ilp import auth
+    from ilp.state import State
+
+    warehouse.require_current()
+    settings = auth.AuthSettings.from_secrets(auth.read_secrets(PROJECT_DIR))
+    has_users = State.for_warehouse(warehouse.directory).has_users()  # ILP_STATE overrides, as in the dashboard
+    mode = auth.sign_in_mode(
+        demo=warehouse.kind() == "demo",
+        settings=settings,
+        has_local_users=has_users,
+        workstation_role=args.role,
+        address=args.address,
+    )
+    refused = auth.refusal(mode=mode, workstation_role=args.role, address=args.address)
+    if refused:
+        print(f"ilp serve: {refused}", file=sys.stderr)
+        return 2
+    print(
+        f"Serving {warehouse.directory} ({warehouse.kind()} data, sign-in: {mode}) on "
+        f"http://{args.address}:{args.port}",
+        file=sys.stderr,
+    )
+    if args.check:
+        return 0
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_DIR / "dashboard.py"),
+        "--server.address",
+        args.address,
+        "--server.port",
+        str(args.port),
+    ]
+    if args.role:
+        command += ["--", "--role", args.role]
+    os.chdir(PROJECT_DIR)
+    os.environ["ILP_WAREHOUSE"] = str(warehouse.directory.resolve())
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 def _brief(args, warehouse: Warehouse) -> int:
