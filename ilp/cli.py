@@ -156,7 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     brief.add_argument("--top", type=int, default=10)
     brief.add_argument(
-        "--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or data/state.sqlite)"
+        "--state",
+        type=Path,
+        default=None,
+        help="app-state SQLite (default: $ILP_STATE or the warehouse's app-state.sqlite)",
     )
 
     serve = commands.add_parser(
@@ -176,7 +179,82 @@ def _parser() -> argparse.ArgumentParser:
         help="single workstation: everyone who reaches the server has this role (loopback only)",
     )
     serve.add_argument("--check", action="store_true", help="only say whether this configuration may start")
+    _add_state_commands(commands)
     return parser
+
+
+def _add_state_commands(commands) -> None:
+    """``ilp users``, ``ilp audit`` and ``ilp state``: the app state of the warehouse given by --warehouse."""
+    users = commands.add_parser("users", help="local accounts and single-sign-on roles of this warehouse's dashboard")
+    users_commands = users.add_subparsers(dest="users_command", required=True, metavar="USERS_COMMAND")
+
+    def password_source(parser) -> None:
+        parser.add_argument(
+            "--password-stdin", action="store_true", help="read the password from one line of standard input"
+        )
+
+    add = users_commands.add_parser("add", help="add a local account (the password is asked for twice)")
+    add.set_defaults(func=_users_add)
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=list(ROLES))
+    password_source(add)
+
+    listing = users_commands.add_parser("list", help="local accounts (never their hashes) and single-sign-on roles")
+    listing.set_defaults(func=_users_list)
+    listing.add_argument("--json", action="store_true")
+
+    set_role = users_commands.add_parser("set-role", help="change a local account's role")
+    set_role.set_defaults(func=_users_set_role)
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=list(ROLES))
+
+    disable = users_commands.add_parser("disable", help="disable a local account (it keeps its audit history)")
+    disable.set_defaults(func=_users_disable)
+    disable.add_argument("username")
+    enable = users_commands.add_parser("enable", help="enable a disabled local account again")
+    enable.set_defaults(func=_users_enable)
+    enable.add_argument("username")
+
+    reset = users_commands.add_parser("reset-password", help="set a new password (clears a lockout)")
+    reset.set_defaults(func=_users_reset_password)
+    reset.add_argument("username")
+    password_source(reset)
+
+    assign = users_commands.add_parser(
+        "assign-sso", help="give a single-sign-on identity (an email address or an OIDC subject) a role"
+    )
+    assign.set_defaults(func=_users_assign_sso)
+    assign.add_argument("identity")
+    assign.add_argument("--role", required=True, choices=list(ROLES))
+
+    remove = users_commands.add_parser("remove-sso", help="remove a single-sign-on identity's role")
+    remove.set_defaults(func=_users_remove_sso)
+    remove.add_argument("identity")
+
+    audit = commands.add_parser("audit", help="read and verify this warehouse's audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
+    audit_list = audit_commands.add_parser("list", help="audit rows, newest first")
+    audit_list.set_defaults(func=_audit_list)
+    audit_list.add_argument("--since", type=dt.date.fromisoformat, default=None, help="first day, YYYY-MM-DD (UTC)")
+    audit_list.add_argument("--until", type=dt.date.fromisoformat, default=None, help="last day, YYYY-MM-DD (UTC)")
+    audit_list.add_argument("--action", default=None, help="one action, e.g. sign_in_failed")
+    audit_list.add_argument("--user", default=None, help="one user name as recorded")
+    audit_list.add_argument("--limit", type=int, default=100, help="at most this many rows (0 = all; default 100)")
+    audit_list.add_argument("--json", action="store_true")
+    verify = audit_commands.add_parser("verify", help="check the hash chain: exit 0 when intact, 1 at the first break")
+    verify.set_defaults(func=_audit_verify)
+
+    state = commands.add_parser("state", help="this warehouse's app-state file: migrate into it, back it up")
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="STATE_COMMAND")
+    migrate = state_commands.add_parser(
+        "migrate", help="copy taskings, history, audit and users from an older state file (e.g. data/state.sqlite)"
+    )
+    migrate.set_defaults(func=_state_migrate)
+    migrate.add_argument("--from", dest="source", type=Path, required=True, metavar="FILE")
+    migrate.add_argument("--json", action="store_true")
+    backup = state_commands.add_parser("backup", help="a consistent copy of the state file (safe while serving)")
+    backup.set_defaults(func=_state_backup)
+    backup.add_argument("--out", type=Path, required=True, metavar="FILE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,7 +519,7 @@ def _brief(args, warehouse: Warehouse) -> int:
         warehouse,
         args.out,
         user=f"{getpass.getuser()} (cli)",
-        state=State(args.state) if args.state else None,
+        state=State(args.state) if args.state else State.for_warehouse(warehouse.directory),
         request=request,
     )
     print(
@@ -449,6 +527,187 @@ def _brief(args, warehouse: Warehouse) -> int:
         f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
         f"{result.stamp}"
     )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ app state
+def _cli_user() -> str:
+    import getpass
+
+    return f"{getpass.getuser()} (cli)"
+
+
+def _app_state(warehouse: Warehouse):
+    """The state of the warehouse given by --warehouse (``$ILP_STATE`` overrides it). The folder must exist,
+    so a mistyped --warehouse never starts an empty state of its own."""
+    import os
+
+    from ilp.state import State
+
+    if not os.environ.get("ILP_STATE") and not warehouse.directory.is_dir():
+        raise WarehouseError(
+            f"No warehouse folder {warehouse.directory}: pass --warehouse DIR (the folder holding CURRENT), or "
+            "build one first with `ilp demo` or `ilp ingest`."
+        )
+    return State.for_warehouse(warehouse.directory)
+
+
+def _new_password(args) -> str:
+    """From one line of standard input (--password-stdin) or asked twice at the terminal; never an argument."""
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UserError("--password-stdin read an empty line; give the password on standard input")
+        return password
+    password = getpass.getpass("New password: ")
+    if getpass.getpass("Repeat the password: ") != password:
+        raise UserError("the two passwords differ; nothing was changed")
+    return password
+
+
+def _users_add(args, warehouse: Warehouse) -> int:
+    store = _app_state(warehouse)
+    store.add_user(args.username, _new_password(args), args.role, by=_cli_user())
+    print(f"Added user {args.username.strip()} ({args.role}) to {store.path}.")
+    return 0
+
+
+def _users_list(args, warehouse: Warehouse) -> int:
+    store = _app_state(warehouse)
+    users, identities = store.users(), store.identities()
+    if args.json:
+        payload = {"users": users.to_dict(orient="records"), "sso": identities.to_dict(orient="records")}
+        print(json.dumps(payload, indent=2, default=_json_default))
+        return 0
+    lines = [f"Local accounts in {store.path}:"]
+    if users.empty:
+        lines.append("  (none; add one with `ilp users add USERNAME --role ROLE`)")
+    for user in users.itertuples(index=False):
+        status = (
+            "disabled" if user.disabled else (f"locked until {user.locked_until}" if user.locked_until else "active")
+        )
+        lines.append(
+            f"  {user.username:<24} {user.role:<12} {status:<30} created {user.created_at}, "
+            f"last sign-in {user.last_sign_in or 'never'}, failed attempts {user.failed_attempts}"
+        )
+    lines.append("Single-sign-on roles:")
+    if identities.empty:
+        lines.append("  (none; assign one with `ilp users assign-sso EMAIL_OR_SUBJECT --role ROLE`)")
+    for identity in identities.itertuples(index=False):
+        lines.append(
+            f"  {identity.identity:<40} {identity.kind:<8} {identity.role:<12} "
+            f"by {identity.assigned_by} at {identity.assigned_at}"
+        )
+    print("\n".join(lines))
+    return 0
+
+
+def _users_set_role(args, warehouse: Warehouse) -> int:
+    _app_state(warehouse).set_role(args.username, args.role, by=_cli_user())
+    print(f"User {args.username} has the role {args.role}; an open session gets it on its next page.")
+    return 0
+
+
+def _users_disable(args, warehouse: Warehouse) -> int:
+    _app_state(warehouse).disable_user(args.username, by=_cli_user())
+    print(f"User {args.username} is disabled: no sign-in, and an open session loses its role on its next page.")
+    return 0
+
+
+def _users_enable(args, warehouse: Warehouse) -> int:
+    _app_state(warehouse).enable_user(args.username, by=_cli_user())
+    print(f"User {args.username} is enabled.")
+    return 0
+
+
+def _users_reset_password(args, warehouse: Warehouse) -> int:
+    store = _app_state(warehouse)
+    store.reset_password(args.username, _new_password(args), by=_cli_user())
+    print(f"Password of {args.username} reset; any lockout is cleared.")
+    return 0
+
+
+def _users_assign_sso(args, warehouse: Warehouse) -> int:
+    _app_state(warehouse).assign_identity_role(args.identity, args.role, by=_cli_user())
+    print(f"Single-sign-on identity {args.identity.strip()} has the role {args.role}.")
+    return 0
+
+
+def _users_remove_sso(args, warehouse: Warehouse) -> int:
+    _app_state(warehouse).remove_identity_role(args.identity, by=_cli_user())
+    print(f"Single-sign-on identity {args.identity.strip()} has no role now.")
+    return 0
+
+
+def _audit_list(args, warehouse: Warehouse) -> int:
+    from ilp.state import describe_parameters
+
+    log = _app_state(warehouse).audit_log(
+        limit=args.limit or None, action=args.action, since=args.since, until=args.until, user=args.user
+    )
+    if args.json:
+        records = [
+            {
+                "id": int(row.id),
+                "time": f"{row.at}Z",
+                "user": row.user,
+                "role": row.role,
+                "action": row.action,
+                "page": row.page,
+                "details": json.loads(row.parameters) if row.parameters else {},
+                "data_version": row.data_version,
+            }
+            for row in log.itertuples(index=False)
+        ]
+        print(json.dumps(records, indent=2, default=_json_default))
+        return 0
+    for row in log.itertuples(index=False):
+        details = describe_parameters(row.parameters)
+        print(
+            f"{row.id:>7}  {row.at}Z  {row.user} ({row.role or '-'})  {row.action}"
+            + (f"  page={row.page}" if row.page else "")
+            + (f"  {details}" if details else "")
+            + (f"  [snapshot {row.data_version}]" if row.data_version else "")
+        )
+    if log.empty:
+        print("No audit rows match.", file=sys.stderr)
+    return 0
+
+
+def _audit_verify(args, warehouse: Warehouse) -> int:
+    check = _app_state(warehouse).verify_audit()
+    if check.ok:
+        print(f"Audit log intact: {check.reason}")
+        if check.last_hash:
+            print(
+                f"Newest row's hash: {check.last_hash} (keep it off this machine: a later check that no longer "
+                "reaches it shows rows removed from the end)"
+            )
+        return 0
+    print(f"Audit log broken at row {check.first_broken_id}: {check.reason}")
+    return 1
+
+
+def _state_migrate(args, warehouse: Warehouse) -> int:
+    store = _app_state(warehouse)
+    summary = store.migrate_from(args.source, by=_cli_user())
+    _emit(
+        args,
+        summary,
+        f"Imported from {summary['from']} into {store.path}: {summary['taskings']} taskings "
+        f"({summary['tasking_history']} history rows), {summary['audit_rows']} audit rows (re-chained; "
+        f"source chain: {summary['source_chain']}), {summary['users']} users, {summary['identities']} "
+        "single-sign-on roles. The old file is unchanged; keep it as a record or delete it.",
+    )
+    return 0
+
+
+def _state_backup(args, warehouse: Warehouse) -> int:
+    store = _app_state(warehouse)
+    out = store.backup(args.out, by=_cli_user())
+    print(f"Backed up {store.path} to {out}.")
     return 0
 
 

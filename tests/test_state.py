@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from ilp.state import State, TaskingError
+from ilp.state import State, StateMigrationError, TaskingError, default_path, state_path
 
 TASKING = dict(
     offense_category="robbery",
@@ -188,10 +188,10 @@ def test_reopening_keeps_the_data_and_the_guards(state):
 
 # ------------------------------------------------------------------------------------------ users
 def test_password_hash_verifies_and_refuses(state):
-    state.add_user("jsmith", "correct horse battery", "analyst")
-    assert state.verify_user("jsmith", "correct horse battery") == "analyst"
-    assert state.verify_user("jsmith", "correct horse batterY") is None
-    assert state.verify_user("nobody", "correct horse battery") is None
+    state.add_user("jsmith", "correct horse battery", "analyst", by="admin")
+    assert state.authenticate("jsmith", "correct horse battery").role == "analyst"
+    assert state.authenticate("jsmith", "correct horse batterY").role is None
+    assert state.authenticate("nobody", "correct horse battery").role is None
 
     con = raw(state)
     try:
@@ -200,23 +200,227 @@ def test_password_hash_verifies_and_refuses(state):
         con.commit()
     finally:
         con.close()
-    assert "correct horse battery" not in stored and len(salt) == 32 and len(stored) == 128
-    assert state.verify_user("jsmith", "correct horse battery") is None  # disabled
+    # Argon2id: the PHC string holds its own random salt; the password is not in it.
+    assert "correct horse battery" not in stored and salt == "" and stored.startswith("$argon2id$")
+    assert state.authenticate("jsmith", "correct horse battery").role is None  # disabled
 
 
 def test_same_password_gets_a_different_salt_and_hash(state):
-    state.add_user("a", "the same password", "commander")
-    state.add_user("b", "the same password", "commander")
+    state.add_user("a", "the same password", "commander", by="admin")
+    state.add_user("b", "the same password", "commander", by="admin")
     con = raw(state)
     try:
-        rows = con.execute("SELECT salt, password_hash FROM users ORDER BY username").fetchall()
+        rows = con.execute("SELECT password_hash FROM users ORDER BY username").fetchall()
     finally:
         con.close()
-    assert rows[0][0] != rows[1][0] and rows[0][1] != rows[1][1]
+    salts = [row[0].split("$")[4] for row in rows]  # $argon2id$v=19$m=...,t=...,p=...$SALT$HASH
+    assert salts[0] != salts[1] and rows[0][0] != rows[1][0]
 
 
 def test_weak_passwords_and_unknown_roles_are_refused(state):
     with pytest.raises(ValueError, match="at least 12"):
-        state.add_user("a", "short", "analyst")
+        state.add_user("a", "short", "analyst", by="admin")
     with pytest.raises(ValueError, match="unknown role"):
-        state.add_user("a", "long enough password", "superuser")
+        state.add_user("a", "long enough password", "superuser", by="admin")
+
+
+# ------------------------------------------------------------------------------------------ where state lives
+def test_each_warehouse_has_its_own_state_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("ILP_STATE", raising=False)
+    demo, real = tmp_path / "demo", tmp_path / "real"
+    assert state_path(demo) == demo / "app-state.sqlite"
+    demo_state, real_state = State.for_warehouse(demo), State.for_warehouse(real)
+    assert (demo_state.path, real_state.path) == (demo / "app-state.sqlite", real / "app-state.sqlite")
+    demo_state.create_tasking(by="a", **TASKING)
+    demo_state.add_user("demo.user", "long enough password", "analyst", by="admin")
+    assert real_state.taskings().empty and real_state.audit_log().empty and not real_state.has_users()
+    assert len(demo_state.taskings()) == 1 and demo_state.has_users()
+
+
+def test_ilp_state_overrides_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("ILP_STATE", str(tmp_path / "elsewhere.sqlite"))
+    assert State.for_warehouse(tmp_path / "warehouse").path == tmp_path / "elsewhere.sqlite"
+    assert default_path() == tmp_path / "elsewhere.sqlite"
+    monkeypatch.delenv("ILP_STATE")
+    monkeypatch.setenv("ILP_WAREHOUSE", str(tmp_path / "w"))
+    assert default_path() == tmp_path / "w" / "app-state.sqlite"
+
+
+def test_ilp_brief_audits_into_the_warehouses_own_state(run_cli, demo_warehouse, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.delenv("ILP_STATE", raising=False)
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(demo_warehouse, warehouse)
+    code, _, err = run_cli("brief", "--out", tmp_path / "brief.html", warehouse=warehouse)
+    assert code == 0, err
+    assert State.for_warehouse(warehouse).audit_log()["action"].tolist() == ["brief_generated"]
+
+
+# ------------------------------------------------------------------------------------------ older state files
+# The first release's schema (data/state.sqlite): no meta table, no hashes, scrypt users.
+FIRST_RELEASE_SCHEMA = """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, user TEXT NOT NULL, role TEXT,
+    action TEXT NOT NULL, page TEXT, parameters TEXT, data_version TEXT
+);
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE taskings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+    offense_category TEXT NOT NULL, area_level TEXT NOT NULL, area_id TEXT NOT NULL, owner TEXT NOT NULL,
+    action TEXT NOT NULL, due_date TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'in_progress', 'done', 'cancelled')),
+    result_note TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, data_version TEXT
+);
+CREATE TABLE tasking_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, tasking_id INTEGER NOT NULL REFERENCES taskings(id), at TEXT NOT NULL,
+    by TEXT NOT NULL, field TEXT NOT NULL, old_value TEXT, new_value TEXT
+);
+CREATE TABLE users (
+    username TEXT PRIMARY KEY, role TEXT NOT NULL, salt TEXT NOT NULL, password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
+);
+"""
+OLD_PASSWORD = "the old workstation password"
+
+
+def first_release_file(path) -> None:
+    import hashlib
+
+    con = sqlite3.connect(path)
+    con.executescript(FIRST_RELEASE_SCHEMA)
+    for number in range(1, 4):
+        con.execute(
+            "INSERT INTO audit_log (at, user, role, action, page, parameters, data_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (f"2025-06-0{number}T10:00:00", "Ch. Supt. Vale", "commander", "page_view", "brief", '{"n": 1}', "s1"),
+        )
+    con.execute(
+        "INSERT INTO taskings (created_at, created_by, offense_category, area_level, area_id, owner, action, due_date,"
+        " status, updated_at, updated_by) VALUES ('2025-06-01T10:00:00', 'Vale', 'robbery', 'beat', '3D', 'Okafor',"
+        " 'Patrols', '2025-06-30', 'open', '2025-06-01T10:00:00', 'Vale')"
+    )
+    con.execute(
+        "INSERT INTO tasking_history (tasking_id, at, by, field, new_value) VALUES (1, '2025-06-01T10:00:00', 'Vale',"
+        " 'created', '{}')"
+    )
+    salt = "cd" * 16
+    stored = hashlib.scrypt(OLD_PASSWORD.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1).hex()
+    con.execute(
+        "INSERT INTO users VALUES ('vale', 'commander', ?, ?, '2025-06-01T09:00:00', 0)",
+        (salt, stored),
+    )
+    con.commit()
+    con.close()
+
+
+def test_a_first_release_file_is_upgraded_in_place_once(tmp_path):
+    path = tmp_path / "state.sqlite"
+    first_release_file(path)
+    state = State(path)
+    log = state.audit_log(limit=None)
+    assert log["action"].tolist() == ["audit_chain_backfill", "page_view", "page_view", "page_view"]
+    backfill = json.loads(log["parameters"].iloc[0])
+    assert backfill == {"rows": 3, "first_id": 1, "last_id": 3}
+    assert state.verify_audit().ok and state.verify_audit().rows == 4
+    assert len(state.taskings()) == 1 and state.users()["failed_attempts"].tolist() == [0]
+    assert state.authenticate("vale", OLD_PASSWORD).ok  # scrypt, then rehashed
+
+    again = State(path)  # reopened: nothing is chained or recorded twice
+    assert again.audit_log(action="audit_chain_backfill")["id"].tolist() == [4]
+    assert again.verify_audit().ok
+    con = raw(again)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute("UPDATE audit_log SET user = 'x'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute("INSERT OR REPLACE INTO audit_log (id, at, user, action) VALUES (1, 'a', 'x', 'y')")
+    finally:
+        con.close()
+
+
+def test_a_row_inserted_without_a_hash_after_the_upgrade_is_not_chained_on_reopening(tmp_path):
+    path = tmp_path / "state.sqlite"
+    first_release_file(path)
+    State(path)
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO audit_log (at, user, action) VALUES ('2025-07-01T00:00:00', 'forger', 'page_view')")
+    con.commit()
+    con.close()
+    check = State(path).verify_audit()
+    assert not check.ok and check.first_broken_id == 5 and "no hash" in check.reason
+
+
+# ------------------------------------------------------------------------------------------ ilp state migrate
+def test_state_migrate_copies_everything_and_rechains_the_audit(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("ILP_STATE", raising=False)
+    old = tmp_path / "data" / "state.sqlite"
+    old.parent.mkdir()
+    first_release_file(old)
+    before = old.read_bytes()
+    warehouse = tmp_path / "warehouse"
+    warehouse.mkdir()
+
+    code, out, err = run_cli("state", "migrate", "--from", old, warehouse=warehouse)
+    assert code == 0, err
+    assert "1 taskings" in out and "3 audit rows" in out and "1 users" in out
+    assert old.read_bytes() == before  # the source is only read
+
+    state = State.for_warehouse(warehouse)
+    log = state.audit_log(limit=None)
+    assert log["action"].tolist() == ["state_migrate", "page_view", "page_view", "page_view"]
+    assert log["at"].tolist()[1:] == ["2025-06-03T10:00:00", "2025-06-02T10:00:00", "2025-06-01T10:00:00"]
+    migrate = json.loads(log["parameters"].iloc[0])
+    assert migrate["from"] == str(old.resolve()) and migrate["audit_ids"] == [1, 3]
+    assert (migrate["audit_rows"], migrate["taskings"], migrate["users"]) == (3, 1, 1)
+    assert "no hashes" in migrate["source_chain"]
+    assert state.verify_audit().ok
+    assert state.taskings()["owner"].tolist() == ["Okafor"] and len(state.tasking_history(1)) == 1
+    assert state.authenticate("vale", OLD_PASSWORD).role == "commander"
+    # new taskings continue after the imported ids
+    assert state.create_tasking(by="a", **TASKING) == 2
+
+    code, _, err = run_cli("state", "migrate", "--from", old, warehouse=warehouse)
+    assert code == 1 and "already holds 2 taskings" in err and "nothing was copied" in err
+    assert len(state.audit_log(limit=None)) == 6  # 4, sign_in, tasking_create; nothing from the refusal
+
+
+def test_state_migrate_refuses_a_target_with_audit_rows(tmp_path):
+    old = tmp_path / "old.sqlite"
+    first_release_file(old)
+    state = State(tmp_path / "app-state.sqlite")
+    state.record(user="u", role="admin", action="page_view")
+    with pytest.raises(StateMigrationError, match="1 audit rows"):
+        state.migrate_from(old, by="me")
+    assert state.taskings().empty and len(state.audit_log()) == 1
+    with pytest.raises(StateMigrationError, match="no state file"):
+        state.migrate_from(tmp_path / "missing.sqlite", by="me")
+    with pytest.raises(StateMigrationError, match="own state file"):
+        state.migrate_from(state.path, by="me")
+
+
+def test_state_migrate_from_a_chained_file_checks_its_chain(tmp_path):
+    old = State(tmp_path / "old.sqlite")
+    old.create_tasking(by="a", **TASKING)
+    new = State(tmp_path / "new.sqlite")
+    summary = new.migrate_from(old.path, by="me")
+    assert summary["source_chain"] == "intact" and summary["audit_rows"] == 1
+    assert new.audit_log()["action"].tolist() == ["state_migrate", "tasking_create"]
+    assert new.verify_audit().ok
+
+
+def test_state_backup_is_a_consistent_audited_copy(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("ILP_STATE", raising=False)
+    warehouse = tmp_path / "warehouse"
+    state = State.for_warehouse(warehouse)
+    state.create_tasking(by="a", **TASKING)
+    out = tmp_path / "backups" / "state-2026-11-30.sqlite"
+    code, text, err = run_cli("state", "backup", "--out", out, warehouse=warehouse)
+    assert code == 0, err
+    copy = State(out)
+    assert len(copy.taskings()) == 1 and copy.verify_audit().ok
+    assert copy.audit_log()["action"].tolist() == ["state_backup", "tasking_create"]
+    code, _, err = run_cli("state", "backup", "--out", out, warehouse=warehouse)
+    assert code == 1 and "never overwrites" in err

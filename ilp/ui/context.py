@@ -179,9 +179,10 @@ def _state(path: str) -> State:
 
 
 def state() -> State:
-    from ilp.state import default_path
+    """The app state of the served warehouse (``<warehouse>/app-state.sqlite``; ``$ILP_STATE`` overrides)."""
+    from ilp.state import state_path
 
-    return _state(str(os.environ.get("ILP_STATE") or default_path()))
+    return _state(str(os.environ.get("ILP_STATE") or state_path(warehouse().directory)))
 
 
 def gate(page_key: str) -> PageContext:
