@@ -1,13 +1,17 @@
 """Data and governance: how fresh and how clean the data is, which harm tables are in use, who sees
-what and the safeguards; for administrators, the audit log."""
+what and the safeguards; for administrators, the audit log (filters, chain check, CSV) and the users
+(local accounts and single sign-on roles, changed through ilp.state.State, which audits every change)."""
 
 import datetime as dt
 
 import plotly.express as px
 import streamlit as st
 
+from ilp.access import ROLES
 from ilp.analytics import governance
+from ilp.errors import UserError
 from ilp.export import csv_bytes, neutralise_formulas
+from ilp.state import LOCKOUT_FAILURES, LOCKOUT_MINUTES, describe_parameters
 from ilp.ui.context import gate, state
 
 page = gate("governance")
@@ -17,26 +21,33 @@ st.title("Data and governance")
 st.caption(
     f"Snapshot **{page.version}** ({page.info.kind or '?'} data, created {page.info.created_at}). "
     "Freshness, ingest history and rejected rows, location quality, unmapped offence codes, the harm tables "
-    "in use, and who may see what." + (" As administrator you also see the audit log." if is_admin else "")
+    "in use, and who may see what."
+    + (" As administrator you also see the audit log and manage users." if is_admin else "")
 )
 
 sections = ["Freshness and ingests", "Data quality", "Harm tables", "Who sees what"] + (
-    ["Audit log"] if is_admin else []
+    ["Audit log", "Users"] if is_admin else []
 )
 tabs = dict(zip(sections, st.tabs(sections)))
 
 
 def download(label: str, frame, file_name: str, key: str) -> None:
-    """A formula-safe CSV download that writes an 'export' entry to the audit log when clicked."""
+    """A formula-safe CSV download, built and written to the audit log as an 'export' only when clicked:
+    deferred, so nothing is stored on the server before the click (ilp.ui.downloads, ilp.ui.server_guards)."""
+
+    def render() -> bytes:
+        data = csv_bytes(frame)
+        page.audit("export", {"what": file_name, "rows": len(frame)})
+        return data
+
     st.download_button(
         label,
-        csv_bytes(frame),
+        data=render,
         file_name=file_name,
         mime="text/csv",
         key=key,
         icon=":material/download:",
-        on_click=page.audit,
-        args=("export", {"what": file_name, "rows": len(frame)}),
+        on_click="ignore",
     )
 
 
@@ -327,12 +338,25 @@ if is_admin:
     with tabs["Audit log"]:
         store = state()
         st.subheader("Audit log")
-        recent_actions = sorted(store.audit_log(limit=5000)["action"].unique())
-        action = st.selectbox("Action", ["(all actions)", *recent_actions], key="audit_action")
-        limit = st.select_slider("Entries", [100, 500, 2000, 5000], value=500, key="audit_limit")
-        log = store.audit_log(limit=limit, action=None if action == "(all actions)" else action)
+        today = dt.datetime.now(dt.UTC).date()
+        left, middle, right, last = st.columns([3, 2, 2, 2])
+        dates = left.date_input(
+            "Dates (UTC)", value=(today - dt.timedelta(days=30), today), max_value=today, key="audit_dates"
+        )
+        dates = tuple(dates) if isinstance(dates, list | tuple) else (dates,)
+        since, until = (dates[0], dates[-1]) if dates else (None, None)
+        action = middle.selectbox("Action", ["(all actions)", *store.audit_actions()], key="audit_action")
+        who = right.selectbox("User", ["(all users)", *store.audit_users()], key="audit_user")
+        limit = last.select_slider("Entries", [100, 500, 2000, 5000], value=500, key="audit_limit")
+        log = store.audit_log(
+            limit=limit,
+            action=None if action == "(all actions)" else action,
+            user=None if who == "(all users)" else who,
+            since=since,
+            until=until,
+        )
         st.dataframe(
-            log,
+            log.assign(parameters=log["parameters"].map(describe_parameters)),
             width="stretch",
             hide_index=True,
             column_config={
@@ -342,12 +366,157 @@ if is_admin:
                 "role": "Role",
                 "action": "Action",
                 "page": "Page",
-                "parameters": st.column_config.TextColumn("Parameters", width="large"),
+                "parameters": st.column_config.TextColumn("Details", width="large"),
                 "data_version": "Snapshot",
             },
         )
         st.caption(
-            f"The newest {len(log):,} entries{'' if action == '(all actions)' else f' of action {action}'}. "
-            "The log is append-only: the database refuses to change or delete an entry."
+            f"The newest {len(log):,} entries"
+            + ("" if action == "(all actions)" else f" of action {action}")
+            + ("" if who == "(all users)" else f" by {who}")
+            + (f", {since:%d %b %Y} to {until:%d %b %Y} (UTC)" if since else "")
+            + ". The log is append-only (the database refuses to change or delete an entry) and hash-chained: "
+            "each entry carries a hash of itself and of the entry before it, so an entry changed, removed or "
+            "slipped in outside the dashboard breaks the chain. No password or token is ever written to it."
         )
         download("Download these entries (CSV)", log, "audit_log.csv", "audit_download")
+
+        if st.button("Verify the chain", key="audit_verify", icon=":material/verified:"):
+            st.session_state["audit_check"] = (store.verify_audit(), dt.datetime.now(dt.UTC))
+        if "audit_check" in st.session_state:
+            check, checked_at = st.session_state["audit_check"]
+            when = f"checked {checked_at:%Y-%m-%d %H:%M} UTC"
+            if check.ok:
+                st.success(
+                    f"Audit log intact: {check.reason} ({when}). Newest entry's hash: `{check.last_hash}`; "
+                    "note it somewhere off this server to detect entries later removed from the end.",
+                    icon=":material/check_circle:",
+                )
+            else:
+                st.error(
+                    f"Audit log broken at entry No. {check.first_broken_id}: {check.reason} ({when}). "
+                    "Keep the state file as it is and report it: `ilp audit verify` repeats this check.",
+                    icon=":material/error:",
+                )
+
+    # -------------------------------------------------------------------------------------- users (admin)
+    with tabs["Users"]:
+        store = state()
+        flash = st.session_state.pop("users_flash", None)
+        if flash:
+            st.success(flash, icon=":material/check_circle:")
+
+        def apply(change, done: str) -> None:
+            """Run one State change (validated and audited there); on success show ``done`` after a rerun."""
+            try:
+                change()
+            except UserError as error:
+                st.error(str(error), icon=":material/error:")
+                return
+            st.session_state["users_flash"] = done
+            st.rerun()
+
+        st.subheader("Local accounts")
+        accounts = store.users()
+        if accounts.empty:
+            st.info(
+                "No local accounts. Add one below, or with `ilp users add USERNAME --role ROLE` on the server.",
+                icon=":material/info:",
+            )
+        else:
+            st.dataframe(
+                accounts,
+                width="stretch",
+                hide_index=True,
+                column_config={
+                    "username": "User",
+                    "role": "Role",
+                    "disabled": st.column_config.CheckboxColumn("Disabled"),
+                    "created_at": "Created (UTC)",
+                    "failed_attempts": st.column_config.NumberColumn("Failed sign-ins in a row", format="%d"),
+                    "locked_until": "Locked until (UTC)",
+                    "last_sign_in": "Last sign-in (UTC)",
+                },
+            )
+        st.subheader("Single sign-on roles")
+        identities = store.identities()
+        if identities.empty:
+            st.caption("No identity has a role assigned here: single sign-on users get their role from a claim.")
+        else:
+            st.dataframe(
+                identities,
+                width="stretch",
+                hide_index=True,
+                column_config={
+                    "identity": "Email or subject",
+                    "kind": "Kind",
+                    "role": "Role",
+                    "assigned_at": "Assigned (UTC)",
+                    "assigned_by": "By",
+                },
+            )
+        st.caption(
+            f"Passwords are stored only as Argon2id hashes. {LOCKOUT_FAILURES} failed sign-ins in a row lock an "
+            f"account for {LOCKOUT_MINUTES} minutes (a password reset clears it). A change of role or a disabled "
+            "account takes effect on the user's next page. Every change here is written to the audit log."
+        )
+
+        names = accounts["username"].tolist()
+        roles = list(ROLES)
+        actor = dict(by=page.user, by_role=page.role)
+        left, right = st.columns(2)
+        with left, st.form("user_add_form", clear_on_submit=True):
+            st.markdown("**Add a local account**")
+            username = st.text_input("User name", key="user_add_name")
+            role = st.selectbox("Role", roles, format_func=ROLES.get, key="user_add_role")
+            password = st.text_input("Password (12 characters or more)", type="password", key="user_add_password")
+            repeated = st.text_input("Repeat the password", type="password", key="user_add_repeat")
+            if st.form_submit_button("Add account", key="user_add_save"):
+                if password != repeated:
+                    st.error("The two passwords differ; nothing was changed.", icon=":material/error:")
+                else:
+                    apply(
+                        lambda: store.add_user(username, password, role, **actor),
+                        f"Added {username.strip()} ({ROLES[role]}).",
+                    )
+        with right, st.form("user_reset_form", clear_on_submit=True):
+            st.markdown("**Reset a password** (also clears a lockout)")
+            chosen = st.selectbox("User", names, key="user_reset_name")
+            password = st.text_input("New password", type="password", key="user_reset_password")
+            repeated = st.text_input("Repeat the new password", type="password", key="user_reset_repeat")
+            if st.form_submit_button("Reset password", key="user_reset_save", disabled=not names):
+                if password != repeated:
+                    st.error("The two passwords differ; nothing was changed.", icon=":material/error:")
+                else:
+                    apply(lambda: store.reset_password(chosen, password, **actor), f"Password of {chosen} reset.")
+        with left, st.form("user_role_form"):
+            st.markdown("**Change a role**")
+            chosen = st.selectbox("User", names, key="user_role_name")
+            role = st.selectbox("New role", roles, format_func=ROLES.get, key="user_role_role")
+            if st.form_submit_button("Change role", key="user_role_save", disabled=not names):
+                apply(lambda: store.set_role(chosen, role, **actor), f"{chosen} is now {ROLES[role]}.")
+        with right, st.form("user_toggle_form"):
+            st.markdown("**Disable or enable an account**")
+            chosen = st.selectbox("User", names, key="user_toggle_name")
+            disable, enable = st.columns(2)
+            if disable.form_submit_button("Disable", key="user_disable_save", disabled=not names):
+                apply(lambda: store.disable_user(chosen, **actor), f"{chosen} is disabled.")
+            if enable.form_submit_button("Enable", key="user_enable_save", disabled=not names):
+                apply(lambda: store.enable_user(chosen, **actor), f"{chosen} is enabled.")
+        with left, st.form("sso_assign_form", clear_on_submit=True):
+            st.markdown("**Give a single sign-on identity a role**")
+            identity = st.text_input(
+                "Email address or OIDC subject", key="sso_identity", help="the identity provider's 'sub' claim"
+            )
+            role = st.selectbox("Role", roles, format_func=ROLES.get, key="sso_role")
+            if st.form_submit_button("Assign role", key="sso_save"):
+                apply(
+                    lambda: store.assign_identity_role(identity, role, **actor),
+                    f"{identity.strip()} has the role {ROLES[role]}.",
+                )
+        with right, st.form("sso_remove_form"):
+            st.markdown("**Remove a single sign-on role**")
+            assigned = identities["identity"].tolist()
+            chosen = st.selectbox("Identity", assigned, key="sso_remove_identity")
+            if st.form_submit_button("Remove role", key="sso_remove_save", disabled=not assigned):
+                apply(lambda: store.remove_identity_role(chosen, **actor), f"{chosen} has no role assigned now.")

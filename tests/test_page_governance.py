@@ -7,6 +7,8 @@ log with their page views; commanders and city leaders are refused.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pandas as pd
 import pytest
 from pagetest import dashboard_as, frame_with, open_page, page_file_as, read_snapshot, rerun
@@ -131,3 +133,119 @@ def test_other_roles_are_refused(app_env, role):
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("Access refused")
     assert not at.dataframe and not at.title
+
+
+def test_admin_filters_the_audit_log_and_verifies_the_chain(app_env):
+    store = State(app_env["ILP_STATE"])
+    store.record(user="chief", role="commander", action="export", page="brief", parameters={"what": "threats.csv"})
+    at = open_page("governance", "admin")
+    log = frame_with(at, "action", "data_version")
+    export = log[log["action"] == "export"].iloc[0]
+    assert export["user"] == "chief" and export["parameters"] == "what=threats.csv"  # readable, not JSON
+    assert log["id"].tolist() == sorted(log["id"], reverse=True)  # newest first
+
+    at.selectbox(key="audit_user").set_value("chief")
+    rerun(at)
+    assert frame_with(at, "action", "data_version")["user"].tolist() == ["chief"]
+    at.selectbox(key="audit_user").set_value("(all users)")
+    yesterday = pd.Timestamp.now(tz="UTC").date() - pd.Timedelta(days=1)
+    at.date_input(key="audit_dates").set_value((yesterday - pd.Timedelta(days=7), yesterday))
+    rerun(at)
+    assert frame_with(at, "action", "data_version").empty  # every entry was written today
+
+    at.button(key="audit_verify").click()
+    rerun(at)
+    assert any(s.value.startswith("Audit log intact:") for s in at.success), [s.value for s in at.success]
+
+    con = sqlite3.connect(store.path)
+    con.execute("DROP TRIGGER audit_log_append_only_update")
+    con.execute("UPDATE audit_log SET user = 'someone else' WHERE action = 'export'")
+    con.commit()
+    con.close()
+    broken_id = int(export["id"])
+    at.button(key="audit_verify").click()
+    rerun(at)
+    assert [e.value for e in at.error if e.value.startswith(f"Audit log broken at entry No. {broken_id}:")]
+
+
+def test_admin_manages_users_and_sso_roles_through_the_state(app_env):
+    store = State(app_env["ILP_STATE"])
+    at = open_page("governance", "admin")
+    assert "Users" in [t.label for t in at.tabs]
+    assert any("No local accounts" in i.value for i in at.info)
+    for key in ("user_add_password", "user_add_repeat", "user_reset_password", "user_reset_repeat"):
+        assert at.text_input(key=key).proto.type == at.text_input(key=key).proto.PASSWORD
+
+    def add(name: str, password: str, repeat: str | None = None) -> None:
+        at.text_input(key="user_add_name").input(name)
+        at.selectbox(key="user_add_role").set_value("analyst")
+        at.text_input(key="user_add_password").input(password)
+        at.text_input(key="user_add_repeat").input(password if repeat is None else repeat)
+        at.button(key="user_add_save").click()
+        rerun(at)
+
+    add("jsmith", "short")
+    assert [e.value for e in at.error if "at least 12 characters" in e.value] and store.users().empty
+    add("jsmith", "correct horse battery", "correct horse batterX")
+    assert [e.value for e in at.error if "passwords differ" in e.value] and store.users().empty
+    add("jsmith", "correct horse battery")
+    assert not at.error and "Added jsmith (Crime analyst)." in [s.value for s in at.success]
+    accounts = frame_with(at, "username", "failed_attempts")
+    assert accounts["username"].tolist() == ["jsmith"]
+    assert not {"password_hash", "salt"} & set(accounts.columns)
+    assert store.authenticate("jsmith", "correct horse battery").role == "analyst"
+
+    at.selectbox(key="user_role_name").set_value("jsmith")
+    at.selectbox(key="user_role_role").set_value("commander")
+    at.button(key="user_role_save").click()
+    rerun(at)
+    assert store.user_role("jsmith") == "commander"
+
+    at.selectbox(key="user_toggle_name").set_value("jsmith")
+    at.button(key="user_disable_save").click()
+    rerun(at)
+    assert store.user_role("jsmith") is None
+    assert frame_with(at, "username", "failed_attempts")["disabled"].tolist() == [True]
+    at.button(key="user_enable_save").click()
+    rerun(at)
+    assert store.user_role("jsmith") == "commander"
+
+    at.selectbox(key="user_reset_name").set_value("jsmith")
+    at.text_input(key="user_reset_password").input("a brand new passphrase")
+    at.text_input(key="user_reset_repeat").input("a brand new passphrase")
+    at.button(key="user_reset_save").click()
+    rerun(at)
+    assert store.authenticate("jsmith", "a brand new passphrase").ok
+
+    at.text_input(key="sso_identity").input("Chief.Vale@Force.example")
+    at.selectbox(key="sso_role").set_value("admin")
+    at.button(key="sso_save").click()
+    rerun(at)
+    assert store.identity_role(None, "chief.vale@force.example") == "admin"
+    assert frame_with(at, "identity", "assigned_by")["role"].tolist() == ["admin"]
+    at.selectbox(key="sso_remove_identity").set_value("chief.vale@force.example")
+    at.button(key="sso_remove_save").click()
+    rerun(at)
+    assert store.identities().empty
+
+    log = store.audit_log(limit=None)
+    changes = log[log["action"].str.startswith(("user_", "identity_"))]
+    assert changes["action"].tolist()[::-1] == [
+        "user_add",
+        "user_role_change",
+        "user_disable",
+        "user_enable",
+        "user_password_reset",
+        "identity_role_assign",
+        "identity_role_remove",
+    ]
+    assert set(changes["user"]) == {"admin (demo)"} and set(changes["role"]) == {"admin"}
+    everything = log.to_json()
+    assert "correct horse battery" not in everything and "a brand new passphrase" not in everything
+    assert store.verify_audit().ok
+
+
+def test_only_admins_see_the_users_tab(app_env):
+    at = open_page("governance", "analyst")
+    assert "Users" not in [t.label for t in at.tabs]
+    assert not [d for d in at.dataframe if "failed_attempts" in d.value.columns]
