@@ -51,7 +51,7 @@ REDACTED = "[redacted]"
 # The actions the app writes (README "Serving a team: state and audit"). ``record`` accepts others too.
 ACTIONS = {
     "sign_in": "a user signed in",
-    "sign_in_failed": "a sign-in was refused (reason: unknown, wrong_password, locked, disabled, no_role)",
+    "sign_in_failed": "a sign-in was refused (reason: unknown, wrong_password, locked, disabled; SSO: no role)",
     "lockout": f"{LOCKOUT_FAILURES} failures in a row locked a local account for {LOCKOUT_MINUTES} minutes",
     "sign_out": "a user signed out",
     "session_expired": "a session ended by time-out",
