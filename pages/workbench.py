@@ -1,11 +1,15 @@
 """Analyst workbench: read-only SQL over the current snapshot, a results table, a quick chart and a
-formula-safe CSV download. The SQL runs on a hardened connection (ilp.analytics.workbench)."""
+formula-safe CSV download. The SQL runs on a hardened connection (ilp.analytics.workbench) whose row,
+byte and time limits cover the whole path to the screen; every query is audited with its text, outcome
+and row count, and the download is audited when it is built (ilp.ui.downloads)."""
+
+import time
 
 import streamlit as st
 
 from ilp.analytics import workbench
-from ilp.export import csv_bytes
 from ilp.ui.context import gate
+from ilp.ui.downloads import csv_download
 
 page = gate("workbench")
 
@@ -13,7 +17,8 @@ st.title("Analyst workbench")
 st.caption(
     f"Read-only SQL (DuckDB dialect) over snapshot **{page.version}**. One SELECT at a time; nothing can be "
     f"written, attached, copied to or from files, installed or re-configured. Results stop at "
-    f"{workbench.ROW_LIMIT:,} rows and queries at {workbench.TIME_LIMIT_S:g} seconds. Every query is recorded "
+    f"{workbench.ROW_LIMIT:,} rows or {workbench.RESULT_BYTE_LIMIT // 1024 // 1024} MB and queries at "
+    f"{workbench.TIME_LIMIT_S:g} seconds. Every query is recorded "
     "in the audit log. The sidebar filters do not apply here: write them into the query."
 )
 
@@ -59,15 +64,30 @@ with st.form("workbench_form"):
     )
     run = st.form_submit_button("Run query", type="primary", icon=":material/play_arrow:", key="workbench_run")
 
+OUTCOMES = {
+    workbench.QueryRefused: "refused",
+    workbench.QueryTimedOut: "timed out",
+    workbench.ResultTooLarge: "too large",
+}
+
 if run:
-    page.audit("workbench_query", {"sql": sql})
+    # The previous result goes first: a session never holds two, and a failed query leaves none.
+    st.session_state.pop("workbench_result", None)
+    started = time.perf_counter()
+    audited = {"sql": sql, "outcome": "failed", "rows": 0}
     try:
-        st.session_state["workbench_result"] = (page.version, sql, workbench.run_query(page.snapshot, sql))
+        result = workbench.run_query(page.snapshot, sql)
     except workbench.WorkbenchError as error:
-        st.session_state.pop("workbench_result", None)
+        audited["outcome"] = next((v for k, v in OUTCOMES.items() if isinstance(error, k)), "error")
         st.error(
             str(error), icon=":material/block:" if isinstance(error, workbench.QueryRefused) else ":material/error:"
         )
+    else:
+        st.session_state["workbench_result"] = (page.version, sql, result)
+        audited.update(outcome="ok", rows=len(result.frame), truncated=result.truncated)
+    finally:
+        # after the run, so the entry has the row count; written whatever happened
+        page.audit("workbench_query", {**audited, "seconds": round(time.perf_counter() - started, 2)})
 
 stored = st.session_state.get("workbench_result")
 if stored:
@@ -78,17 +98,7 @@ if stored:
         st.warning(f"This result is from snapshot {version}; the current snapshot is {page.version}. Run it again.")
     (st.warning if result.truncated else st.caption)(result.summary)
     st.dataframe(frame, width="stretch", hide_index=True)
-    st.download_button(
-        "Download CSV",
-        csv_bytes(frame),
-        file_name="workbench_result.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        key="workbench_download",
-        on_click=page.audit,
-        args=("export", {"what": "workbench_result.csv", "rows": len(frame), "sql": ran_sql}),
-        help="Text that a spreadsheet would run as a formula (starting =, +, -, @) is prefixed with an apostrophe.",
-    )
+    csv_download(page, "Download CSV", frame, "workbench_result.csv", key="workbench_download", sql=ran_sql)
 
     if len(frame.columns) >= 2 and len(frame):
         st.subheader("Quick chart")

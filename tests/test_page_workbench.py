@@ -7,6 +7,8 @@ the quick chart draws the result; commanders, city leaders and administrators ar
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -98,3 +100,98 @@ def test_other_roles_are_refused(app_env, role):
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("Access refused")
     assert not at.text_area and not at.dataframe and not at.title
+
+
+# ------------------------------------------------------------------------------------- issue 8: size, audit, export
+def session_bytes(at: AppTest) -> int:
+    """The bytes of every DataFrame kept in the session (deep: the text in object columns too)."""
+    import pandas as pd
+
+    total = 0
+    for value in at.session_state.to_dict().values():
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            frame = getattr(item, "frame", item)
+            if isinstance(frame, pd.DataFrame):
+                total += int(frame.memory_usage(deep=True).sum())
+    return total
+
+
+def test_an_oversized_result_shows_the_message_and_is_not_kept(app_env, monkeypatch):
+    """One row of 2 MB over a 1 MB limit: a clear message, nothing of it in the session, the query audited."""
+    from ilp.analytics import workbench
+
+    monkeypatch.setattr(workbench, "RESULT_BYTE_LIMIT", 1024 * 1024, raising=False)
+    at = run_sql(open_workbench(), "SELECT 1 AS small")
+    assert "workbench_result" in at.session_state  # a first, small result ...
+    at = run_sql(at, "SELECT repeat('x', 2000000) AS huge")
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "Result too large" in errors[0], errors
+    assert "workbench_result" not in at.session_state  # ... is gone, and the huge one was never kept
+    assert session_bytes(at) < 100_000
+    assert not [frame for frame in frames(at) if "huge" in frame.columns]
+    audit = State(app_env["ILP_STATE"]).audit_log(action="workbench_query")
+    newest = json.loads(audit["parameters"].iloc[0])
+    assert newest["sql"] == "SELECT repeat('x', 2000000) AS huge" and newest["outcome"] == "too large"
+    assert newest["rows"] == 0
+
+
+def test_a_wide_result_is_cut_at_the_byte_limit_on_the_page(app_env):
+    """10,000 rows of 30 KB (300 MB, over Streamlit's 200 MB message limit): the page shows the first rows that
+    fit in 50 MB, says so, and keeps no more than that in the session."""
+    at = run_sql(open_workbench(), "SELECT repeat('x', 30000) AS s FROM range(10000)")
+    assert not at.error, [e.value for e in at.error]
+    shown = [frame for frame in frames(at) if list(frame.columns) == ["s"]]
+    assert shown and 0 < len(shown[0]) < 10_000
+    assert any("larger than the 50 MB" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert session_bytes(at) < 60 * 1024 * 1024
+    audit = json.loads(State(app_env["ILP_STATE"]).audit_log(action="workbench_query")["parameters"].iloc[0])
+    assert audit["rows"] == len(shown[0]) and audit["truncated"] is True and audit["outcome"] == "ok"
+
+
+def test_every_query_is_audited_with_its_row_count(app_env, incidents_in_demo):
+    at = run_sql(open_workbench(), "SELECT * FROM incidents LIMIT 123")
+    run_sql(at, "EXPLAIN ANALYZE SELECT count(*) FROM incidents")
+    assert len(at.error) == 1 and "EXPLAIN ANALYZE" in at.error[0].value
+    audit = State(app_env["ILP_STATE"]).audit_log(action="workbench_query")
+    entries = [json.loads(p) for p in audit["parameters"]][::-1]  # oldest first
+    assert [(e["sql"], e["rows"], e["outcome"]) for e in entries] == [
+        ("SELECT * FROM incidents LIMIT 123", 123, "ok"),
+        ("EXPLAIN ANALYZE SELECT count(*) FROM incidents", 0, "refused"),
+    ]
+
+
+@pytest.fixture
+def media_managers(monkeypatch):
+    """Every MediaFileManager AppTest makes (one per run), to execute a deferred download as a click would."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.testing.v1 import app_test as app_test_module
+
+    made = []
+
+    class Recorded(MediaFileManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(app_test_module, "MediaFileManager", Recorded)
+    return made
+
+
+def test_the_download_is_deferred_audited_and_formula_safe(app_env, media_managers):
+    """Nothing is stored before the click (a deferred file id, no URL); the click builds a formula-neutralised CSV
+    and writes an 'export' with the query and the rows to the audit log."""
+    at = run_sql(
+        open_workbench(), "SELECT '=HYPERLINK(\"http://x\")' AS f, 2 AS n UNION ALL SELECT 'plain', 3 ORDER BY n"
+    )
+    button = at.get("download_button")[0].proto
+    assert button.deferred_file_id and not button.url, (button.deferred_file_id, button.url)
+    manager = next(m for m in reversed(media_managers) if button.deferred_file_id in m._deferred_callables)
+    assert State(app_env["ILP_STATE"]).audit_log(action="export").empty  # rendering the button exported nothing
+    url = manager.execute_deferred(button.deferred_file_id)  # what Streamlit does on the click
+    data = manager.read_file(url.rsplit("/", 1)[-1].split(".")[0]).content.decode("utf-8")
+    assert list(csv.reader(io.StringIO(data))) == [["f", "n"], ['\'=HYPERLINK("http://x")', "2"], ["plain", "3"]]
+    export = State(app_env["ILP_STATE"]).audit_log(action="export")
+    assert len(export) == 1
+    details = json.loads(export["parameters"].iloc[0])
+    assert details["what"] == "workbench_result.csv" and details["rows"] == 2 and "HYPERLINK" in details["sql"]

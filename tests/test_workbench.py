@@ -286,3 +286,86 @@ def test_chart_figure_has_title_and_axis_labels():
         workbench.chart_figure(frame, kind="pie", x="week", y="incidents")
     with pytest.raises(ValueError):
         workbench.chart_figure(frame, kind="bar", x="week", y="nope")
+
+
+# ------------------------------------------------------------------------------------- the whole path to the screen
+# Issue 8: the limits covered DuckDB only. `SELECT list(range) FROM range(100000000)` ran 7 s in DuckDB and then
+# 49 s and 5.7 GB converting for display; 10,000 rows of 30 KB made a 300 MB message; an interrupt while Arrow
+# read a batch escaped as OSError. These pin the byte cap, the wall clock over fetching and conversion, and the
+# refusal of EXPLAIN ANALYZE. They use only names the workbench had before, so they fail on the old code.
+def test_a_wide_result_stops_at_the_byte_limit(snapshot):
+    started = time.perf_counter()
+    result = workbench.run_query(snapshot, "SELECT range AS n, repeat('x', 30000) AS s FROM range(10000) ORDER BY n")
+    assert time.perf_counter() - started < 10
+    limit = getattr(workbench, "RESULT_BYTE_LIMIT", 50 * 1024 * 1024)
+    text_bytes = int(result.frame["s"].str.len().sum())
+    assert 0 < len(result.frame) < 10_000 and text_bytes <= limit, (len(result.frame), text_bytes)
+    assert len(result.frame) >= limit // 30_100  # it stops at the limit, not well before it
+    assert result.truncated and result.frame["n"].tolist() == list(range(len(result.frame)))  # the first rows, in order
+    assert "larger than the 50 MB" in result.summary and "Showing the first" in result.summary
+
+
+def test_a_single_row_over_the_byte_limit_is_refused_as_too_large(snapshot):
+    started = time.perf_counter()
+    with pytest.raises(WorkbenchError, match="Result too large") as refused:
+        workbench.run_query(snapshot, "SELECT list(range) AS values FROM range(20000000)")
+    assert time.perf_counter() - started < 5
+    assert type(refused.value).__name__ == "ResultTooLarge"
+    assert "50 MB" in str(refused.value) and "len(list)" in str(refused.value)
+
+
+def test_the_hundred_million_element_list_finishes_quickly_as_too_large(snapshot):
+    """The probe's query: the time limit is raised so that the byte cap, not the clock, is what answers."""
+    started = time.perf_counter()
+    with pytest.raises(WorkbenchError, match="Result too large"):
+        workbench.run_query(snapshot, "SELECT list(range) FROM range(100000000)", time_limit_s=60)
+    assert time.perf_counter() - started < 25  # was 56 s (7 s in DuckDB, 49 s converting)
+
+
+def test_nested_values_as_text_count_against_the_byte_limit(snapshot):
+    """A struct is 8 bytes a row in Arrow and about 45 characters as text: the text is what is shown and sent."""
+    sql = "SELECT {'a_rather_long_key_name_for_the_test': range} AS s FROM range(10000)"
+    result = workbench.run_query(snapshot, sql, byte_limit=100_000)
+    assert 0 < len(result.frame) < 10_000 and result.truncated and result.byte_limited
+    assert int(result.frame["s"].str.len().sum()) <= 100_000
+    with pytest.raises(workbench.ResultTooLarge):
+        workbench.run_query(snapshot, sql, byte_limit=20)
+
+
+def test_display_frame_stops_at_its_deadline():
+    table = duckdb.sql("SELECT [range] AS l FROM range(1000)").to_arrow_table()
+    with pytest.raises(workbench._DeadlinePassed):
+        workbench.display_frame(table, deadline=time.perf_counter() - 1)
+    assert len(workbench.display_frame(table, deadline=time.perf_counter() + 60)) == 1000
+
+
+def test_an_interrupt_while_arrow_reads_a_batch_is_a_timeout(snapshot):
+    """The first 5,000 rows arrive at once, the next only after a billion rows: the interrupt lands while Arrow
+    waits for a batch and arrives as OSError, which must become the time-limit message."""
+    sql = "SELECT range FROM range(100000000000) WHERE range < 5000 OR range % 1000000007 = 0"
+    started = time.perf_counter()
+    with pytest.raises(QueryTimedOut, match="Stopped after 1 s"):
+        workbench.run_query(snapshot, sql, time_limit_s=1.0)
+    assert time.perf_counter() - started < 1.0 + 1.5
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXPLAIN ANALYZE SELECT count(*) FROM incidents",
+        "explain analyse select count(*) from incidents",
+        "EXPLAIN/**/ANALYZE SELECT 1",
+        "EXPLAIN -- a comment\n ANALYZE SELECT 1",
+        "EXPLAIN (ANALYZE, FORMAT json) SELECT 1",
+        "EXPLAIN (ANALYZE) SELECT 1",
+    ],
+)
+def test_explain_analyze_is_refused(snapshot, unchanged, sql):
+    with pytest.raises(QueryRefused, match="EXPLAIN ANALYZE"):
+        workbench.run_query(snapshot, sql)
+
+
+def test_plain_explain_still_runs(snapshot):
+    for sql in ("EXPLAIN SELECT count(*) FROM incidents", "EXPLAIN (FORMAT json) SELECT 1"):
+        frame = workbench.run_query(snapshot, sql).frame
+        assert len(frame) == 1 and frame.iloc[0, 0] == "physical_plan"

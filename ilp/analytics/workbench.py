@@ -5,9 +5,9 @@ layers (DuckDB's "Securing DuckDB" guide, 2.0 option names):
 
 1. **Only one read statement.** The text is parsed first (``extract_statements``); exactly one
    statement of type SELECT (which covers WITH, FROM-first, VALUES, TABLE, DESCRIBE, SHOW, SUMMARIZE)
-   or EXPLAIN runs. INSERT/UPDATE/DELETE/CREATE/DROP, ATTACH/DETACH, COPY/EXPORT, INSTALL/LOAD,
-   SET/RESET/PRAGMA, CALL, transactions and several statements at once are refused with a message
-   saying why.
+   or a plain EXPLAIN runs. INSERT/UPDATE/DELETE/CREATE/DROP, ATTACH/DETACH, COPY/EXPORT, INSTALL/LOAD,
+   SET/RESET/PRAGMA, CALL, transactions, EXPLAIN ANALYZE (it runs the whole statement, outside the
+   limits below) and several statements at once are refused with a message saying why.
 2. **A locked connection.** The snapshot is attached ``READ_ONLY`` to a fresh in-memory instance that
    has ``autoinstall_known_extensions``, ``autoload_known_extensions``, ``allow_community_extensions``,
    ``allow_persistent_secrets`` and Python replacement scans off, custom extension repositories
@@ -16,8 +16,15 @@ layers (DuckDB's "Securing DuckDB" guide, 2.0 option names):
    read_csv/read_text/glob, no INSTALL) and finally ``lock_configuration = true`` so no SET can give
    any of it back. Even a statement that slipped past layer 1 cannot write the snapshot, read a file
    or change a setting.
-3. **Limits.** Results are cut at ``ROW_LIMIT`` rows (the page says so) and a query still running
-   after ``TIME_LIMIT_S`` seconds is interrupted by a timer thread (``connection.interrupt()``).
+3. **Limits over the whole path to the screen.** The result is fetched as Arrow in small batches and
+   cut at ``ROW_LIMIT`` rows or ``RESULT_BYTE_LIMIT`` bytes, whichever comes first (the page says which);
+   a result whose first row alone is over the byte limit is refused (``ResultTooLarge``). Nested values
+   turned into text for display count against the same bytes. ``TIME_LIMIT_S`` is one wall-clock
+   budget from running the statement to the frame the page draws: a timer thread interrupts DuckDB
+   (``connection.interrupt()``), and the conversion for display checks the same deadline. Every failure
+   (DuckDB error, interrupt, Arrow or OS error while fetching, out of memory, too large) is a
+   ``WorkbenchError`` with a message for the analyst. The byte limit keeps the page's message well under
+   Streamlit's ``server.maxMessageSize`` and bounds what a session keeps.
 
 Why not ``duckdb.connect(snapshot, read_only=True, config=...)``: the dashboard already holds the
 snapshot open read-only with default settings (ilp.ui.context), and DuckDB refuses a second
@@ -32,6 +39,7 @@ Never imports streamlit.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -45,7 +53,9 @@ import pyarrow as pa
 from ilp.errors import UserError
 
 ROW_LIMIT = 10_000
+RESULT_BYTE_LIMIT = 50 * 1024 * 1024  # 50 MiB of Arrow data (and of text, for nested values) per result
 TIME_LIMIT_S = 10.0
+FETCH_BATCH_ROWS = 256  # small batches: at most one batch is read past the byte limit
 MEMORY_LIMIT = "2GB"
 THREADS = 4
 DATABASE_ALIAS = "warehouse"
@@ -134,23 +144,43 @@ class QueryTimedOut(WorkbenchError):
     """The query ran past the time limit and was interrupted."""
 
 
+class ResultTooLarge(WorkbenchError):
+    """Not even one row of the result fits in the workbench's byte limit."""
+
+
+class _DeadlinePassed(Exception):
+    """Raised by display_frame when the wall-clock deadline passes while it converts."""
+
+
 @dataclass(frozen=True)
 class WorkbenchResult:
     frame: pd.DataFrame
-    truncated: bool  # more rows existed than ROW_LIMIT; only the first ROW_LIMIT are in frame
+    truncated: bool  # the result has more rows than the frame holds (row or byte limit)
     row_limit: int
     seconds: float
     statement_type: str
+    byte_limited: bool = False  # the frame stops at the byte limit (before the row limit)
+    byte_limit: int = RESULT_BYTE_LIMIT
 
     @property
     def summary(self) -> str:
         rows = len(self.frame)
+        if self.byte_limited:
+            return (
+                f"Showing the first {rows:,} rows: the result is larger than the {_megabytes(self.byte_limit)} "
+                "the workbench shows. Select fewer or narrower columns, add a LIMIT or aggregate. "
+                f"({self.seconds:.2f} s)"
+            )
         if self.truncated:
             return (
                 f"Showing the first {rows:,} rows: the result has more, and the workbench stops at "
                 f"{self.row_limit:,}. Add a LIMIT or aggregate to see it all. ({self.seconds:.2f} s)"
             )
         return f"{rows:,} row{'s' if rows != 1 else ''} in {self.seconds:.2f} s."
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.0f} MB" if size >= 1024 * 1024 else f"{size / 1024:,.0f} KB"
 
 
 # ----------------------------------------------------------------------------------------- connection
@@ -203,7 +233,18 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
             f"Refused ({kind} statement): the workbench is read-only and {reason}. "
             "Only SELECT (including WITH ..., FROM ..., DESCRIBE, SUMMARIZE) and EXPLAIN run."
         )
+    if kind == "EXPLAIN" and EXPLAIN_ANALYZE.search(statements[0].query):
+        raise QueryRefused(
+            "Refused (EXPLAIN ANALYZE): it runs the whole statement to time it, outside the workbench's row "
+            "and size limits. Use EXPLAIN for the plan, or run the query itself. (The word ANALYZE anywhere "
+            "in an EXPLAIN statement is refused.)"
+        )
     return kind
+
+
+# Any ANALYZE/ANALYSE in an EXPLAIN statement: `EXPLAIN ANALYZE`, `EXPLAIN (ANALYZE, FORMAT json)`, with comments
+# between the words. A false match (a column named analyze) is refused too, which is the safe side.
+EXPLAIN_ANALYZE = re.compile(r"\banaly[sz]e\b", re.IGNORECASE)
 
 
 def _first_lines(error: BaseException, lines: int = 3) -> str:
@@ -212,9 +253,17 @@ def _first_lines(error: BaseException, lines: int = 3) -> str:
 
 # ----------------------------------------------------------------------------------------- running
 def run_query(
-    snapshot_path: str | Path, sql: str, *, row_limit: int = ROW_LIMIT, time_limit_s: float = TIME_LIMIT_S
+    snapshot_path: str | Path,
+    sql: str,
+    *,
+    row_limit: int = ROW_LIMIT,
+    time_limit_s: float = TIME_LIMIT_S,
+    byte_limit: int | None = None,
 ) -> WorkbenchResult:
-    """Run one read-only statement over the snapshot; at most ``row_limit`` rows, at most ``time_limit_s``."""
+    """Run one read-only statement over the snapshot: at most ``row_limit`` rows and ``byte_limit`` bytes
+    (default ``RESULT_BYTE_LIMIT``), ``time_limit_s`` seconds from running it to the frame for display.
+    Every failure is a WorkbenchError."""
+    byte_limit = RESULT_BYTE_LIMIT if byte_limit is None else byte_limit
     started = time.perf_counter()
     con = hardened_connection(snapshot_path)
     timed_out = threading.Event()
@@ -224,78 +273,178 @@ def run_query(
         with contextlib.suppress(Exception):
             con.interrupt()
 
+    def stopped() -> QueryTimedOut:
+        return QueryTimedOut(
+            f"Stopped after {time_limit_s:g} s: the workbench interrupts queries that run longer than "
+            f"{time_limit_s:g} seconds, fetching and preparing the result included. Narrow it (a date range, "
+            "a LIMIT, fewer or smaller joins or columns) and run it again."
+        )
+
     timer = threading.Timer(time_limit_s, interrupt)
     timer.daemon = True
+    reader = None
     try:
         kind = check_statement(con, sql)
+        deadline = time.perf_counter() + time_limit_s
         timer.start()
         try:
-            reader = con.sql(sql).to_arrow_reader(batch_size=min(row_limit + 1, 100_000))
-            batches, rows = [], 0
-            while rows <= row_limit:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                batches.append(batch)
-                rows += batch.num_rows
-            table = pa.Table.from_batches(batches, schema=reader.schema)
+            reader = con.sql(sql).to_arrow_reader(batch_size=FETCH_BATCH_ROWS)
+            table, more, by_bytes = _fetch(reader, row_limit, byte_limit)
         except duckdb.InterruptException:
-            raise QueryTimedOut(
-                f"Stopped after {time_limit_s:g} s: the workbench interrupts queries that run longer than "
-                f"{time_limit_s:g} seconds. Narrow it (a date range, a LIMIT, fewer or smaller joins) and run it again."
-            ) from None
+            raise stopped() from None
         except duckdb.PermissionException as error:
             raise QueryRefused(
                 "Refused by the locked connection: the workbench cannot read or write files, use the network, "
                 f"load extensions or change settings. DuckDB said: {_first_lines(error, 1)}"
             ) from None
-        except duckdb.OutOfMemoryException:
+        except (duckdb.OutOfMemoryException, MemoryError):
+            if timed_out.is_set():
+                raise stopped() from None
             raise WorkbenchError(
                 f"The query needs more than the workbench's {MEMORY_LIMIT} of memory. Aggregate or filter "
-                "before sorting or joining, or add a LIMIT."
+                "before sorting or joining, select fewer columns, or add a LIMIT."
             ) from None
-        except duckdb.Error as error:
+        except (duckdb.Error, pa.ArrowException, OSError) as error:
+            # An interrupt while Arrow reads a batch arrives as OSError("INTERRUPT Error: Interrupted!").
             if timed_out.is_set():
-                raise QueryTimedOut(f"Stopped after {time_limit_s:g} s (time limit).") from None
+                raise stopped() from None
             if "read-only" in str(error) or "lock" in str(error).lower():
                 raise QueryRefused(f"Refused by the read-only connection: {_first_lines(error, 1)}") from None
             raise WorkbenchError(f"DuckDB: {_first_lines(error)}") from None
     finally:
         timer.cancel()
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                reader.close()
         con.close()
-    truncated = table.num_rows > row_limit
-    frame = display_frame(table.slice(0, row_limit))
+    if by_bytes and table.num_rows == 0:
+        raise _too_large(byte_limit)
+    try:
+        frame = display_frame(table, byte_limit=byte_limit, deadline=deadline)
+    except _DeadlinePassed:
+        raise stopped() from None
+    except MemoryError:
+        raise _too_large(byte_limit) from None
+    if len(frame) < table.num_rows:  # nested values as text took more than the byte limit
+        if len(frame) == 0:
+            raise _too_large(byte_limit)
+        more = by_bytes = True
     return WorkbenchResult(
         frame=frame,
-        truncated=truncated,
+        truncated=more,
         row_limit=row_limit,
         seconds=time.perf_counter() - started,
         statement_type=kind,
+        byte_limited=by_bytes,
+        byte_limit=byte_limit,
     )
 
 
-def display_frame(table: pa.Table) -> pd.DataFrame:
+def _too_large(byte_limit: int) -> ResultTooLarge:
+    return ResultTooLarge(
+        f"Result too large: its first row alone is more than the {_megabytes(byte_limit)} the workbench shows. "
+        "Select fewer or smaller columns, or compute a summary (len(list), count, sum, min/max) instead of "
+        "returning the values themselves."
+    )
+
+
+def _fetch(reader: pa.RecordBatchReader, row_limit: int, byte_limit: int) -> tuple[pa.Table, bool, bool]:
+    """Read batches until the rows or the bytes run out: (table, more rows exist, stopped by bytes)."""
+    batches: list[pa.RecordBatch] = []
+    rows = size = 0
+    more = by_bytes = False
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        if rows + batch.num_rows > row_limit:
+            batch, more = batch.slice(0, row_limit - rows), True
+        fit = _rows_within(batch, byte_limit - size)
+        if fit < batch.num_rows:
+            batch, more, by_bytes = batch.slice(0, fit), True, True
+        if batch.num_rows:
+            batches.append(batch)
+            rows += batch.num_rows
+            size += batch.nbytes
+        if more:
+            break
+    return pa.Table.from_batches(batches, schema=reader.schema), more, by_bytes
+
+
+def _rows_within(batch: pa.RecordBatch, budget: int) -> int:
+    """The most leading rows of ``batch`` whose Arrow data fits in ``budget`` bytes."""
+    if batch.nbytes <= budget:
+        return batch.num_rows
+    low, high = 0, batch.num_rows  # slice(0, low) fits, slice(0, high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if batch.slice(0, middle).nbytes <= budget:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _as_text(kind: pa.DataType) -> bool:
+    return pa.types.is_nested(kind) or pa.types.is_interval(kind) or pa.types.is_binary(kind)
+
+
+TEXT_CHUNK_ROWS = 256
+
+
+def display_frame(table: pa.Table, *, byte_limit: int | None = None, deadline: float | None = None) -> pd.DataFrame:
     """Arrow result -> DataFrame a table, a chart and a CSV can all take.
 
     Duplicate column names get a suffix (``n``, ``n_2``); decimals become floats; nested values
-    (lists, structs, maps) and intervals become text.
+    (lists, structs, maps), intervals and binary values become text. With ``byte_limit``, rows stop
+    where the other columns' Arrow bytes plus that text would pass it (the frame may have fewer rows
+    than the table); with ``deadline`` (a ``time.perf_counter()`` value), the text conversion stops
+    with ``_DeadlinePassed`` once it has passed.
     """
     names, seen = [], {}
     for name in table.column_names:
         seen[name] = seen.get(name, 0) + 1
         names.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     table = table.rename_columns(names)
+    textual = [name for name, column in zip(table.column_names, table.columns) if _as_text(column.type)]
+    texts, rows = {}, table.num_rows
+    if textual:
+        budget = None if byte_limit is None else byte_limit - table.drop_columns(textual).nbytes
+        texts, rows = _text_columns(table, textual, budget, deadline)
     columns = {}
     for name, column in zip(table.column_names, table.columns):
-        kind = column.type
-        if pa.types.is_decimal(kind):
-            columns[name] = column.cast(pa.float64()).to_pandas()
-        elif pa.types.is_nested(kind) or pa.types.is_interval(kind) or pa.types.is_binary(kind):
-            columns[name] = pd.Series([None if v is None else str(v) for v in column.to_pylist()], dtype=object)
+        if name in texts:
+            columns[name] = pd.Series(texts[name], dtype=object)
+        elif pa.types.is_decimal(column.type):
+            columns[name] = column.slice(0, rows).cast(pa.float64()).to_pandas()
         else:
-            columns[name] = column.to_pandas()
+            columns[name] = column.slice(0, rows).to_pandas()
     return pd.DataFrame(columns, columns=names)
+
+
+def _text_columns(
+    table: pa.Table, names: list[str], budget: int | None, deadline: float | None
+) -> tuple[dict[str, list], int]:
+    """The ``names`` columns as text, row chunk by row chunk, until ``budget`` characters or ``deadline``."""
+    texts: dict[str, list] = {name: [] for name in names}
+    used = 0
+    for start in range(0, table.num_rows, TEXT_CHUNK_ROWS):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _DeadlinePassed
+        chunk = {
+            name: [None if v is None else str(v) for v in table[name].slice(start, TEXT_CHUNK_ROWS).to_pylist()]
+            for name in names
+        }
+        for offset in range(len(chunk[names[0]])):
+            used += sum(len(chunk[name][offset] or "") for name in names)
+            if budget is not None and used > budget:
+                for name in names:
+                    texts[name].extend(chunk[name][:offset])
+                return texts, start + offset
+        for name in names:
+            texts[name].extend(chunk[name])
+    return texts, table.num_rows
 
 
 # ----------------------------------------------------------------------------------------- schema
