@@ -1,9 +1,11 @@
 """The Streamlit side of the library: the per-page gate, warehouse access with caching, shared filters,
 banner and footer. Pages call ``page = gate("brief")`` first and use ``page.query(...)`` after.
 
-Caching: one read-only DuckDB connection per snapshot file (cache_resource,
-closed on release), a fresh cursor per query (DuckDB refuses concurrent calls on one connection),
-and query results cached on (snapshot version, query name, parameters).
+Caching: one read-only DuckDB connection per snapshot file, held in a process-wide registry that a
+cache clear cannot close (ilp.ui.resources), a fresh cursor per query (DuckDB refuses concurrent calls
+on one connection), and query results cached on (snapshot version, query name, parameters). Importing
+this module installs the server guards (ilp.ui.server_guards): a client cannot clear the shared caches,
+and a download's file is served only just after its own click.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import streamlit as st
 from ilp import access
 from ilp.snapshot import HarmIndex, SnapshotInfo
 from ilp.state import State
+from ilp.ui import resources, server_guards
 from ilp.warehouse import Warehouse, query_text, run_query
 
 ALL = "__all__"
@@ -35,24 +38,28 @@ def current_snapshot() -> Path | None:
     return warehouse().current_path()
 
 
-@st.cache_resource(max_entries=2, on_release=lambda con: con.close(), show_spinner=False)
-def _connection(snapshot_path: str) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(snapshot_path, read_only=True)
+# Not st.cache_resource: any client could clear that for every session and close the connections under
+# their queries (ilp.ui.resources). The current snapshot is never closed; older ones when idle.
+_connections = resources.SnapshotConnections(current=current_snapshot)
+server_guards.install()
 
 
 def cursor(snapshot_path: Path) -> duckdb.DuckDBPyConnection:
-    """A new cursor on the cached connection: one per query, safe across Streamlit's threads."""
-    return _connection(str(snapshot_path)).cursor()
+    """A new cursor on the snapshot's shared connection, for a caller that closes it; prefer ``reading``."""
+    return _connections.cursor(snapshot_path)
+
+
+def reading(snapshot_path: Path):
+    """``with reading(path) as con:`` a new cursor on the snapshot's shared connection, closed after the
+    block; the connection stays open while the block runs. One per query, safe across Streamlit's threads."""
+    return _connections.reading(snapshot_path)
 
 
 @st.cache_data(max_entries=1024, ttl=6 * 3600, show_spinner=False)
 def _cached_query(snapshot_path: str, version: str, name: str, parameters: tuple) -> pd.DataFrame:
     del version  # part of the cache key only
-    con = cursor(Path(snapshot_path))
-    try:
+    with reading(Path(snapshot_path)) as con:
         return run_query(con, name, dict(parameters))
-    finally:
-        con.close()
 
 
 @st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
@@ -60,21 +67,15 @@ def _cached_analysis(snapshot_path: str, version: str, config: float, name: str,
     """``_function(cursor, **parameters)``, cached on (snapshot, version, config, the function's qualified
     name, parameters); the function object itself is not hashed (leading underscore), its name stands for it."""
     del version, config, name  # part of the cache key only
-    con = cursor(Path(snapshot_path))
-    try:
+    with reading(Path(snapshot_path)) as con:
         return _function(con, **dict(parameters))
-    finally:
-        con.close()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def snapshot_info(snapshot_path: str) -> SnapshotInfo:
     """What the snapshot offers (districts, categories, harm indices, dates, kind), read once per file."""
-    con = cursor(Path(snapshot_path))
-    try:
+    with reading(Path(snapshot_path)) as con:
         return SnapshotInfo.read(con)
-    finally:
-        con.close()
 
 
 # ------------------------------------------------------------------------------------------ filters
@@ -173,9 +174,10 @@ class PageContext:
         return f"Harm: {self.harm_label}. Data: snapshot {self.version}."
 
 
-@st.cache_resource(show_spinner=False)
 def _state(path: str) -> State:
-    return State(path)
+    """One State per file for the whole process (not st.cache_resource, which a client could clear: two
+    State objects on one file would each take their own lock while appending to the audit hash chain)."""
+    return resources.shared_state(path)
 
 
 def state() -> State:
