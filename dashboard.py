@@ -1,8 +1,8 @@
-"""ILP Command Dashboard: entry point. Resolves the session's role, draws the shared filters, builds the
-page list for that role and runs the chosen page inside a common frame (banner, footer).
+"""ILP Command Dashboard: entry point. Resolves who the session's user is and their role (the demo city's
+role picker, single sign-on, local accounts, or a single workstation's --role; ilp.auth), draws the shared
+filters, registers the pages and runs the chosen one inside a common frame (banner, footer).
 
-Run with `make run`, or `streamlit run dashboard.py` (demo city), or on a single-user workstation over a
-real warehouse `streamlit run dashboard.py -- --role analyst`.
+Run with `make run` (demo city), or `ilp serve` over a real warehouse (README, "Serving a team").
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import sys
 
 import streamlit as st
 
-from ilp import access
+from ilp import access, auth
 from ilp.snapshot import SnapshotInfo
 from ilp.ui import context as ui
+from ilp.ui import sign_in
+from ilp.ui.context import REQUESTED_KEY
 
 st.set_page_config(page_title="ILP Command Dashboard", page_icon="🛡️", layout="wide")
 
@@ -40,33 +42,29 @@ def no_warehouse() -> None:
     st.stop()
 
 
-def resolve_role(demo: bool) -> str | None:
+def demo_role() -> str:
+    """The demo city's role picker: anyone may try each role (the URL may name it, for links)."""
     params = st.query_params
-    if demo:
-        requested = params.get("role")
-        default = requested if requested in access.ROLES else st.session_state.get("ilp_role", "commander")
-        role = st.sidebar.selectbox(
-            "View as role (demo city only)",
-            list(access.ROLES),
-            index=list(access.ROLES).index(default),
-            format_func=access.ROLES.get,
-            key="ilp_role_picker",
-            help="On the demo city anyone may try each role. A real warehouse requires sign-in.",
-        )
-        params["role"] = role
-        return role
-    return server_role()
-
-
-def sign_in_page() -> None:
-    st.title("Sign in")
-    st.info(
-        "This dashboard is serving a **real** warehouse, so a role is required. Single sign-on (OIDC) and "
-        "local accounts arrive with the authentication release; until then a single-user workstation starts "
-        "the server with an explicit role: `streamlit run dashboard.py -- --role analyst` "
-        "(or `ILP_ROLE=analyst`).",
-        icon=":material/lock:",
+    requested = params.get("role")
+    default = requested if requested in access.ROLES else st.session_state.get("ilp_role", "commander")
+    role = st.sidebar.selectbox(
+        "View as role (demo city only)",
+        list(access.ROLES),
+        index=list(access.ROLES).index(default),
+        format_func=access.ROLES.get,
+        key="ilp_role_picker",
+        help="On the demo city anyone may try each role. A real warehouse requires sign-in.",
     )
+    params["role"] = role
+    return role
+
+
+def auth_settings() -> auth.AuthSettings:
+    try:
+        return auth.AuthSettings.from_secrets(st.secrets)
+    except auth.AuthConfigError as error:
+        st.error(f"Sign-in is misconfigured in .streamlit/secrets.toml: {error}", icon=":material/error:")
+        st.stop()
 
 
 def shared_filters(info: SnapshotInfo) -> ui.Filters:
@@ -146,39 +144,85 @@ def main() -> None:
         no_warehouse()
     version = snapshot.stem
     info = ui.snapshot_info(str(snapshot))
-    demo = info.demo
+    store = ui.state()
+    settings = auth_settings()
+    workstation_role = server_role()
+    address = st.get_option("server.address")
+    mode = auth.sign_in_mode(
+        demo=info.demo,
+        settings=settings,
+        has_local_users=store.has_users(),
+        workstation_role=workstation_role,
+        address=address,
+    )
+    refused = auth.refusal(mode=mode, workstation_role=workstation_role, address=address)
+    if refused:
+        print(f"ilp dashboard: {refused}", file=sys.stderr)
+        st.error(refused, icon=":material/block:")
+        st.stop()
     ui.banner(info)
-    role = resolve_role(demo)
+    identity = sign_in.identify(
+        mode, settings, store, workstation_role=workstation_role, demo_role=demo_role() if mode == "demo" else None
+    )
+    role = identity.role if identity else None
     st.session_state["ilp_role"] = role
 
+    # Every page is registered, the role's own visible: a bookmark or link to a page the role may not see
+    # reaches that page's gate, which refuses it, instead of Streamlit's "page not found".
+    page_objects = {
+        page.key: st.Page(
+            f"pages/{page.key}.py",
+            title=page.title,
+            icon=page.icon,
+            url_path=page.key,
+            visibility="visible" if access.allowed(page.key, role) else "hidden",
+        )
+        for page in access.PAGES
+    }
     if role is None:
         st.session_state.pop("ilp_context", None)
-        st.navigation([st.Page(sign_in_page, title="Sign in", url_path="sign-in", icon="🔒")], position="top").run()
+
+        def gate() -> None:
+            sign_in.no_access_page(identity) if identity else sign_in.sign_in_page(mode, settings, store)
+
+        title = "No access" if identity else "Sign in"
+        gate_page = st.Page(gate, title=title, url_path="sign-in", icon="🔒", default=True)
+        current = st.navigation([gate_page, *page_objects.values()], position="hidden")
+        if current.url_path in page_objects:  # a bookmark: remember it and its filters, sign in first
+            st.session_state[REQUESTED_KEY] = (current.url_path, dict(st.query_params))
+            gate()  # only the page st.navigation returned may .run(); the gate draws instead of it
+        else:
+            current.run()
         return
 
     pages = access.pages_for(role)
+    requested = st.session_state.pop(REQUESTED_KEY, None)
     first_page = f"pages/{pages[0].key}.py"
+
+    def landing() -> None:
+        """'/' forwards to the page a bookmark asked for (with its filters), else to the role's first page."""
+        if requested and requested[0] in page_objects:
+            st.switch_page(page_objects[requested[0]], query_params=requested[1])
+        st.switch_page(first_page)
+
     # st.navigation serves its default page at "/" whatever its url_path; a hidden landing page takes "/"
-    # and forwards to the role's first page, so every real page keeps its own /<key> for links.
+    # and forwards, so every real page keeps its own /<key> for links.
     sections: dict[str, list] = {
-        pages[0].section: [
-            st.Page(
-                lambda: st.switch_page(first_page), title="Home", url_path="home", default=True, visibility="hidden"
-            )
-        ]
+        pages[0].section: [st.Page(landing, title="Home", url_path="home", default=True, visibility="hidden")]
     }
-    for page in pages:
-        sections.setdefault(page.section, []).append(
-            st.Page(f"pages/{page.key}.py", title=page.title, icon=page.icon, url_path=page.key)
-        )
+    for page in access.PAGES:
+        sections.setdefault(page.section, []).append(page_objects[page.key])
     current = st.navigation(sections, position="top")
+    if requested and current.url_path != requested[0] and requested[0] in page_objects:
+        st.switch_page(page_objects[requested[0]], query_params=requested[1])
+    sign_in.sign_out_button(identity, store)
     spec = access.PAGE_BY_KEY.get(current.url_path)
     if spec is not None and not spec.uses_filters:
         st.sidebar.caption(f"The filters below do not change the {spec.title} page; they are kept for the other pages.")
     filters = shared_filters(info)
     st.session_state["ilp_context"] = dict(
         role=role,
-        user=st.session_state.get("ilp_user", f"{role} (demo)" if demo else role),
+        user=identity.user,
         snapshot=snapshot,
         version=version,
         filters=filters,

@@ -53,7 +53,14 @@ def app_env(demo_warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("ILP_STATE", str(tmp_path / "state.sqlite"))
     monkeypatch.delenv("ILP_ROLE", raising=False)
     monkeypatch.chdir(REPO)
-    return {"ILP_WAREHOUSE": str(demo_warehouse), "ILP_STATE": str(tmp_path / "state.sqlite")}
+    # AppTest runs in-process with Streamlit's global config: as a server listening on the loopback address
+    # (a single workstation's --role is refused anywhere else, ilp.auth.refusal).
+    from streamlit import config
+
+    previous = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield {"ILP_WAREHOUSE": str(demo_warehouse), "ILP_STATE": str(tmp_path / "state.sqlite")}
+    config.set_option("server.address", previous)
 
 
 # ------------------------------------------------------------------------------ warehouse writes

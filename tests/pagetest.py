@@ -96,6 +96,21 @@ def open_page(key: str, role: str | None, **params) -> AppTest:
     return at
 
 
+def switch_refused(role: str, key: str) -> AppTest:
+    """``pages/<key>.py`` reached by URL inside dashboard.py as ``role``, a role that may not see it: the
+    page is registered (hidden) so its gate runs and refuses; asserts the refusal and that no page content
+    ran."""
+    at = dashboard_as(role)
+    at.query_params["role"] = role
+    at.switch_page(str(page_file(key)))
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    refusals = [e.value for e in at.error if e.value.startswith("Access refused")]
+    assert len(refusals) == 1, [e.value for e in at.error]
+    assert not at.title and not at.dataframe and not at.metric and not at.get("plotly_chart")
+    return at
+
+
 def page_file_as(key: str, role: str | None = None, context: dict | None = None) -> AppTest:
     """``pages/<key>.py`` run on its own, outside dashboard.py, as a fresh server runs ``/<key>``; with a
     session that holds ``role`` and the page ``context`` (e.g. a dashboard_as(role) run's) when given."""

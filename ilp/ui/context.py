@@ -10,6 +10,7 @@ and a download's file is served only just after its own click.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from ilp import access
 from ilp.snapshot import HarmIndex, SnapshotInfo
@@ -187,18 +189,35 @@ def state() -> State:
     return _state(str(os.environ.get("ILP_STATE") or state_path(warehouse().directory)))
 
 
+REQUESTED_KEY = "ilp_requested"  # (page key, URL parameters) of a bookmark, until its user has signed in
+ENTRY_POINT = "dashboard.py"
+
+
 def gate(page_key: str) -> PageContext:
     """The first call of every page: refuse, and show nothing else, unless the session's role may see it.
 
     The role is set only by dashboard.py (picker on the demo city, sign-in or --role on a real
-    warehouse). A page file requested directly on a fresh server, before any session has run the
-    entry point, finds no role and stops here.
+    warehouse). A freshly started Streamlit server runs a page file requested by URL (a bookmark) on its
+    own, before any session has run the entry point: the gate remembers the page and its filters and hands
+    over to dashboard.py, which signs the user in and then opens that page. A page the role may not see
+    stops here with the refusal.
     """
     role = st.session_state.get("ilp_role")
     context = st.session_state.get("ilp_context")
+    if context is None and not st.session_state.get("ilp_forwarded"):
+        st.session_state["ilp_forwarded"] = True
+        parameters = dict(st.query_params)
+        st.session_state[REQUESTED_KEY] = (page_key, parameters)
+        with contextlib.suppress(StreamlitAPIException):  # no entry point to go to (a page run on its own)
+            st.switch_page(ENTRY_POINT, query_params=parameters)
     if not access.allowed(page_key, role) or context is None:
         page = access.PAGE_BY_KEY.get(page_key)
         title = page.title if page else page_key
+        if context is not None and st.session_state.get("ilp_last_refusal") != page_key:
+            st.session_state["ilp_last_refusal"] = page_key  # a signed-in user tried a page their role may not see
+            state().record(
+                user=context["user"], role=role, action="page_refused", page=page_key, data_version=context["version"]
+            )
         # When the entry point has not run for this session (a bookmark on a freshly started server),
         # the way in is the home page, which resolves the role first.
         home = " [Open the dashboard home page](/)." if context is None else ""
