@@ -181,8 +181,8 @@ def test_streamlit_download_machinery_the_guard_relies_on():
     /media route serves whatever the storage holds, to any client (no session check)."""
     from streamlit.web.server.starlette import starlette_routes
 
-    assert MediaFileManager.execute_deferred is server_guards.execute_deferred_once
-    original = inspect.getsource(server_guards.execute_deferred_once.streamlit_original)
+    assert MediaFileManager.execute_deferred is server_guards.execute_deferred_then_expire
+    original = inspect.getsource(server_guards.execute_deferred_then_expire.streamlit_original)
     assert "load_and_get_id" in original and "get_url(actual_file_id)" in original
     manager = MediaFileManager(MemoryMediaFileStorage("/media"))
     assert {"_lock", "_storage", "_file_metadata", "_deferred_callables"} <= set(vars(manager))

@@ -77,7 +77,7 @@ _expiry_lock = threading.Lock()
 _expiry: dict[tuple[int, str], object] = {}  # (manager, stored file id) -> token of the newest generation
 
 
-def execute_deferred_once(self: MediaFileManager, file_id: str) -> str:
+def execute_deferred_then_expire(self: MediaFileManager, file_id: str) -> str:
     """Replacement for ``MediaFileManager.execute_deferred``: the same, and the stored file expires."""
     url = _STREAMLIT_EXECUTE_DEFERRED(self, file_id)
     stored_id = os.path.splitext(url.rsplit("/", 1)[-1])[0]
@@ -117,7 +117,7 @@ _STREAMLIT_EXECUTE_DEFERRED = getattr(
 refuse_clear_cache.streamlit_original = getattr(
     AppSession._handle_clear_cache_request, "streamlit_original", AppSession._handle_clear_cache_request
 )
-execute_deferred_once.streamlit_original = _STREAMLIT_EXECUTE_DEFERRED
+execute_deferred_then_expire.streamlit_original = _STREAMLIT_EXECUTE_DEFERRED
 
 
 def installed() -> bool:
@@ -130,4 +130,4 @@ def install() -> None:
         if installed():
             return
         AppSession._handle_clear_cache_request = refuse_clear_cache
-        MediaFileManager.execute_deferred = execute_deferred_once
+        MediaFileManager.execute_deferred = execute_deferred_then_expire
