@@ -1,14 +1,19 @@
 """Ingest mapping files: how one agency's export becomes warehouse rows, declared as TOML data.
 
 A mapping is read strictly: an unknown section or key is an error that names it and suggests the
-nearest valid key, so a typo never silently drops a field. The README documents every key with a
-worked example; ``data/mappings/*.toml`` are the shipped presets.
+nearest valid key, so a typo never silently drops a field, and a setting that would load wrong data
+(a 12-hour clock without AM/PM, a bbox with NaN, a date range that cannot be compared) is refused here,
+naming the file and the key. The README documents every key with a worked example;
+``data/mappings/*.toml`` are the shipped presets.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +59,11 @@ SPEC: dict[str, dict[str, bool]] = {
 REQUIRED_SECTIONS = ("source", "id", "occurred", "offense")
 ENCODINGS = ("utf-8", "latin-1", "utf-16")
 PRECISIONS = ("exact", "day", "month")
+SECONDS_SINCE_MIDNIGHT = "seconds"  # [occurred] time_format for a time column of seconds since midnight
+TIME_DIRECTIVES = frozenset("HIMSp")  # what a time_format may hold besides literal text (%H %I %M %S %p)
+DEFAULT_MIN_DATE = "1990-01-01"
+DEFAULT_MAX_DATE = "today"
+DEFAULT_MAX_FIELD_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class Mapping:
     sha256: str
     name: str
     description: str
-    taxonomy: str
+    taxonomy: str  # the taxonomy's name in the warehouse (offence_taxonomy.source)
     version: str
     # file
     delimiter: str = ","
@@ -73,14 +83,14 @@ class Mapping:
     # id
     id_columns: tuple[str, ...] = ()
     id_separator: str = "|"
-    id_when_missing: str = "reject"  # 'reject' or 'content_hash'
+    id_when_missing: str = "reject"  # 'reject' or 'content_hash' (always 'content_hash' when id_columns is empty)
     # occurred
     occurred_columns: tuple[str, ...] = ()
     occurred_formats: tuple[str, ...] = ()
     precision: str = "exact"
     timezone: str = ""
     time_column: str | None = None
-    time_format: str = "%H%M"
+    time_formats: tuple[str, ...] = ("%H%M",)  # strptime formats tried in order, or "seconds"
     # reported
     reported_columns: tuple[str, ...] = ()
     reported_formats: tuple[str, ...] = ()
@@ -113,9 +123,21 @@ class Mapping:
     open_values: tuple[str, ...] = ()
     arrest_means_cleared: bool = False
     # validity
-    min_date: str = "1990-01-01"
-    max_date: str = "today"
-    max_field_length: int = 10_000
+    min_date: str = DEFAULT_MIN_DATE
+    max_date: str = DEFAULT_MAX_DATE
+    max_field_length: int = DEFAULT_MAX_FIELD_LENGTH
+    # the taxonomy file (data/taxonomy/<name>.csv, or a path beside the mapping file)
+    taxonomy_path: Path | None = None
+
+    @property
+    def time_format(self) -> str:
+        """The first time format (the one most exports need)."""
+        return self.time_formats[0]
+
+    @property
+    def content_ids(self) -> bool:
+        """True when some or all rows get an id from their content (no id column, or when_missing)."""
+        return not self.id_columns or self.id_when_missing == "content_hash"
 
     def columns_used(self) -> list[str]:
         """Every source column the mapping reads (each must exist in the file)."""
@@ -230,9 +252,29 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
     when_missing = get("id", "when_missing", "reject")
     if when_missing not in ("reject", "content_hash"):
         raise MappingError(f"{path}: [id] when_missing must be 'reject' or 'content_hash', not {when_missing!r}.")
+    # `columns = []` says the export has no id column: every row gets an id from its content.
+    id_columns = () if document["id"].get("columns") == [] else strings("id", "columns")
+    if not id_columns:
+        when_missing = "content_hash"
     occurred_columns = strings("occurred", "columns")
     if len(occurred_columns) > 2:
         raise MappingError(f"{path}: [occurred] columns takes one column, or two (date and time) joined by a space.")
+    occurred_formats = strings("occurred", "formats")
+    for text in occurred_formats:
+        _check_twelve_hour_clock(path, "[occurred] formats", text)
+    time_column = get("occurred", "time_column", None)
+    time_formats = _time_formats(path, strings("occurred", "time_format", ("%H%M",)))
+    if "time_format" in document["occurred"] and not time_column:
+        raise MappingError(
+            f"{path}: [occurred] time_format is set but time_column is not: name the column that holds the time "
+            f'(time_column = "..."), or remove time_format.'
+        )
+    if time_column and precision != "exact":
+        raise MappingError(
+            f"{path}: [occurred] time_column is set but precision is {precision!r}, which drops the time: "
+            f'use precision = "exact" or remove time_column.'
+        )
+    min_date, max_date, max_field_length = _validity(path, document.get("validity", {}))
 
     location = document.get("location", {})
     has_latlon = "latitude" in location or "longitude" in location
@@ -253,12 +295,20 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
     if bbox is not None:
         if (
             len(bbox) != 4
-            or not all(isinstance(v, (int, float)) for v in bbox)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+            or not all(math.isfinite(v) for v in bbox)
             or bbox[0] >= bbox[2]
             or bbox[1] >= bbox[3]
         ):
             raise MappingError(
-                f"{path}: [location] bbox must be [min_longitude, min_latitude, max_longitude, max_latitude]."
+                f"{path}: [location] bbox must be [min_longitude, min_latitude, max_longitude, max_latitude], "
+                f"four finite numbers with min < max (got {bbox!r})."
+            )
+        if not (-180 <= bbox[0] and bbox[2] <= 180 and -90 <= bbox[1] and bbox[3] <= 90):
+            raise MappingError(
+                f"{path}: [location] bbox {bbox!r} is outside the world (longitude -180..180, latitude -90..90): "
+                f"it is [min_longitude, min_latitude, max_longitude, max_latitude] in WGS84 degrees, even when the "
+                f"coordinates are projected x/y."
             )
         bbox = tuple(float(v) for v in bbox)
     other = get("areas", "other", {}, dict)
@@ -266,12 +316,7 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
         raise MappingError(
             f'{path}: [areas] other must map level names to column names, e.g. other = {{ ward = "Ward" }}.'
         )
-    taxonomy = get("source", "taxonomy")
-    if not (paths.TAXONOMY_DIR / f"{taxonomy}.csv").exists():
-        known = ", ".join(sorted(p.stem for p in paths.TAXONOMY_DIR.glob("*.csv")))
-        raise MappingError(
-            f"{path}: [source] taxonomy {taxonomy!r} has no file data/taxonomy/{taxonomy}.csv. Known: {known}."
-        )
+    taxonomy, taxonomy_path = _taxonomy(path, get("source", "taxonomy"))
     name = get("source", "name")
     if not name or name == "demo":
         raise MappingError(f"{path}: [source] name must be a non-empty name other than 'demo'.")
@@ -282,21 +327,22 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
         name=name,
         description=get("source", "description", ""),
         taxonomy=taxonomy,
+        taxonomy_path=taxonomy_path,
         version=str(get("source", "version", "1", (str, int))),
         delimiter=delimiter,
         encoding=encoding,
         header=get("file", "header", True, bool),
         quote=get("file", "quote", '"'),
         skip_rows=get("file", "skip_rows", 0, int),
-        id_columns=strings("id", "columns"),
+        id_columns=id_columns,
         id_separator=get("id", "separator", "|"),
         id_when_missing=when_missing,
         occurred_columns=occurred_columns,
-        occurred_formats=strings("occurred", "formats"),
+        occurred_formats=occurred_formats,
         precision=precision,
         timezone=get("occurred", "timezone", ""),
-        time_column=get("occurred", "time_column", None),
-        time_format=get("occurred", "time_format", "%H%M"),
+        time_column=time_column,
+        time_formats=time_formats,
         reported_columns=strings("reported", "columns", ()),
         reported_formats=strings("reported", "formats", ()),
         offense_code=get("offense", "code"),
@@ -322,7 +368,105 @@ def parse(document: dict, *, path: Path, sha256: str = "") -> Mapping:
         cleared_other=strings("outcome", "cleared_other", ()),
         open_values=strings("outcome", "open", ()),
         arrest_means_cleared=get("outcome", "arrest_means_cleared", False, bool),
-        min_date=str(get("validity", "min_date", "1990-01-01", (str,))),
-        max_date=str(get("validity", "max_date", "today", (str,))),
-        max_field_length=get("validity", "max_field_length", 10_000, int),
+        min_date=min_date,
+        max_date=max_date,
+        max_field_length=max_field_length,
     )
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _check_twelve_hour_clock(path: Path, where: str, text: str) -> None:
+    """A 12-hour clock (%I) without AM/PM (%p) loads every afternoon time as a morning one: refuse it."""
+    if "%I" in text and "%p" not in text:
+        raise MappingError(
+            f"{path}: {where} {text!r} reads a 12-hour clock (%I) without AM/PM (%p), so 1 PM would load as "
+            f"01:00. Add %p where the export has AM/PM, or use %H for a 24-hour clock."
+        )
+
+
+def _time_formats(path: Path, formats: tuple[str, ...]) -> tuple[str, ...]:
+    """[occurred] time_format: strptime formats of a time of day (%H, %I with %p, %M, %S and literal text),
+    tried in order, or "seconds" for seconds since midnight."""
+    for text in formats:
+        if text == SECONDS_SINCE_MIDNIGHT:
+            continue
+        directives = re.findall(r"%(.)", text)
+        unknown = sorted({d for d in directives if d not in TIME_DIRECTIVES})
+        if unknown or not ({"H", "I"} & set(directives)):
+            raise MappingError(
+                f"{path}: [occurred] time_format {text!r} is not a time of day: use %H (hour 0-23) or %I with %p "
+                f'(12-hour clock, AM/PM), optionally %M and %S, e.g. "%H%M" (2315), "%H:%M" (23:15), "%H" '
+                f'(hour only), "%I:%M %p" (11:15 PM), or "seconds" (seconds since midnight).'
+                + (f" It holds {', '.join('%' + d for d in unknown)}." if unknown else "")
+            )
+        _check_twelve_hour_clock(path, "[occurred] time_format", text)
+    return formats
+
+
+def _validity(path: Path, table: dict) -> tuple[str, str, int]:
+    """[validity] min_date, max_date (ISO dates; max_date may be "today") and max_field_length."""
+
+    def day(key: str, default: str, allow_today: bool) -> str:
+        value = table.get(key, default)
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            if allow_today and value == "today":
+                return value
+            try:
+                return dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                pass
+        also = ' or "today"' if allow_today else ""
+        raise MappingError(f"{path}: [validity] {key} must be a date YYYY-MM-DD{also}, not {value!r}.")
+
+    min_date = day("min_date", DEFAULT_MIN_DATE, allow_today=False)
+    max_date = day("max_date", DEFAULT_MAX_DATE, allow_today=True)
+    latest = dt.date.today() if max_date == "today" else dt.date.fromisoformat(max_date)
+    if dt.date.fromisoformat(min_date) > latest:
+        raise MappingError(
+            f"{path}: [validity] min_date {min_date} is after max_date {max_date}: every row would be rejected."
+        )
+    max_field_length = table.get("max_field_length", DEFAULT_MAX_FIELD_LENGTH)
+    if not isinstance(max_field_length, int) or isinstance(max_field_length, bool) or max_field_length < 1:
+        raise MappingError(f"{path}: [validity] max_field_length must be a positive int, not {max_field_length!r}.")
+    return min_date, max_date, max_field_length
+
+
+def _taxonomy(path: Path, value: str) -> tuple[str, Path]:
+    """[source] taxonomy: a shipped taxonomy's name (data/taxonomy/<name>.csv), or a CSV path relative to the
+    mapping file, so an agency keeps its mapping and taxonomy together outside the repository. A path must
+    stay inside the mapping's folder or data/taxonomy (no ``..`` or links out of them). Returns (name in the
+    warehouse, file)."""
+    shipped = paths.TAXONOMY_DIR / f"{value}.csv"
+    if "/" not in value and "\\" not in value and not value.lower().endswith(".csv"):
+        if shipped.exists():
+            return value, shipped
+        beside = path.parent / f"{value}.csv"
+        hint = f' A file {beside} exists: write taxonomy = "{value}.csv" to use it.' if beside.exists() else ""
+        known = ", ".join(sorted(p.stem for p in paths.TAXONOMY_DIR.glob("*.csv")))
+        raise MappingError(
+            f"{path}: [source] taxonomy {value!r} has no file data/taxonomy/{value}.csv. Known: {known}. "
+            f'An agency\'s own taxonomy can sit beside the mapping: taxonomy = "{value}.csv".{hint}'
+        )
+    file = path.parent / value
+    if not file.is_file():
+        raise MappingError(
+            f"{path}: [source] taxonomy {value!r}: no such file {file} (a path is read relative to the mapping file)."
+        )
+    resolved = file.resolve()
+    allowed = (path.parent.resolve(), paths.TAXONOMY_DIR.resolve())
+    if not any(resolved.is_relative_to(folder) for folder in allowed):
+        raise MappingError(
+            f"{path}: [source] taxonomy {value!r} is {resolved}, outside the mapping's folder "
+            f"({allowed[0]}) and data/taxonomy: keep the taxonomy beside the mapping file (or in a folder under it)."
+        )
+    name = resolved.stem
+    if (paths.TAXONOMY_DIR / f"{name}.csv").exists() and resolved != (paths.TAXONOMY_DIR / f"{name}.csv").resolve():
+        raise MappingError(
+            f"{path}: [source] taxonomy {value!r} has the name of the shipped taxonomy data/taxonomy/{name}.csv: "
+            f"rename the file (e.g. {path.stem}_{name}.csv) so the two cannot be confused in a warehouse."
+        )
+    return name, resolved

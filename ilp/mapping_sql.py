@@ -5,7 +5,7 @@ A parsed ``Mapping`` (ilp/mapping.py) becomes three pieces of SQL text, run by i
 - ``read_csv_sql``: read_csv of one file with the mapping's dialect, every column VARCHAR, CSV-level
   failures kept in a rejects table instead of stopping the batch;
 - ``parsed_sql``: one SELECT turning raw text rows into typed values (id, timestamps, offence code,
-  coordinates, flags, clearance, other areas) plus a reject field and reason;
+  coordinates, flags, clearance, other areas) plus a reject field, rule, value and reason;
 - ``final_sql``: parsed rows into warehouse rows (location status, common offence category, row hash).
 
 Values in the SQL come from the mapping file the operator chose, never from a dashboard user; they
@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
-from ilp.mapping import Mapping
+from ilp.mapping import SECONDS_SINCE_MIDNIGHT, Mapping
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # let long fields reach validation, which rejects them by name
 
@@ -72,6 +72,29 @@ def read_csv_sql(m: Mapping, path: Path, index: int | str, columns: Sequence[str
 
 
 # ------------------------------------------------------------------------------------------ normalising
+# Every reject carries a rule: the mapping key (or CSV problem) it broke, in words. The governance page
+# and `ilp rejects` group by it; the reason adds the row's own value.
+RULE_ID_EMPTY = "[id] columns: id is empty"
+RULE_ID_DUPLICATE = "[id] columns: id repeated in the batch (the last row wins)"
+RULE_DATE_EMPTY = "[occurred] columns: date is empty"
+RULE_DATE_FORMAT = "[occurred] formats: unparseable date"
+RULE_TIME_EMPTY = "[occurred] time_column: time is empty"
+RULE_TIME_FORMAT = "[occurred] time_format: unparseable time"
+RULE_CODE_EMPTY = "[offense] code: offence code is empty"
+
+
+def rule_min_date(m: Mapping) -> str:
+    return f"[validity] min_date = {m.min_date}: date too early"
+
+
+def rule_max_date(m: Mapping) -> str:
+    return f"[validity] max_date = {m.max_date}: date too late"
+
+
+def rule_field_length(m: Mapping) -> str:
+    return f"[validity] max_field_length = {m.max_field_length}: value too long"
+
+
 def _timestamp_expression(columns: Sequence[str], formats: Sequence[str]) -> tuple[str, str]:
     """(raw text expression, parsed timestamp expression) for one or two (date, time) columns."""
     raw = (
@@ -81,6 +104,27 @@ def _timestamp_expression(columns: Sequence[str], formats: Sequence[str]) -> tup
     )
     format_list = "[" + ", ".join(sql_string(f) for f in formats) + "]"
     return raw, f"try_strptime({raw}, {format_list})"
+
+
+def _time_of_day(raw: str, formats: Sequence[str]) -> str:
+    """The time of day in ``raw`` as an INTERVAL since midnight (NULL when no format reads it).
+
+    A format made of digits only ("%H%M", "%H%M%S", "%H") pads a shorter value with leading zeros, as
+    exports drop them ("5" is 00:05 under "%H%M", 05:00 under "%H"); a longer value is never cut to fit.
+    "seconds" reads whole or decimal seconds since midnight (0 to 86399)."""
+    parts = []
+    for text in formats:
+        if text == SECONDS_SINCE_MIDNIGHT:
+            seconds = f"try_cast({raw} AS DOUBLE)"
+            parts.append(f"CASE WHEN {seconds} >= 0 AND {seconds} < 86400 THEN to_seconds({seconds}) END")
+            continue
+        sample = dt.datetime(1900, 1, 1).strftime(text)
+        value = raw
+        if sample.isdigit():
+            value = f"CASE WHEN length({raw}) < {len(sample)} THEN lpad({raw}, {len(sample)}, '0') ELSE {raw} END"
+        # strptime of a time alone gives 1900-01-01 hh:mm; its offset from that midnight is the time of day.
+        parts.append(f"(try_strptime({value}, {sql_string(text)}) - TIMESTAMP '1900-01-01')")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
 def _flag(m: Mapping, column: str | None) -> str:
@@ -98,19 +142,27 @@ def _in_list(expression: str, values: Sequence[str]) -> str:
     return f"{expression} IN ({', '.join(sql_string(v) for v in values)})"
 
 
-def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> str:
-    """One SELECT turning raw text rows into typed values plus a reject field and reason (NULL if valid).
+def content_key_sql(m: Mapping) -> str:
+    """md5 of the row's mapped columns as read (JSON, so no two different rows share a text): the content
+    part of an id for a row without one ('h:<md5>#<n>', n counting identical rows in the file)."""
+    return (
+        "md5(to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident(c)}" for c in m.columns_used()) + "))::VARCHAR)"
+    )
 
-    The raw row (as JSON of the mapped columns) is built only for rejected rows, which is what keeps
-    ingest near read_csv speed."""
-    occurred_raw, occurred = _timestamp_expression(m.occurred_columns, m.occurred_formats)
+
+def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> str:
+    """One SELECT turning raw text rows into typed values plus a reject field, rule, value and reason (all
+    NULL if the row is valid). The raw line of a rejected row is read from the file afterwards (only
+    files with rejects are read again), which is what keeps ingest near read_csv speed."""
+    date_column = m.occurred_columns[0]
+    date_raw, date_value = _timestamp_expression(m.occurred_columns, m.occurred_formats)
     if m.time_column:
         time_raw = _clean(m.time_column)
-        padded = f"lpad({time_raw}, {len(dt.time(0, 0).strftime(m.time_format))}, '0')"
-        time_value = f"try_strptime({padded}, {sql_string(m.time_format)})"
-        # strptime of a time alone gives 1900-01-01 hh:mm; its offset from that midnight is the time of day.
-        occurred = f"(date_trunc('day', {occurred}) + ({time_value} - TIMESTAMP '1900-01-01'))"
-        occurred_raw = f"concat_ws(' ', {occurred_raw}, {time_raw})"
+        time_value = _time_of_day(time_raw, m.time_formats)
+        occurred = f"(date_trunc('day', {date_value}) + {time_value})"
+    else:
+        time_raw = time_value = "NULL"
+        occurred = date_value
     if m.precision == "month":
         occurred = f"date_trunc('month', {occurred})"
     elif m.precision == "day":
@@ -120,11 +172,16 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
     else:
         reported = "NULL::TIMESTAMP"
 
-    id_parts = [_clean(c) for c in m.id_columns]
-    id_any_missing = " OR ".join(f"{p} IS NULL" for p in id_parts)
-    source_id = (
-        f"CASE WHEN {id_any_missing} THEN NULL ELSE concat_ws({sql_string(m.id_separator)}, {', '.join(id_parts)}) END"
-    )
+    if m.id_columns:
+        id_parts = [_clean(c) for c in m.id_columns]
+        id_any_missing = " OR ".join(f"{p} IS NULL" for p in id_parts)
+        source_id = (
+            f"CASE WHEN {id_any_missing} THEN NULL "
+            f"ELSE concat_ws({sql_string(m.id_separator)}, {', '.join(id_parts)}) END"
+        )
+    else:
+        source_id = "NULL::VARCHAR"  # every row's id comes from its content (ilp.ingest)
+    reject_missing_id = "false" if m.id_when_missing == "content_hash" else "source_id IS NULL"
 
     code = _clean(m.offense_code)
     if m.code_width:
@@ -137,15 +194,16 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
 
     if m.latitude:
         lat_raw, lon_raw = _clean(m.latitude), _clean(m.longitude)
-        lat = f"try_cast(replace({lat_raw}, ',', '') AS DOUBLE)"
-        lon = f"try_cast(replace({lon_raw}, ',', '') AS DOUBLE)"
     elif m.x:
         # Projected coordinates are reprojected to WGS84 after this SELECT (pyproj, vectorised).
         lat_raw, lon_raw = _clean(m.y), _clean(m.x)
+    else:
+        lat_raw = lon_raw = "NULL"
+    if m.latitude or m.x:
         lat = f"try_cast(replace({lat_raw}, ',', '') AS DOUBLE)"
         lon = f"try_cast(replace({lon_raw}, ',', '') AS DOUBLE)"
     else:
-        lat_raw = lon_raw = lat = lon = "NULL"
+        lat = lon = "NULL"
 
     outcome = _clean(m.outcome) if m.outcome else "NULL"
     arrest = _flag(m, m.arrest)
@@ -165,21 +223,91 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
     )
     used = m.columns_used()
     too_long = " ".join(f"WHEN length({ident(c)}) > {m.max_field_length} THEN {sql_string(c)}" for c in used)
-    raw_row = "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident(c)}" for c in used) + "))::VARCHAR"
-    kept_raw = "to_json(struct_pack(" + ", ".join(f"{ident(c)} := {ident('raw:' + c)}" for c in used) + "))::VARCHAR"
-    max_date = (
-        today + dt.timedelta(days=1)
-        if m.max_date == "today"
-        else dt.date.fromisoformat(m.max_date) + dt.timedelta(days=1)
+    too_long_size = " ".join(
+        f"WHEN length({ident(c)}) > {m.max_field_length} THEN length({ident(c)})::VARCHAR" for c in used
     )
+    # Compared as dates, so a max_date of 9999-12-31 needs no "day after" that does not exist.
     min_date = dt.date.fromisoformat(m.min_date)
-    first_date_column = m.occurred_columns[0]
+    max_date = today if m.max_date == "today" else dt.date.fromisoformat(m.max_date)
+    max_text = f"today ({today.isoformat()})" if m.max_date == "today" else m.max_date
+    valid_range = f"the valid range {m.min_date} .. {max_text}"
+    expected_date = " or ".join(m.occurred_formats)
+    expected_time = " or ".join(m.time_formats)
+    time_field = m.time_column or date_column
+
+    # (condition, field, rule, value, reason) in order: the first that holds rejects the row.
+    checks = [
+        (
+            "too_long_field IS NOT NULL",
+            "too_long_field",
+            sql_string(rule_field_length(m)),
+            "too_long_size || ' characters'",
+            sql_string(f"field is over the limit of {m.max_field_length} characters ([validity] max_field_length)"),
+        ),
+        (
+            reject_missing_id,
+            sql_string(", ".join(m.id_columns)),
+            sql_string(RULE_ID_EMPTY),
+            "NULL",
+            "'required id is empty'",
+        ),
+        ("date_raw IS NULL", sql_string(date_column), sql_string(RULE_DATE_EMPTY), "NULL", "'required date is empty'"),
+        (
+            "date_value IS NULL",
+            sql_string(date_column),
+            sql_string(RULE_DATE_FORMAT),
+            "date_raw",
+            f"'unparseable date ' || left(date_raw, 60) || {sql_string(f' (expected {expected_date})')}",
+        ),
+        (
+            "time_raw IS NULL AND has_time",
+            sql_string(time_field),
+            sql_string(RULE_TIME_EMPTY),
+            "NULL",
+            "'required time is empty ([occurred] time_column)'",
+        ),
+        (
+            "time_value IS NULL AND has_time",
+            sql_string(time_field),
+            sql_string(RULE_TIME_FORMAT),
+            "time_raw",
+            f"'unparseable time ' || left(time_raw, 60) || {sql_string(f' (expected {expected_time})')}",
+        ),
+        (
+            f"occurred_at < DATE '{min_date}'",
+            sql_string(date_column),
+            sql_string(rule_min_date(m)),
+            "occurred_at::VARCHAR",
+            f"'date ' || occurred_at || {sql_string(f' outside {valid_range} (before [validity] min_date)')}",
+        ),
+        (
+            f"occurred_at::DATE > DATE '{max_date}'",
+            sql_string(date_column),
+            sql_string(rule_max_date(m)),
+            "occurred_at::VARCHAR",
+            f"'date ' || occurred_at || {sql_string(f' outside {valid_range} (after [validity] max_date)')}",
+        ),
+        (
+            "offense_code IS NULL",
+            sql_string(m.offense_code),
+            sql_string(RULE_CODE_EMPTY),
+            "NULL",
+            "'required offence code is empty'",
+        ),
+    ]
+
+    def case(position: int) -> str:
+        return "CASE " + " ".join(f"WHEN {c[0]} THEN {c[position]}" for c in checks) + " END"
 
     return f"""
     WITH parsed AS (
         SELECT _row, {file_index} AS _file,
             {source_id} AS source_id,
-            {occurred_raw} AS occurred_raw,
+            {date_raw} AS date_raw,
+            {date_value} AS date_value,
+            {time_raw} AS time_raw,
+            {time_value} AS time_value,
+            {"true" if m.time_column else "false"} AS has_time,
             {occurred} AS occurred_at,
             {reported} AS reported_at,
             {code} AS offense_code,
@@ -196,33 +324,18 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
             {clearance} AS clearance_status,
             {outcome} AS outcome_description,
             CASE {too_long} ELSE NULL END AS too_long_field,
-            CASE WHEN {source_id} IS NULL THEN md5({raw_row}) END AS content_key,
-            {", ".join(f"{ident(c)} AS {ident('raw:' + c)}" for c in used)}
+            CASE {too_long_size} ELSE NULL END AS too_long_size,
+            CASE WHEN {source_id} IS NULL THEN {content_key_sql(m)} END AS content_key
         FROM {relation}
     ), checked AS (
-    SELECT *,
-        CASE
-            WHEN too_long_field IS NOT NULL THEN too_long_field
-            WHEN source_id IS NULL AND {sql_string(m.id_when_missing)} = 'reject' THEN {sql_string(", ".join(m.id_columns))}
-            WHEN occurred_raw IS NULL OR occurred_at IS NULL OR occurred_at < DATE '{min_date}' OR occurred_at >= DATE '{max_date}'
-                THEN {sql_string(first_date_column)}
-            WHEN offense_code IS NULL THEN {sql_string(m.offense_code)}
-        END AS reject_field,
-        CASE
-            WHEN too_long_field IS NOT NULL THEN 'field is over the limit of {m.max_field_length} characters ([validity] max_field_length)'
-            WHEN source_id IS NULL AND {sql_string(m.id_when_missing)} = 'reject' THEN 'required id is empty'
-            WHEN occurred_raw IS NULL THEN 'required date is empty'
-            WHEN occurred_at IS NULL THEN 'unparseable date ' || left(occurred_raw, 60) || ' (expected {" or ".join(m.occurred_formats).replace("'", "''")})'
-            WHEN occurred_at < DATE '{min_date}' OR occurred_at >= DATE '{max_date}'
-                THEN 'date ' || occurred_at || ' outside the valid range {min_date} .. {m.max_date}'
-            WHEN offense_code IS NULL THEN 'required offence code is empty'
-        END AS reject_reason
-    FROM parsed
+        SELECT *, {case(1)} AS reject_field, {case(2)} AS reject_rule, {case(3)} AS reject_value,
+            {case(4)} AS reject_reason
+        FROM parsed
     )
     SELECT _row, _file, source_id, content_key, occurred_at, reported_at, offense_code, offense_description,
         lat_raw, lon_raw, lat_value, lon_value, location_text, district, beat, other_areas, premise_type,
-        domestic, arrest, clearance_status, outcome_description, reject_field, reject_reason,
-        CASE WHEN reject_reason IS NOT NULL THEN {kept_raw} END AS raw_row
+        domestic, arrest, clearance_status, outcome_description, reject_field, reject_rule, reject_value,
+        reject_reason
     FROM checked
     """
 
@@ -262,7 +375,7 @@ def final_sql(m: Mapping, relation: str) -> str:
                 l.district, l.beat, l.other_areas::VARCHAR, l.premise_type, l.domestic, l.arrest,
                 l.clearance_status, l.outcome_description))
         END AS row_hash,
-        l.reject_field, l.reject_reason, l.raw_row
+        l.reject_field, l.reject_rule, l.reject_value, l.reject_reason
     FROM located l
     LEFT JOIN offence_taxonomy t ON t.source = {sql_string(m.taxonomy)} AND t.offense_code = l.offense_code
     """

@@ -178,14 +178,35 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     snapshot      VARCHAR                -- the snapshot this write produced
 );
 
--- Rows an ingest rejected, with the reason and the raw row: nothing is lost.
+-- Rows an ingest rejected, with the reason and the raw row: nothing is lost. Stored once per
+-- (file content, line): re-ingesting an unchanged file adds no rows here.
 CREATE TABLE IF NOT EXISTS rejects (
-    ingest_id    INTEGER NOT NULL,
+    ingest_id    INTEGER NOT NULL,       -- the ingest that first rejected this line of this file content
     file         VARCHAR NOT NULL,
-    line_number  BIGINT,                 -- 1-based line in the file (header is line 1)
+    line_number  BIGINT,                 -- 1-based line in the file (header is line 1) where the record starts
     field        VARCHAR,
-    reason       VARCHAR NOT NULL,
-    raw_row      VARCHAR
+    reason       VARCHAR NOT NULL,       -- the rule in words with the row's own value, e.g. the date it had
+    raw_row      VARCHAR,                -- the line(s) exactly as in the file
+    rule         VARCHAR,                -- the mapping key or CSV problem, e.g. '[validity] min_date = 2001-01-01: date too early'
+    value        VARCHAR,                -- the offending value (the date, the repeated id ...), when there is one
+    file_sha256  VARCHAR                 -- sha256 of the file's content (ingest_log.files)
+);
+-- Snapshots written before these columns existed gain them on their next ingest.
+ALTER TABLE rejects ADD COLUMN IF NOT EXISTS rule VARCHAR;
+ALTER TABLE rejects ADD COLUMN IF NOT EXISTS value VARCHAR;
+ALTER TABLE rejects ADD COLUMN IF NOT EXISTS file_sha256 VARCHAR;
+
+-- Implausible data an ingest loaded (e.g. every occurred time in the first hour: hours read as minutes),
+-- with the likely cause. Once per (file content, mapping, check).
+CREATE TABLE IF NOT EXISTS ingest_warnings (
+    ingest_id       INTEGER NOT NULL,
+    source          VARCHAR NOT NULL,
+    file            VARCHAR NOT NULL,
+    file_sha256     VARCHAR NOT NULL,
+    mapping_sha256  VARCHAR,
+    check_name      VARCHAR NOT NULL,    -- all_midnight, first_hour, minutes_below_24, no_afternoon, first_of_month, day_month_swapped
+    rows            BIGINT,              -- the loaded rows of the file the check looked at
+    message         VARCHAR NOT NULL     -- what is implausible, the likely cause and the mapping key to change
 );
 
 -- Planted ground truth of the synthetic demo city (empty in a real warehouse).

@@ -518,7 +518,8 @@ def test_rejects_are_listed_in_text_with_file_line_field_reason_and_raw_row(real
     code, out, err = run_cli("rejects", warehouse=real_warehouse)
     assert code == 0, err
     assert "unparseable_date.csv:2  field Date: unparseable date not a date" in out
-    assert '"ID":"1001"' in out and '"Date":"not a date"' in out  # the raw row
+    # the raw row is the line as it is in the file (it was a JSON of the mapped columns before issue 9)
+    assert "    raw: 1001,not a date,001XX N STATE ST,0486,BATTERY,false,41.8781,-87.6298\n" in out
     assert out.count("unparseable_date.csv:") == 6
 
 
