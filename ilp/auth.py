@@ -39,7 +39,7 @@ class AuthSettings:
     provider: str | None = None  # the [auth.<provider>] to use when several are configured
     role_claim: str = DEFAULT_ROLE_CLAIM
     role_map: dict = field(default_factory=dict)  # claim value -> role
-    idle_minutes: int = DEFAULT_IDLE_MINUTES
+    idle_minutes: float = DEFAULT_IDLE_MINUTES
 
     @classmethod
     def from_secrets(cls, secrets: Mapping) -> AuthSettings:
@@ -50,9 +50,9 @@ class AuthSettings:
         unknown = sorted({role for role in role_map.values() if role not in ROLES})
         if unknown:
             raise AuthConfigError(f"[ilp.role_map] maps to unknown roles {unknown}; roles are {', '.join(ROLES)}")
-        idle = int(ilp.get("idle_minutes", DEFAULT_IDLE_MINUTES))
-        if idle < 1:
-            raise AuthConfigError("[ilp] idle_minutes must be at least 1")
+        idle = float(ilp.get("idle_minutes", DEFAULT_IDLE_MINUTES))
+        if not idle > 0:
+            raise AuthConfigError("[ilp] idle_minutes must be more than 0")
         return cls(
             oidc=bool(auth),
             provider=str(ilp.get("provider"))
@@ -146,7 +146,7 @@ def _as_list(values) -> Iterable[str]:
     return [str(value) for value in values]
 
 
-def idle_expired(last_seen: float | None, now: float, idle_minutes: int) -> bool:
+def idle_expired(last_seen: float | None, now: float, idle_minutes: float) -> bool:
     """A session unused for longer than ``idle_minutes`` ends: its user signs in again."""
     return last_seen is not None and now - last_seen > idle_minutes * 60
 

@@ -146,7 +146,10 @@ def test_local_accounts_sign_in_lockout_bookmarks_and_refusals(chromium_browser,
     store.add_user("cmdr", PASSWORD, "commander", by="test")
     store.add_user("mayor", PASSWORD, "city_leader", by="test")
     store.add_user("victim", PASSWORD, "analyst", by="test")
-    server = Server(real_warehouse_copy, tmp_path / "streamlit.log").start()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("[ilp]\nidle_minutes = 0.25\n", encoding="utf-8")  # 15 s, so the test can wait it out
+    server = Server(real_warehouse_copy, tmp_path / "streamlit.log", "--secrets.files", str(secrets)).start()
+    second = None
     guard = NetworkGuard()
     context = new_guarded_context(chromium_browser, guard)
     try:
@@ -162,6 +165,15 @@ def test_local_accounts_sign_in_lockout_bookmarks_and_refusals(chromium_browser,
         assert parse_qs(url.query)["district"] == ["3"]
         assert "Signed in as cmdr" in page.locator('[data-testid="stSidebar"]').inner_text()
         page.screenshot(path=str(SCREENSHOTS / "signin-local-bookmark.png"), full_page=True)
+        # 15 s without use: the next click ends the session instead of showing the page
+        page.wait_for_timeout(16_000)
+        page.locator('[data-testid="stTopNavSection"]').first.click()
+        page.locator('[data-testid="stTopNavDropdownLink"]').filter(has_text="Command brief").click()
+        page.wait_for_timeout(500)
+        settle(page)
+        assert heading(page) == "Sign in" and "without use" in page.inner_text("body"), page.inner_text("body")[:400]
+        sign_in(page, "cmdr", PASSWORD)
+        assert heading(page) == "Command brief"
         # sign out: back to the sign-in form
         page.get_by_role("button", name="Sign out").click()
         page.wait_for_timeout(500)
@@ -181,8 +193,9 @@ def test_local_accounts_sign_in_lockout_bookmarks_and_refusals(chromium_browser,
         assert heading(page) == "Sign in" and "locked" in page.inner_text("body")
         page.close()
 
-        # A city leader reaches no person-level page: not in the navigation, refused by URL.
-        page = open_tab(context, server.url + "/brief")
+        # A city leader reaches no person-level page: by URL on a fresh server, by navigation, by typed URL.
+        second = Server(real_warehouse_copy, tmp_path / "second.log").start()
+        page = open_tab(context, second.url + "/brief")
         sign_in(page, "mayor", PASSWORD)
         text = page.locator('[data-testid="stMain"]').inner_text()
         assert "Access refused" in text and "Command brief" in text, text[:500]
@@ -202,12 +215,14 @@ def test_local_accounts_sign_in_lockout_bookmarks_and_refusals(chromium_browser,
     finally:
         context.close()
         server.stop()
+        if second is not None:
+            second.stop()
     assert not guard.blocked, guard.blocked
 
     audit = State.for_warehouse(real_warehouse_copy).audit_log(limit=1000)
     actions = audit["action"].tolist()
     assert actions.count("sign_in_failed") == 6 and actions.count("lockout") == 1
-    assert {"sign_in", "sign_out", "page_view"} <= set(actions)
+    assert {"sign_in", "sign_out", "page_view", "session_expired"} <= set(actions)
     assert set(audit.loc[audit["action"] == "page_view", "user"]) == {"cmdr"}
     refused = audit[audit["action"] == "page_refused"]
     assert list(zip(refused["user"], refused["page"], refused["role"])) == [("mayor", "brief", "city_leader")]

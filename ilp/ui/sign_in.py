@@ -61,7 +61,7 @@ def _local(settings: auth.AuthSettings, store: State) -> Identity | None:
             store,
             session,
             "session_expired",
-            f"Your session ended after {settings.idle_minutes} minutes without use. Sign in again.",
+            f"Your session ended after {settings.idle_minutes:g} minutes without use. Sign in again.",
             role,
         )
         return None
@@ -87,7 +87,7 @@ def _oidc(settings: auth.AuthSettings, store: State) -> Identity | None:
             store,
             session,
             "session_expired",
-            f"Your session ended after {settings.idle_minutes} minutes without use. Sign in again.",
+            f"Your session ended after {settings.idle_minutes:g} minutes without use. Sign in again.",
             role,
         )
         st.logout()
