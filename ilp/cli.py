@@ -264,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     args.debug = debug
     warehouse = Warehouse(args.warehouse or default_directory())
     try:
+        # an unfinished snapshot file a killed write left behind (`ilp status` reports it too)
+        for leftover in warehouse.remove_stale_partials():
+            print(
+                f"ilp: removed {leftover['file']} ({leftover['bytes'] / 2**20:,.1f} MiB), an unfinished snapshot "
+                f"left by an interrupted write.",
+                file=sys.stderr,
+            )
         return args.func(args, warehouse)
     except KeyboardInterrupt:
         print("ilp: interrupted; the current snapshot is unchanged.", file=sys.stderr)
@@ -358,14 +365,26 @@ def _ingest(args, warehouse: Warehouse) -> int:
         f"  loaded     {result.loaded:>10,}  (new)\n"
         f"  updated    {result.updated:>10,}  (earlier versions kept in incident_history)\n"
         f"  unchanged  {result.unchanged:>10,}\n"
-        f"  rejected   {result.rejected:>10,}"
-        + (f"  (see `ilp rejects --ingest {result.ingest_id}`)" if result.rejected else "")
-        + "\n"
+        f"  rejected   {result.rejected:>10,}" + (_rejects_note(result) if result.rejected else "") + "\n"
         f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
-        f"{result.unmapped_codes:,}"
+        f"{result.unmapped_codes:,}" + "".join(f"\n  WARNING {warning}" for warning in result.warnings)
     )
     _emit(args, payload, text)
     return 0
+
+
+def _rejects_note(result) -> str:
+    """Where to read this ingest's rejects: its own, or those an earlier ingest of the same file recorded."""
+    new = result.rejected - result.rejects_already_recorded
+    earlier = ", ".join(f"`ilp rejects --ingest {i}`" for i in result.rejects_recorded_by)
+    if not result.rejects_already_recorded:
+        return f"  (see `ilp rejects --ingest {result.ingest_id}`)"
+    if not new:
+        return f"  (all recorded before, by the same file's earlier ingest: see {earlier})"
+    return (
+        f"  ({new:,} new: see `ilp rejects --ingest {result.ingest_id}`; {result.rejects_already_recorded:,} recorded "
+        f"before: see {earlier})"
+    )
 
 
 def _status(args, warehouse: Warehouse) -> int:

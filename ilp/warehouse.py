@@ -44,6 +44,7 @@ class Warehouse:
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_directory()
         self.writing_version: str | None = None
+        self.removed_partials: list[dict] = []  # unfinished snapshot files remove_stale_partials deleted
 
     # ----------------------------------------------------------------------------- reading
     @property
@@ -112,11 +113,11 @@ class Warehouse:
                 yield from self._write_locked(kind=kind, fresh=fresh, note=note)
         except BaseException:
             if created:  # a failed first write leaves no folder behind, as if it had never run
-                leftovers = list(self.directory.iterdir())
-                if [p.name for p in leftovers] in ([], [".write.lock"]):
-                    for path in leftovers:
-                        path.unlink(missing_ok=True)
-                    with contextlib.suppress(OSError):
+                with contextlib.suppress(OSError):  # never let the cleanup hide the real error
+                    leftovers = list(self.directory.iterdir())
+                    if [p.name for p in leftovers] in ([], [".write.lock"]):
+                        for path in leftovers:
+                            path.unlink(missing_ok=True)
                         self.directory.rmdir()
             raise
 
@@ -176,8 +177,10 @@ class Warehouse:
             os.replace(partial, target)
             self._point_to(target)
         except BaseException:
+            # Never let the cleanup's own failure (a folder that turned read-only) hide the real error: what
+            # cannot be removed now is removed when the next `ilp` command starts (remove_stale_partials).
             for leftover in (partial, target, partial.with_name(partial.name + ".wal")):
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError, WarehouseError):
                     if leftover != self.current_path():
                         leftover.unlink()
             raise
@@ -209,9 +212,52 @@ class Warehouse:
             if old != current:
                 old.unlink(missing_ok=True)
                 removed.append(old)
-        for stale in self.directory.glob("*.partial"):
+        for stale in self._partial_files():
             stale.unlink(missing_ok=True)
         return removed
+
+    def _partial_files(self) -> list[Path]:
+        """Unfinished snapshot files: ``<snapshot>.partial`` and its ``.partial.wal``."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.name.endswith((".partial", ".partial.wal")))
+
+    def remove_stale_partials(self) -> list[dict]:
+        """Delete the unfinished snapshot files a killed write left (a Chicago-size one is ~90 MB), unless a
+        write is running now: then they are its own, and stay. Every ``ilp`` command calls this first.
+        Returns what was removed ({"file", "bytes"}), also kept in ``removed_partials`` for `ilp status`."""
+        if not self._partial_files():
+            return []
+        import fcntl
+
+        removed: list[dict] = []
+        try:
+            with open(self.directory / ".write.lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return []  # a write is running: its .partial is not stale
+                try:
+                    for stale in self._partial_files():
+                        with contextlib.suppress(OSError):
+                            size = stale.stat().st_size
+                            stale.unlink()
+                            removed.append({"file": stale.name, "bytes": size})
+                finally:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        except OSError:
+            return []  # a read-only folder: nothing can be removed, status still lists them
+        self.removed_partials.extend(removed)
+        return removed
+
+    def partials_in_progress(self) -> list[dict]:
+        """Unfinished snapshot files still present ({"file", "bytes"}): a write is running, or they could not
+        be removed."""
+        found = []
+        for path in self._partial_files():
+            with contextlib.suppress(OSError):
+                found.append({"file": path.name, "bytes": path.stat().st_size})
+        return found
 
 
 def _mixing_message(directory: Path, existing: str | None, wanted: str) -> str:
