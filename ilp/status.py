@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from ilp.warehouse import Warehouse, read_meta
@@ -27,6 +29,7 @@ DATA_TABLES = (
 
 def status(warehouse: Warehouse) -> dict:
     path = warehouse.require_current()
+    warehouse.remove_stale_partials()  # `ilp` did this at start; a library caller may not have
     with contextlib.closing(warehouse.connect()) as con:
         meta = read_meta(con)
         tables = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in DATA_TABLES}
@@ -56,6 +59,8 @@ def status(warehouse: Warehouse) -> dict:
         harm = con.execute(
             "SELECT index_name, version, title, is_default FROM harm_indices ORDER BY is_default DESC, index_name"
         ).df()
+        warnings = ingest_warnings(con)
+        content_ids = content_id_duplicates(con)
     source_files = []
     for files in ingests["files"].dropna():
         source_files.extend(record["path"] for record in json.loads(files))
@@ -74,6 +79,12 @@ def status(warehouse: Warehouse) -> dict:
         "ingests": ingests.drop(columns=["files"]).to_dict(orient="records"),
         "unmapped_codes": unmapped.to_dict(orient="records"),
         "harm_indices": harm.to_dict(orient="records"),
+        "warnings": warnings.to_dict(orient="records"),
+        "content_ids": content_ids.to_dict(orient="records"),
+        "partial_files": {
+            "removed": list(warehouse.removed_partials),
+            "present": warehouse.partials_in_progress(),
+        },
     }
 
 
@@ -106,6 +117,7 @@ def format_status(report: dict) -> str:
             lines.append(
                 f"  {u['source']:<10}{str(u['offense_code']):<14}{u['incidents']:>8,}  {u['description'] or ''}"
             )
+    lines += _onboarding_lines(report)
     lines.append(
         "\nHarm indices: "
         + ", ".join(
@@ -118,8 +130,8 @@ def format_status(report: dict) -> str:
 def rejects(warehouse: Warehouse, ingest_id: int | None = None, limit: int | None = 200) -> pd.DataFrame:
     with contextlib.closing(warehouse.connect()) as con:
         return con.execute(
-            """
-            SELECT ingest_id, file, line_number, field, reason, raw_row FROM rejects
+            f"""
+            SELECT ingest_id, file, line_number, field, reason, raw_row, rule, value FROM {_REJECTS}
             WHERE $ingest_id IS NULL OR ingest_id = $ingest_id
             ORDER BY ingest_id, file, line_number
             LIMIT coalesce($limit, 9223372036854775807)
@@ -141,3 +153,133 @@ def format_rejects(frame: pd.DataFrame) -> str:
             f"    raw: {raw[:300]}{'...' if len(raw) > 300 else ''}"
         )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ onboarding checks
+# rejects as written by any version: a snapshot from before the rule and value columns reads them as NULL
+_REJECTS = (
+    "(FROM rejects UNION ALL BY NAME "
+    "(SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS value, NULL::VARCHAR AS file_sha256 LIMIT 0))"
+)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [table]
+        ).fetchone()[0]
+    )
+
+
+def ingest_warnings(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The plausibility warnings (ilp.ingest.plausibility_warnings) still in force, newest first: one row per
+    (source, file, check) with ingest_id, source, file, check_name, rows and message. A warning retires when
+    a later ingest read the same file content with another mapping (the corrected one: if it is still
+    wrong, that ingest has its own warning), or when no incident is left whose last ingest is the one that
+    warned. Empty for a snapshot written before warnings were kept."""
+    columns = ["ingest_id", "source", "file", "check_name", "rows", "message"]
+    if not _has_table(con, "ingest_warnings"):
+        return pd.DataFrame(columns=columns)
+    return con.execute(
+        """
+        SELECT w.ingest_id, w.source, w.file, w.check_name, w.rows, w.message
+        FROM ingest_warnings w
+        WHERE EXISTS (SELECT 1 FROM incidents i WHERE i.source = w.source AND i.last_ingest_id = w.ingest_id)
+          AND NOT EXISTS (
+              SELECT 1 FROM ingest_log l
+              WHERE l.ingest_id > w.ingest_id AND l.source = w.source
+                AND l.mapping_sha256 IS DISTINCT FROM w.mapping_sha256
+                AND list_contains(json_extract_string(l.files, '$[*].sha256'), w.file_sha256)
+          )
+        QUALIFY row_number() OVER (PARTITION BY w.source, w.file, w.check_name ORDER BY w.ingest_id DESC) = 1
+        ORDER BY w.ingest_id DESC, w.file, w.check_name
+        """
+    ).df()
+
+
+def content_id_duplicates(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per source whose rows have content ids (no id column, or [id] when_missing = 'content_hash'):
+    ``content_ids`` (incidents with one), ``identical_rows`` (the 2nd and later of rows identical in one
+    file, kept as separate incidents) and ``likely_duplicates``: incidents whose occurrence time, offence
+    code and place equal those of a content-id incident an earlier ingest loaded, with other content. A
+    corrected row in a later export gets a new content id, so the old and the corrected version both stay:
+    these are the pairs to check."""
+    return con.execute(
+        """
+        WITH content AS (
+            SELECT source, source_id, split_part(source_id, '#', 1) AS content, occurred_at, offense_code,
+                   concat_ws('|', location_text, latitude, longitude, beat, district) AS place, first_ingest_id
+            FROM incidents WHERE source_id LIKE 'h:%'
+        ), likely AS (
+            SELECT DISTINCT a.source, a.source_id
+            FROM content a JOIN content b
+              ON a.source = b.source AND a.occurred_at = b.occurred_at AND a.offense_code = b.offense_code
+             AND a.place = b.place AND a.content <> b.content AND b.first_ingest_id < a.first_ingest_id
+        )
+        SELECT c.source, count(*) AS content_ids,
+               count(*) FILTER (WHERE NOT c.source_id LIKE '%#1') AS identical_rows,
+               count(l.source_id) AS likely_duplicates
+        FROM content c LEFT JOIN likely l ON l.source = c.source AND l.source_id = c.source_id
+        GROUP BY c.source ORDER BY c.source
+        """
+    ).df()
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _onboarding_lines(report: dict) -> list[str]:
+    """The status lines of what onboarding can get wrong: implausible times that loaded, content ids that
+    may hold corrected duplicates, and unfinished snapshot files."""
+    lines: list[str] = []
+    if report.get("warnings"):
+        lines.append("\nWARNINGS: implausible data that loaded (fix the mapping and ingest again)")
+        lines += [
+            f"  #{w['ingest_id']} {w['source']} {Path(w['file']).name}: {w['message']}" for w in report["warnings"]
+        ]
+    for c in report.get("content_ids", []):
+        lines.append(
+            f"\nContent ids ({c['source']}: rows without an id, identified by their content): {c['content_ids']:,} "
+            f"incidents; {c['identical_rows']:,} are identical rows of one file kept apart (#2 and later)"
+        )
+        if c["likely_duplicates"]:
+            lines.append(
+                f"  WARNING {c['likely_duplicates']:,} look like corrected versions of a row an earlier ingest "
+                f"loaded (same time, offence and place, other content): both versions are counted. The README section 'Exports with "
+                f"no id column' shows the SQL that lists them."
+            )
+    partials = report.get("partial_files", {})
+    for leftover in partials.get("removed", []):
+        lines.append(
+            f"\nRemoved {leftover['file']} ({_mib(leftover['bytes'])}): an unfinished snapshot an interrupted "
+            f"write left behind."
+        )
+    for present in partials.get("present", []):
+        lines.append(
+            f"\nUnfinished snapshot file {present['file']} ({_mib(present['bytes'])}): a write is running now "
+            f"(it is removed when it fails or ends)."
+        )
+    return lines
+
+
+def likely_duplicate_rows(con: duckdb.DuckDBPyConnection, source: str | None = None) -> pd.DataFrame:
+    """The pairs behind ``content_id_duplicates``'s likely_duplicates: the later incident, the earlier one it
+    resembles, and what they share (occurred_at, offence code, location text)."""
+    return con.execute(
+        """
+        WITH content AS (
+            SELECT source, source_id, split_part(source_id, '#', 1) AS content, occurred_at, offense_code,
+                   location_text, concat_ws('|', location_text, latitude, longitude, beat, district) AS place,
+                   first_ingest_id
+            FROM incidents WHERE source_id LIKE 'h:%' AND ($source IS NULL OR source = $source)
+        )
+        SELECT a.source, a.source_id AS later_id, a.first_ingest_id AS later_ingest, b.source_id AS earlier_id,
+               b.first_ingest_id AS earlier_ingest, a.occurred_at, a.offense_code, a.location_text
+        FROM content a JOIN content b
+          ON a.source = b.source AND a.occurred_at = b.occurred_at AND a.offense_code = b.offense_code
+         AND a.place = b.place AND a.content <> b.content AND b.first_ingest_id < a.first_ingest_id
+        ORDER BY a.source, a.occurred_at, a.source_id
+        """,
+        {"source": source},
+    ).df()

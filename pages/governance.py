@@ -12,6 +12,7 @@ from ilp.analytics import governance
 from ilp.errors import UserError
 from ilp.export import csv_bytes, neutralise_formulas
 from ilp.state import LOCKOUT_FAILURES, LOCKOUT_MINUTES, describe_parameters
+from ilp.status import ingest_warnings
 from ilp.ui.context import gate, state
 
 page = gate("governance")
@@ -135,6 +136,12 @@ with tabs["Freshness and ingests"]:
 
 # ------------------------------------------------------------------------------------------ quality
 with tabs["Data quality"]:
+    # implausible data an ingest loaded (every time in the first hour ...), until a corrected ingest replaces it
+    for warning in page.analysis(ingest_warnings).itertuples():
+        st.warning(
+            f"**{warning.source}: {warning.file.rsplit('/', 1)[-1]}** (ingest {warning.ingest_id}): {warning.message}",
+            icon=":material/warning:",
+        )
     st.subheader("Rejected rows")
     by_reason = page.query("governance_rejects_by_reason")
     if by_reason.empty:
@@ -145,9 +152,10 @@ with tabs["Data quality"]:
             width="stretch",
             hide_index=True,
             column_config={
-                "reason": st.column_config.TextColumn("Reason", width="large"),
+                "reason": st.column_config.TextColumn("Rule", width="large"),
                 "field": "Field",
                 "rows": st.column_config.NumberColumn("Rows rejected", format="localized"),
+                "example": st.column_config.TextColumn("Example reason", width="large"),
                 "files": st.column_config.NumberColumn("Files", format="%d"),
                 "first_ingest": st.column_config.NumberColumn("First ingest", format="%d"),
                 "last_ingest": st.column_config.NumberColumn("Last ingest", format="%d"),
