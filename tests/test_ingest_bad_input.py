@@ -239,6 +239,7 @@ CASES: dict[str, Loads | Fails] = {
         },
         missing_location=1,
     ),
+    "utf16_as_utf8.csv": Fails(("looks like UTF-16 text", 'set [file] encoding = "utf-16"')),
     "bom.csv": Loads((3, 3, 0, 0, 0), incidents=GOOD_INCIDENTS),
     "crlf.csv": Loads((3, 3, 0, 0, 0), incidents=GOOD_INCIDENTS),
     "trailing_blank_lines.csv": Loads((3, 3, 0, 0, 0), incidents=GOOD_INCIDENTS),
@@ -262,6 +263,11 @@ GENERATED: dict[str, Loads | Fails] = {
     "truncated_gzip.csv.gz": Fails(("cannot be read as CSV with this mapping", "Unexpected end of GZIP stream")),
     "a_directory.csv": Fails(("cannot be read", "Is a directory")),
     "does_not_exist.csv": Fails(("file not found",)),
+    "two_million_columns.csv": Fails(("the header (line 1) has no line end within its first 1 MiB",)),
+    "no_line_break_50mb.csv": Fails(("has no line end within its first 1 MiB",)),
+    "five_thousand_columns.csv": Fails(("the header has 5,000 columns, more than 4,096", "is the delimiter right?")),
+    "link_to_dev_zero.csv": Fails(("it is a character device (a link to /dev/zero), not a regular file",)),
+    "a_fifo.csv": Fails(("it is a named pipe, not a regular file",)),
 }
 
 HEADER = "ID,Date,Block,IUCR,Primary Type,Arrest,Latitude,Longitude"
@@ -285,6 +291,16 @@ def _make(name: str, folder: Path) -> Path:
         path.mkdir()
     elif name == "does_not_exist.csv":
         pass
+    elif name == "two_million_columns.csv":  # took over 600 s and 4.9 GB before it was refused at the header
+        path.write_text(",".join(f"c{i}" for i in range(2_000_000)) + "\n1\n", encoding="utf-8")
+    elif name == "no_line_break_50mb.csv":
+        path.write_bytes(b"x" * (50 << 20))
+    elif name == "five_thousand_columns.csv":
+        path.write_text(HEADER + "," + ",".join(f"extra{i}" for i in range(4992)) + "\n", encoding="utf-8")
+    elif name == "link_to_dev_zero.csv":  # hung hashing an endless stream before
+        path.symlink_to("/dev/zero")
+    elif name == "a_fifo.csv":
+        os.mkfifo(path)
     else:
         raise AssertionError(name)
     return path
@@ -362,6 +378,7 @@ def check_fails(case: Fails, named: str, code: int, out: str, err: str, warehous
     assert code == 1
     assert out == ""
     assert "Traceback" not in err
+    assert "\x00" not in err  # a UTF-16 file read as UTF-8 once put raw NUL bytes in the message
     lines = err.strip().splitlines()
     assert len(lines) == 1, f"expected one message line, got: {err!r}"
     message = lines[0]

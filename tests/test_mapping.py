@@ -404,3 +404,59 @@ def test_headerless_file_uses_column_numbers(real_warehouse, tmp_path):
     assert (result.rows_read, result.loaded, result.rejected) == (4, 3, 1)
     with contextlib.closing(real_warehouse.connect()) as con:
         assert con.execute("SELECT line_number, field FROM rejects").fetchall() == [(4, "column4")]  # too few fields
+
+
+# ------------------------------------------------------------------------------------------ issue 9: refused at read
+def test_an_empty_id_column_list_means_content_ids():
+    """Before: `[id] columns = []` was refused; it now says the export has no id column."""
+    m = parse({"id": {"columns": []}})
+    assert m.id_columns == () and m.id_when_missing == "content_hash" and m.content_ids
+    assert "ID" not in m.columns_used()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"occurred": {"formats": ["%m/%d/%Y %I:%M"]}}, "reads a 12-hour clock (%I) without AM/PM (%p)"),
+        (
+            {"occurred": {"time_column": "T", "time_format": "%I:%M"}},
+            "[occurred] time_format '%I:%M' reads a 12-hour clock (%I) without AM/PM (%p)",
+        ),
+        ({"occurred": {"time_column": "T", "time_format": "%Y%m%d"}}, "time_format '%Y%m%d' is not a time of day"),
+        ({"occurred": {"time_column": "T", "time_format": "%M"}}, "time_format '%M' is not a time of day"),
+        ({"occurred": {"time_format": "%H"}}, "[occurred] time_format is set but time_column is not"),
+        (
+            {"occurred": {"time_column": "T", "precision": "day"}},
+            "time_column is set but precision is 'day', which drops the time",
+        ),
+        ({"location": {"bbox": [float("nan"), 41.6, -87.5, 42.0]}}, "four finite numbers"),
+        ({"location": {"bbox": [-87.9, 41.6, float("inf"), 42.0]}}, "four finite numbers"),
+        ({"location": {"bbox": [1180000, 1830000, 1200000, 1950000]}}, "is outside the world"),
+        ({"validity": {"min_date": "yesterday"}}, "[validity] min_date must be a date YYYY-MM-DD, not 'yesterday'"),
+        ({"validity": {"max_date": "2025-02-30"}}, '[validity] max_date must be a date YYYY-MM-DD or "today"'),
+        ({"validity": {"max_field_length": 0}}, "[validity] max_field_length must be a positive int"),
+    ],
+)
+def test_settings_that_would_load_wrong_data_are_refused(changes, expected):
+    assert expected in error_of(changes)
+
+
+@pytest.mark.parametrize(
+    ("time_format", "expected"),
+    [
+        ("%H", ("%H",)),
+        ("%I:%M %p", ("%I:%M %p",)),
+        ("seconds", ("seconds",)),
+        (["%H:%M", "%H%M"], ("%H:%M", "%H%M")),
+    ],
+)
+def test_time_formats_parse(time_format, expected):
+    m = parse({"occurred": {"time_column": "Time", "time_format": time_format}})
+    assert m.time_formats == expected and m.time_format == expected[0]
+
+
+def test_validity_dates_may_be_toml_dates_and_far_ahead():
+    import datetime as dt
+
+    m = parse({"validity": {"min_date": dt.date(2001, 1, 1), "max_date": "9999-12-31"}})
+    assert (m.min_date, m.max_date) == ("2001-01-01", "9999-12-31")
