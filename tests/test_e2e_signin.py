@@ -128,6 +128,10 @@ def open_tab(context, url: str):
 
 
 def heading(page) -> str:
+    """The page's title. A bookmark on a fresh server goes through a hand-over or two before its page draws:
+    wait for a title (every page, the sign-in page included, has one) before reading it."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=LOAD_TIMEOUT_MS)
+    settle(page)
     found = page.locator('[data-testid="stMain"] h1').all_inner_texts()
     return found[0].strip() if found else ""
 
