@@ -512,6 +512,21 @@ def upgrade_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Bring a snapshot written by older code up to ilp/schema.sql (every statement there is idempotent
     and additive: new tables, new columns), so the rejects' rules and the ingest warnings have a place."""
     con.execute((paths.PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+    # Rejects stored before file hashes were: take the hash from their ingest's file list (matched by the
+    # file's name), so the file's next ingest does not store them again.
+    con.execute(
+        """
+        UPDATE rejects SET file_sha256 = f.sha256
+        FROM (
+            SELECT ingest_id, parse_filename(json_extract_string(entry, '$.path')) AS name,
+                   any_value(json_extract_string(entry, '$.sha256')) AS sha256
+            FROM (SELECT ingest_id, unnest(json_extract(files, '$[*]')) AS entry FROM ingest_log WHERE files IS NOT NULL)
+            GROUP BY ALL HAVING count(DISTINCT json_extract_string(entry, '$.sha256')) = 1
+        ) f
+        WHERE rejects.file_sha256 IS NULL AND rejects.ingest_id = f.ingest_id
+          AND parse_filename(rejects.file) = f.name
+        """
+    )
 
 
 # ------------------------------------------------------------------------------------------ taxonomy

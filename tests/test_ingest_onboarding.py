@@ -582,3 +582,27 @@ def test_the_governance_page_shows_the_warning_and_rejects_by_rule(app_env, real
         ("[occurred] time_column: time is empty", 1),
         ("[occurred] time_format: unparseable time", 2),
     ]
+
+
+def test_rejects_from_before_file_hashes_are_not_stored_again(real_warehouse):
+    """A snapshot whose rejects predate file_sha256: the upgrade takes each hash from its ingest's file list."""
+    ingest(real_warehouse, CORPUS_MAPPING, [BAD_INPUT / "many_problems.csv"])
+    with contextlib.closing(duckdb.connect(str(real_warehouse.current_path()))) as con:
+        con.execute("ALTER TABLE rejects DROP COLUMN file_sha256")
+    again = ingest(real_warehouse, CORPUS_MAPPING, [BAD_INPUT / "many_problems.csv"])
+    assert (again.rejected, again.rejects_already_recorded, again.rejects_recorded_by) == (6, 6, [1])
+    assert query(real_warehouse, "SELECT count(*), count(file_sha256) FROM rejects") == [(6, 6)]
+
+
+def test_two_sources_cannot_share_a_taxonomy_name_from_different_files(real_warehouse, tmp_path):
+    for agency in ("north", "south"):
+        folder = tmp_path / agency
+        folder.mkdir()
+        write(folder / "codes.csv", "offense_code,offense_description,category,provenance\n0486,B,robbery,x\n")
+        text = taxonomy_mapping(folder, "codes.csv").read_text().replace('name = "bad_input"', f'name = "{agency}"')
+        write(folder / "agency.toml", text)
+    ingest(real_warehouse, tmp_path / "north" / "agency.toml", [BAD_INPUT / "good.csv"])
+    with pytest.raises(IngestError, match=r"already has a taxonomy of that name from .*north.*used by source north"):
+        ingest(real_warehouse, tmp_path / "south" / "agency.toml", [BAD_INPUT / "good.csv"])
+    # north itself ingests again with its own file
+    ingest(real_warehouse, tmp_path / "north" / "agency.toml", [BAD_INPUT / "good.csv"])
