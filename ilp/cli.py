@@ -162,6 +162,35 @@ def _parser() -> argparse.ArgumentParser:
         help="app-state SQLite (default: $ILP_STATE or the warehouse's app-state.sqlite)",
     )
 
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="did a tasking work? its effect against an untreated comparison area, displacement and harm prevented",
+    )
+    evaluate.set_defaults(func=_evaluate)
+    evaluated = evaluate.add_mutually_exclusive_group(required=True)
+    evaluated.add_argument("--tasking", type=int, metavar="ID", help="a tasking's number: its area, offence and start")
+    evaluated.add_argument(
+        "--area", metavar="AREA", help="an intervention recorded elsewhere: a beat or district id, or a location's text"
+    )
+    evaluate.add_argument("--level", choices=("beat", "district", "location"), help="the level of --area")
+    evaluate.add_argument(
+        "--category", action="append", metavar="CATEGORY", help="offence category of --area (repeat for several)"
+    )
+    evaluate.add_argument("--start", type=dt.date.fromisoformat, help="the day the --area intervention started")
+    evaluate.add_argument(
+        "--end", type=dt.date.fromisoformat, default=None, help="the day it ended: the post window runs to it"
+    )
+    evaluate.add_argument("--comparison", default=None, metavar="AREA", help="compare with this area, not a chosen one")
+    evaluate.add_argument("--pre-weeks", type=int, default=12, help="weeks before the start (default 12)")
+    evaluate.add_argument("--post-weeks", type=int, default=None, help="weeks from the start (default 12)")
+    evaluate.add_argument(
+        "--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)"
+    )
+    evaluate.add_argument(
+        "--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or the warehouse's own)"
+    )
+    evaluate.add_argument("--json", action="store_true")
+
     serve = commands.add_parser(
         "serve", help="start the dashboard over this warehouse, refusing a configuration that would expose it"
     )
@@ -546,6 +575,65 @@ def _brief(args, warehouse: Warehouse) -> int:
         f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
         f"{result.stamp}"
     )
+    return 0
+
+
+def _evaluate(args, warehouse: Warehouse) -> int:
+    """``ilp evaluate``: one tasking (its area, offence and start from the app state; the comparison it was
+    given before, if any, else one chosen now and recorded in the audit log) or an --area intervention."""
+    import contextlib
+
+    from ilp.analytics import evaluation
+    from ilp.analytics.threats import parse_harm
+    from ilp.state import State
+
+    harm_index, harm_version = parse_harm(args.harm) if args.harm else (None, None)
+    windows = {"pre_weeks": args.pre_weeks, "post_weeks": args.post_weeks}
+    if args.end is not None and args.post_weeks is not None:
+        raise UserError("give the post window either as --end or as --post-weeks, not both")
+    with contextlib.closing(warehouse.connect()) as con:
+        described = (("--level", args.level), ("--category", args.category), ("--start", args.start))
+        if args.tasking is not None:
+            given = [flag for flag, value in described if value]
+            if given:
+                raise UserError(f"{', '.join(given)} describe an --area; tasking {args.tasking} has its own")
+            state = State(args.state) if args.state else _app_state(warehouse)
+            taskings = state.taskings()
+            row = taskings[taskings["id"] == args.tasking]
+            if row.empty:
+                raise UserError(f"no tasking {args.tasking} in {state.path} (see the Taskings page)")
+            recorded = evaluation.recorded_comparisons(state)
+            parameters = evaluation.tasking_parameters(
+                row.iloc[0],
+                taskings,
+                recorded=recorded,
+                pre_weeks=args.pre_weeks,
+                post_weeks=args.post_weeks or evaluation.POST_WEEKS,
+                comparison=args.comparison,
+                harm_index=harm_index,
+                harm_version=harm_version,
+            )
+            if args.end is not None:
+                parameters.update(end=args.end, post_weeks=None)
+            result = evaluation.evaluate(con, **parameters)
+            evaluation.record_comparisons(state, [result], user=_cli_user(), role=None, recorded=recorded)
+        else:
+            missing = [flag for flag, value in described if not value]
+            if missing:
+                raise UserError(f"--area needs {', '.join(missing)} (or evaluate a tasking with --tasking ID)")
+            result = evaluation.evaluate(
+                con,
+                level=args.level,
+                area_id=args.area,
+                categories=tuple(args.category),
+                start=args.start,
+                end=args.end,
+                comparison=args.comparison,
+                harm_index=harm_index,
+                harm_version=harm_version,
+                **windows,
+            )
+    _emit(args, result.to_dict(), evaluation.format_text(result))
     return 0
 
 

@@ -483,6 +483,118 @@ def check_threats_repeat_locations(con, index, days, busy):
         assert (merged["incidents"] == merged["incidents_macro"]).all()
 
 
+def check_evaluation_weekly_series(con, index, days, busy):
+    """Tasking evaluation: weekly harm per area and category, in weeks counted from a start date."""
+    start = days["week"] - dt.timedelta(weeks=8) + dt.timedelta(days=3)  # weeks need not start on a Monday
+    categories = ["burglary_residential", "robbery", "drug_possession"]
+    window = [start - dt.timedelta(weeks=4), start + dt.timedelta(weeks=4)]
+    for level, column, areas in (("beat", "beat", None), ("location", "location_text", [busy["location"]])):
+        frame = run_query(
+            con,
+            "evaluation_weekly_series",
+            {
+                **harm_params(index),
+                "level": level,
+                "categories": categories,
+                "start": start,
+                "first_week": -4,
+                "last_week": 4,
+                "areas": areas,
+            },
+        )
+        where = (
+            "offense_category IN ('burglary_residential', 'robbery', 'drug_possession') AND occurred_at >= ? "
+            f"AND occurred_at < ? AND {column} IS NOT NULL AND (? IS NULL OR {column} = ?)"
+        )
+        only = areas[0] if areas else None
+        expected = incident_harm(
+            con,
+            index,
+            where,
+            [*window, only, only],
+            group_by=f"{column} AS area_id, offense_category, occurred_at::DATE AS day",
+        )
+        expected["week"] = (pd.to_datetime(expected["day"]) - pd.Timestamp(start)).dt.days // 7
+        keys = ["area_id", "offense_category", "week"]
+        expected = expected.groupby(keys, as_index=False)[["harm", "incidents"]].sum()
+        merged = frame.merge(expected, on=keys, how="outer", suffixes=("", "_macro"))
+        assert len(merged) == len(frame) > (10 if level == "beat" else 0)
+        np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
+        assert (merged["incidents"] == merged["incidents_macro"]).all()
+        assert (frame.loc[frame["offense_category"] == "drug_possession", "harm"] == 0).all()  # proactive
+
+
+def check_evaluation_cell_series(con, index, days, busy):
+    """Tasking evaluation: weekly harm in a location's ring of grid cells, the location itself left out."""
+    from ilp.analytics.hotspots import grid_for
+
+    latitude, longitude = con.execute(
+        "SELECT median(latitude), median(longitude) FROM incidents WHERE location_text = ? AND location_status = 'ok'",
+        [busy["location"]],
+    ).fetchone()
+    grid = grid_for(con.execute("SELECT avg(latitude) FROM incidents WHERE location_status = 'ok'").fetchone()[0])
+    x, y = (int(v) for v in grid.cell_of(latitude, longitude))
+    cells = [(x + i, y + j) for i in (-1, 0, 1) for j in (-1, 0, 1)]
+    start = days["week"] - dt.timedelta(weeks=8)
+    categories = ["burglary_residential", "theft_other", "criminal_damage"]
+    frame = run_query(
+        con,
+        "evaluation_cell_series",
+        {
+            **harm_params(index),
+            **grid.params(),
+            "cell_groups": ["ring"] * len(cells),
+            "cell_xs": [c[0] for c in cells],
+            "cell_ys": [c[1] for c in cells],
+            "categories": categories,
+            "start": start,
+            "first_week": -8,
+            "last_week": 4,
+            "exclude_locations": [busy["location"]],
+        },
+    )
+    expected = incident_harm(
+        con,
+        index,
+        "offense_category IN ('burglary_residential', 'theft_other', 'criminal_damage') AND location_status = 'ok' "
+        "AND occurred_at >= ? AND occurred_at < ? AND floor(longitude / ?)::BIGINT BETWEEN ? AND ? "
+        "AND floor(latitude / ?)::BIGINT BETWEEN ? AND ? AND location_text IS DISTINCT FROM ?",
+        [
+            start - dt.timedelta(weeks=8),
+            start + dt.timedelta(weeks=4),
+            grid.dlon,
+            x - 1,
+            x + 1,
+            grid.dlat,
+            y - 1,
+            y + 1,
+            busy["location"],
+        ],
+        group_by="offense_category, occurred_at::DATE AS day",
+    )
+    expected["week"] = (pd.to_datetime(expected["day"]) - pd.Timestamp(start)).dt.days // 7
+    expected = expected.groupby(["offense_category", "week"], as_index=False)[["harm", "incidents"]].sum()
+    merged = frame.merge(expected, on=["offense_category", "week"], how="outer", suffixes=("", "_macro"))
+    assert len(merged) == len(frame) > 0 and set(frame["cell_group"]) == {"ring"}
+    np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
+    assert (merged["incidents"] == merged["incidents_macro"]).all()
+
+
+def check_evaluation_category_weights(con, index, days, busy):
+    """Tasking evaluation: one incident's harm per category (the harm-weighted WDD's weights)."""
+    categories = ["burglary_residential", "robbery", "drug_possession", "shoplifting"]
+    frame = run_query(con, "evaluation_category_weights", {**harm_params(index), "categories": categories})
+    expected = incident_harm(
+        con,
+        index,
+        "offense_category IN ('burglary_residential', 'robbery', 'drug_possession', 'shoplifting')",
+        group_by="offense_category AS category",
+    )
+    merged = frame.merge(expected, on="category")
+    assert sorted(frame["category"]) == sorted(categories) == sorted(merged["category"])
+    np.testing.assert_allclose(merged["harm_weight"] * merged["incidents"], merged["harm"])
+
+
 HARM_QUERIES = {
     "brief_district_week": check_brief_district_week,
     "brief_top_combinations": check_brief_top_combinations,
@@ -494,6 +606,9 @@ HARM_QUERIES = {
     "threats_repeat_locations": check_threats_repeat_locations,
     "trends_weekly": check_trends_weekly,
     "trends_weekly_by_district": check_trends_weekly_by_district,
+    "evaluation_weekly_series": check_evaluation_weekly_series,
+    "evaluation_cell_series": check_evaluation_cell_series,
+    "evaluation_category_weights": check_evaluation_category_weights,
 }
 
 
