@@ -9,8 +9,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ilp.analytics import outcome_measures, outcomes
-from ilp.ui.context import gate
+from ilp.analytics import evaluation, outcome_measures, outcomes
+from ilp.ui.context import gate, state
 
 page = gate("outcomes")
 filters = page.filters
@@ -172,8 +172,25 @@ def draw_table(table: outcome_measures.TableView) -> None:
         )
 
 
-for spec in outcome_measures.MEASURES:
-    view = outcome_measures.measure(spec, context, page.query, page.role)
+# The measures, then harm prevented by taskings (each evaluated against an untreated comparison area).
+store = state()
+recorded = evaluation.recorded_comparisons(store)
+tasking_evaluations = evaluation.evaluate_taskings(
+    page.analysis, store.taskings(), recorded=recorded, harm_index=page.harm.name, harm_version=page.harm.version
+)
+evaluation.record_comparisons(store, tasking_evaluations, user=page.user, role=page.role, recorded=recorded)
+taskings_view = evaluation.taskings_outcome(
+    tasking_evaluations,
+    page.query,
+    role=page.role,
+    month_to=window.month_to,
+    harm_index=page.harm.name,
+    harm_version=page.harm.version,
+    harm_unit=page.harm.unit_name,
+    harm_unit_short=page.harm.unit_short,
+)
+measure_views = [outcome_measures.measure(spec, context, page.query, page.role) for spec in outcome_measures.MEASURES]
+for view in [*measure_views, taskings_view]:
     with st.container(border=True):
         st.subheader(view.title)
         st.markdown(view.definition)

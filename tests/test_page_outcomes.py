@@ -60,9 +60,10 @@ def test_each_metric_matches_an_independent_computation(app_env, demo_warehouse)
         "Violent crime clearance rate",
         "Use of force per 1,000 arrests",
         "Community trust in the police",
+        "Harm prevented by taskings, Q3 2026 (Jul – Sep)",
     ]
     metrics = at.metric
-    assert len(metrics) == 7
+    assert len(metrics) == 8  # the last: citywide harm against a year earlier (no tasking done yet)
 
     # 1. Harm per 1,000 residents, latest complete month.
     harm_metric = metrics[0]
@@ -198,7 +199,7 @@ def test_city_leader_sees_small_counts_suppressed_and_no_locations(app_env, demo
 @pytest.mark.parametrize("role", ["commander", "admin"])
 def test_other_roles_see_the_page(app_env, role):
     at = open_page("outcomes", role)
-    assert len(at.metric) == 7 and not at.error
+    assert len(at.metric) == 8 and not at.error
 
 
 # --------------------------------------------------------------------------------- a real warehouse, little data
@@ -242,3 +243,87 @@ def test_real_warehouse_metrics_say_not_available(app_env, bare_real_warehouse, 
     labels = [m.label for m in at.metric]
     assert labels[0].startswith("Total harm, ") and "latest settled month" in labels[1]
     assert "clearance only by arrest" in " ".join(c.value for c in at.caption)
+
+
+# --------------------------------------------------------------------------------- harm prevented by taskings
+def done_tasking(store, category: str, beat: str, created_at: str, note: str) -> int:
+    import sqlite3
+
+    tasking_id = store.create_tasking(
+        by="Ch. Supt. Vale",
+        offense_category=category,
+        area_level="beat",
+        area_id=beat,
+        owner="Insp. Mensah",
+        action="Problem-solving plan",
+        due_date=dt.date(2026, 7, 1),
+    )
+    with contextlib.closing(sqlite3.connect(store.path)) as con, con:
+        con.execute("UPDATE taskings SET created_at = ? WHERE id = ?", (created_at, tasking_id))
+    store.update_tasking(tasking_id, by="Ch. Supt. Vale", status="done", result_note=note)
+    return tasking_id
+
+
+@pytest.mark.parametrize("role", ["city_leader", "commander"])
+def test_harm_prevented_by_taskings_this_quarter_beside_citywide_harm(app_env, demo_warehouse, role):
+    """Two done taskings whose 12-week windows ended in Q3 2026 (the latest complete quarter of the demo
+    city): the page sums the library's per-tasking estimates, counts the measurable reductions, and shows
+    citywide harm per 1,000 residents against Q3 2025, each figure checked here independently. City leaders
+    get the totals only; no arrest count appears."""
+    from ilp.analytics import evaluation
+    from ilp.state import State
+
+    store = State(app_env["ILP_STATE"])
+    done_tasking(store, "burglary_residential", "4C", "2026-05-18T09:00:00", "Visits to 180 homes")
+    done_tasking(store, "robbery", "1C", "2026-06-01T09:00:00", "Patrols after school")
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        found = [
+            evaluation.evaluate(con, level="beat", area_id=beat, categories=(category,), start=start)
+            for beat, category, start in (
+                ("4C", "burglary_residential", dt.date(2026, 5, 18)),
+                ("1C", "robbery", dt.date(2026, 6, 1)),
+            )
+        ]
+    assert all(e.evaluated for e in found)
+    prevented = sum(e.harm_prevented for e in found)
+    reductions = sum(e.reduction for e in found)
+
+    at = open_page("outcomes", role)
+    assert not at.exception and at.subheader[-1].value == "Harm prevented by taskings, Q3 2026 (Jul – Sep)"
+    assert metric(at, "Harm prevented by 2 taskings").value == f"{prevented:,.0f} days"
+    assert metric(at, "Taskings with a measurable reduction").value == f"{reductions} of 2 ({reductions / 2:.0%})"
+
+    (population,) = query(demo_warehouse, "SELECT sum(population) FROM areas WHERE level = 'district'")
+    rates = []
+    for first, following in ((dt.date(2026, 7, 1), dt.date(2026, 10, 1)), (dt.date(2025, 7, 1), dt.date(2025, 10, 1))):
+        (harm,) = query(
+            demo_warehouse,
+            """
+            SELECT sum(w.weight) FROM incidents i
+            JOIN offence_categories c ON c.category = i.offense_category AND NOT c.proactive
+            JOIN harm_weights w ON w.index_name = 'cchi' AND w.version = '2016' AND w.category = i.offense_category
+            WHERE i.occurred_at >= ? AND i.occurred_at < ?""",
+            first,
+            following,
+        )
+        rates.append(harm / population * 1000)
+    city = metric(at, "Citywide harm per 1,000 residents, Q3 2026")
+    assert city.value == f"{rates[0]:,.1f}"
+    assert city.delta.startswith(f"{rates[0] - rates[1]:+,.1f} vs 2025")
+
+    labels = " ".join([m.label for m in at.metric] + [s.value for s in at.subheader]).lower()
+    assert "arrest" not in labels.replace("per 1,000 arrests", "")  # use of force is per arrest; no arrest count
+    per_tasking = [f.value for f in at.dataframe if "harm_prevented" in f.value.columns]
+    if role == "city_leader":
+        assert per_tasking == []  # totals only: the table names places
+    else:
+        (table,) = per_tasking
+        assert table["harm_prevented"].sum() == pytest.approx(prevented)
+        assert table["target"].tolist()[0].startswith("Residential burglary in beat 4C from 18 May 2026")
+
+
+def test_harm_prevented_says_when_no_tasking_window_ended_in_the_quarter(app_env):
+    at = open_page("outcomes", "city_leader")
+    assert at.subheader[-1].value == "Harm prevented by taskings, Q3 2026 (Jul – Sep)"
+    assert any("No done tasking's 12-week window ended in Q3 2026" in c.value for c in at.caption)
+    assert [m.label for m in at.metric][-1] == "Citywide harm per 1,000 residents, Q3 2026 (Jul – Sep)"

@@ -1692,3 +1692,127 @@ def chart_series(e: Evaluation, groups=("target", "buffer", "comparison")) -> pd
     long["series"] = long["group"].map(SERIES_LABELS)
     long["week_start"] = pd.to_datetime(long["week_start"])
     return long[["week_start", "series", "incidents"]]
+
+
+# ------------------------------------------------------------------------------------------ the Outcomes page
+def taskings_outcome(
+    evaluations: list[Evaluation],
+    query,
+    *,
+    role: str | None,
+    month_to: dt.date,
+    harm_index: str,
+    harm_version: str,
+    harm_unit: str,
+    harm_unit_short: str,
+):
+    """The Outcomes page's last measure, for every role: harm prevented by the taskings whose 12-week window
+    ended in the latest complete quarter before ``month_to`` (the sum of their estimates, with an interval),
+    the share with a measurable reduction, and beside it citywide harm per 1,000 residents against the same
+    quarter a year earlier, with intervals. ``query`` runs named queries (``PageContext.query``). Aggregate-only
+    roles (city leaders) see the totals; the per-tasking table, which names places, is for the others. No
+    arrest is counted anywhere in it."""
+    from ilp import access
+    from ilp.analytics import outcome_measures as om
+
+    start, end = latest_complete_quarter(month_to - dt.timedelta(days=1))
+    summary = quarter_summary(evaluations, start, end)
+    last_year = start.replace(year=start.year - 1)
+    monthly = query(
+        "outcomes_harm_monthly",
+        month_from=last_year,
+        month_to=end,
+        district=None,
+        category=None,
+        harm_index=harm_index,
+        harm_version=harm_version,
+    )
+    population_row = query("areas_population", district=None).iloc[0]
+    population = population_row["population"]
+    has_population = bool(
+        pd.notna(population) and population > 0 and population_row["districts_without_population"] == 0
+    )
+    city = harm_rate_against_last_year(monthly, float(population) if has_population else None, start, end)
+    view = om.MeasureView(
+        key="taskings",
+        title=f"Harm prevented by taskings, {summary.label}",
+        definition=(
+            f"For each done tasking whose {POST_WEEKS} weeks after it ended in the quarter: the harm its area "
+            "would have had without it (its offence's trend in an untreated comparison area applied to the "
+            "target) minus the harm recorded, in "
+            f"{harm_unit}; summed over the taskings. A measurable reduction is a ratio whose whole 95% interval is "
+            "below 1. Beside it, all recorded harm citywide against the same quarter a year earlier. No arrest "
+            "count is a measure of success here."
+        ),
+    )
+    metrics = []
+    if summary.evaluated:
+        metrics.append(
+            om.MetricView(
+                f"Harm prevented by {summary.evaluated} tasking{'s' if summary.evaluated != 1 else ''}",
+                f"{summary.harm_prevented:,.0f} {harm_unit_short}",
+                help=f"95% interval {summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f} "
+                f"{harm_unit_short}; negative means harm rose",
+            )
+        )
+        metrics.append(
+            om.MetricView(
+                "Taskings with a measurable reduction",
+                f"{summary.reductions} of {summary.evaluated} ({summary.reduction_share:.0%})",
+                help="The ratio's whole 95% interval below 1",
+            )
+        )
+    per = "per 1,000 residents" if city["per_thousand"] else "in total (no population loaded)"
+    noise = " (within noise)" if city["within_noise"] else ""
+    metrics.append(
+        om.MetricView(
+            f"Citywide harm {per}, {summary.label}",
+            f"{city['value']:,.1f}",
+            delta=f"{city['change']:+,.1f} vs {last_year.year}{noise}",
+            delta_color="off" if city["within_noise"] else "inverse",
+            help=f"{harm_unit}; 95% interval {city['low']:,.1f} – {city['high']:,.1f}; a year earlier "
+            f"{city['last_year']:,.1f} ({city['last_year_low']:,.1f} – {city['last_year_high']:,.1f})",
+        )
+    )
+    view.metrics = metrics
+    pending = summary.taskings - summary.evaluated
+    caption = (
+        (
+            f"Harm prevented: 95% interval {summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f} "
+            f"{harm_unit_short} (the taskings' intervals added as independent). "
+            if summary.evaluated
+            else f"No done tasking's {POST_WEEKS}-week window ended in {summary.label}, so no harm prevented is "
+            "estimated for it. "
+        )
+        + (f"{pending} more could not be estimated (see the Taskings page). " if pending else "")
+        + f"Citywide harm {per}: {city['value']:,.1f} (95% interval {city['low']:,.1f} – {city['high']:,.1f}) against "
+        f"{city['last_year']:,.1f} ({city['last_year_low']:,.1f} – {city['last_year_high']:,.1f}) a year earlier, "
+        f"{city['change_share']:+.0%} (z = {city['z']:+.1f}{', within noise' if city['within_noise'] else ''})."
+    )
+    view.caption = caption
+    view.notice_beside = True
+    view.notice = (
+        "How each tasking is judged: the comparison area is chosen from the weeks before the tasking only; the "
+        "interval is checked against untreated areas evaluated as if tasked the same day. The sum counts only "
+        "the taskings' own areas: harm displaced into neighbouring areas is shown per tasking on the Taskings page."
+    )
+    if not access.Audience(role).aggregate_only and summary.taskings:
+        inside = [e for e in evaluations if start <= e.post_end < end]
+        frame = summary_frame(inside).assign(
+            target=[target_text(e) for e in inside],
+            window_end=[e.post_end for e in inside],
+        )
+        columns = {
+            "tasking_id": om.ColumnView("Tasking", "number", "%d"),
+            "target": om.ColumnView("Offence, area, start", "text"),
+            "window_end": om.ColumnView("Window ended", "text"),
+            "reading": om.ColumnView("Evaluation", "text"),
+            "ratio": om.ColumnView("Ratio", "number", "%.2f"),
+            "ratio_low": om.ColumnView("95% low", "number", "%.2f"),
+            "ratio_high": om.ColumnView("95% high", "number", "%.2f"),
+            "harm_prevented": om.ColumnView(f"Harm prevented ({harm_unit_short})", "number", "%.0f"),
+            "harm_prevented_low": om.ColumnView("95% low", "number", "%.0f"),
+            "harm_prevented_high": om.ColumnView("95% high", "number", "%.0f"),
+        }
+        view.table = om.TableView(frame[list(columns)], columns, monthly=False)
+    return view
