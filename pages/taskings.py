@@ -10,13 +10,11 @@ import json
 import numpy as np
 import pandas as pd
 import plotly.express as px
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from ilp import access
 from ilp import taskings as rules
-from ilp.analytics import evaluation
 from ilp.analytics import evaluation
 from ilp.snapshot import area_label as place
 from ilp.ui.context import gate, state
@@ -345,158 +343,6 @@ else:
             "harm_prevented": st.column_config.NumberColumn(f"Harm prevented ({page.harm.unit_short})", format="%.0f"),
             "harm_prevented_low": st.column_config.NumberColumn("95% low", format="%.0f"),
             "harm_prevented_high": st.column_config.NumberColumn("95% high", format="%.0f"),
-            "comparison": "Comparison",
-            "flags": st.column_config.TextColumn("Caveats", width="medium"),
-        },
-    )
-    shown_id = st.selectbox(
-        "Evaluation of", results["tasking_id"].tolist(), format_func=describe.get, key="evaluation_choice"
-    )
-    shown = next(e for e in evaluations if e.tasking_id == shown_id)
-    note = results.loc[results["tasking_id"] == shown_id, "result_note"].iloc[0]
-    left, right = st.columns([2, 3])
-    with left:
-        st.markdown(f"**Result recorded by the commander:** {note or '—'}")
-        if shown.evaluated:
-            st.metric(
-                "Ratio: after, as a share of expected",
-                f"{shown.ratio.ratio:.2f}",
-                help=f"95% interval {shown.ratio.low:.2f} – {shown.ratio.high:.2f}",
-            )
-            st.caption(f"95% interval {shown.ratio.low:.2f} – {shown.ratio.high:.2f}: {shown.reading.lower()}.")
-            st.metric("WDD (incidents)", f"{shown.wdd.estimate:+,.0f}", help="Weighted displacement difference")
-            st.caption(
-                f"SE {shown.wdd.se:,.1f}, z {shown.wdd.z:+.2f}; target {shown.wdd.target:+,.0f} (z "
-                f"{shown.wdd.target_z:+.2f}), buffer {shown.wdd.buffer:+,.0f} (z {shown.wdd.buffer_z:+.2f})."
-            )
-            if shown.harm_prevented is not None:
-                st.metric(f"Harm prevented ({page.harm.unit_short})", f"{shown.harm_prevented:,.0f}")
-                st.caption(
-                    f"95% interval {shown.harm_prevented_low:,.0f} – {shown.harm_prevented_high:,.0f} "
-                    f"{shown.harm_unit}; negative means harm rose."
-                )
-        else:
-            st.info(
-                f"**{evaluation.STATUS_TEXT.get(shown.status, shown.status)}.** {shown.message}",
-                icon=":material/hourglass_empty:",
-            )
-        st.caption(shown.chosen_text() + (f" Buffer: {shown.buffer_description}." if shown.buffer_description else ""))
-    with right:
-        lines = evaluation.chart_series(shown)
-        if lines.empty:
-            st.info("No weekly series to draw.", icon=":material/info:")
-        else:
-            figure = px.line(
-                lines,
-                x="week_start",
-                y="incidents",
-                color="series",
-                markers=True,
-                title=(
-                    f"{evaluation.target_text(shown)}: {evaluation.ratio_sentence(shown)}"
-                    if shown.evaluated
-                    else f"{evaluation.target_text(shown)}: {evaluation.STATUS_TEXT.get(shown.status, shown.status).lower()}"
-                ),
-            )
-            figure.add_vrect(
-                x0=pd.Timestamp(shown.start),
-                x1=pd.Timestamp(shown.start + dt.timedelta(weeks=shown.post_weeks)),
-                fillcolor="#D55E00",
-                opacity=0.08,
-                line_width=0,
-            )
-            figure.add_shape(
-                type="line",
-                x0=pd.Timestamp(shown.start),
-                x1=pd.Timestamp(shown.start),
-                y0=0,
-                y1=1,
-                yref="paper",
-                line=dict(color="#D55E00", dash="dash"),
-            )
-            figure.add_annotation(
-                x=pd.Timestamp(shown.start), y=1, yref="paper", text="tasking", showarrow=False, yanchor="bottom"
-            )
-            figure.update_layout(
-                xaxis_title=f"Week starting (weeks counted from the tasking, {shown.start:%A}s)",
-                yaxis_title="Incidents a week (count)",
-                legend_title_text="",
-                legend=dict(orientation="h", y=-0.25),
-                title=dict(font=dict(size=14)),
-            )
-            st.plotly_chart(figure, width="stretch", theme="streamlit")
-            st.caption(
-                f"Shaded: the {shown.post_weeks} weeks after the tasking. The buffer adds up the neighbouring areas, "
-                f"so it runs higher than the target. {page.source_note()}"
-            )
-    for caveat in shown.caveats:
-        if caveat.flagged:
-            st.warning(caveat.text, icon=":material/warning:")
-        else:
-            st.caption(f":material/check_circle: {caveat.text}")
-
-    # -------------------------------------------------------------------------------------- did it work?
-    st.subheader("Did it work? Each done tasking against an untreated comparison area")
-    st.markdown(
-        f"For each done tasking: its offence in its area over the {evaluation.PRE_WEEKS} weeks before it was "
-        f"created and the {evaluation.POST_WEEKS} weeks after, against a **comparison area** — the untreated area "
-        "of the same level whose weeks before were most like the target's in level and trend, chosen from those "
-        "weeks only and recorded (audit log) the first time the tasking is evaluated — and a **buffer** of the "
-        "neighbouring areas, where displaced crime would show. **Ratio**: the target's incidents after, as a share "
-        "of what the comparison says they would have been (difference in differences, quasi-Poisson, 95% "
-        "interval); below 1 with the whole interval below 1 is a measurable reduction. **WDD**: Wheeler & "
-        "Ratcliffe's weighted displacement difference (target and buffer, each net of its control) with its z. "
-        "**Harm prevented**: the harm expected without the tasking minus the harm recorded. The commander's "
-        "result note is shown beside it."
-    )
-    recorded = evaluation.recorded_comparisons(store)
-    evaluations = evaluation.evaluate_taskings(
-        page.analysis,
-        taskings,
-        done,
-        recorded=recorded,
-        harm_index=page.filters.harm_index,
-        harm_version=page.filters.harm_version,
-    )
-    evaluation.record_comparisons(store, evaluations, user=page.user, role=page.role, recorded=recorded)
-    results = evaluation.summary_frame(evaluations).merge(
-        listing[["id", "threat", "area", "result_note"]], left_on="tasking_id", right_on="id", how="left"
-    )
-    results["tasking"] = (
-        "No. " + results["tasking_id"].astype(str) + " · " + results["threat"] + " · " + results["area"]
-    )
-    st.dataframe(
-        results[
-            [
-                "tasking",
-                "result_note",
-                "reading",
-                "ratio",
-                "ratio_low",
-                "ratio_high",
-                "wdd",
-                "wdd_z",
-                "harm_prevented",
-                "harm_prevented_low",
-                "harm_prevented_high",
-                "comparison",
-                "flags",
-            ]
-        ],
-        width="stretch",
-        hide_index=True,
-        column_config={
-            "tasking": "Tasking",
-            "result_note": st.column_config.TextColumn("Result (commander)", width="medium"),
-            "reading": "Evaluation",
-            "ratio": st.column_config.NumberColumn("Ratio", format="%.2f", help="After, as a share of expected"),
-            "ratio_low": st.column_config.NumberColumn("95% low", format="%.2f"),
-            "ratio_high": st.column_config.NumberColumn("95% high", format="%.2f"),
-            "wdd": st.column_config.NumberColumn("WDD (incidents)", format="%+.0f"),
-            "wdd_z": st.column_config.NumberColumn("WDD z", format="%+.2f"),
-            "harm_prevented": st.column_config.NumberColumn(f"Harm prevented ({page.harm.unit_short})", format="%,.0f"),
-            "harm_prevented_low": st.column_config.NumberColumn("95% low", format="%,.0f"),
-            "harm_prevented_high": st.column_config.NumberColumn("95% high", format="%,.0f"),
             "comparison": "Comparison",
             "flags": st.column_config.TextColumn("Caveats", width="medium"),
         },
