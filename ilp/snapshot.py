@@ -37,7 +37,9 @@ def week_of(day: dt.date) -> dt.date:
 
 
 def area_label(level: str, area, area_name=None) -> str:
-    """An area in words: 'Beat 3D (Harbour North)', 'District 003', 'Location 011XX S CANAL ST'."""
+    """An area in words: 'Beat 3D (Harbour North)', 'District 003', 'Location 011XX S CANAL ST', 'Citywide'."""
+    if level == "city":
+        return "Citywide"
     text = f"{str(level).capitalize()} {area}"
     if isinstance(area_name, str) and area_name and area_name != str(area):
         text += f" ({area_name})"
@@ -89,6 +91,24 @@ PROACTIVE_NOTE = (
     "vehicle offences): their counts measure police activity, not harm, as in the CCHI."
 )
 
+# The area levels incidents carry, lowest first, and the one area above them all (a ranking by offence only).
+AREA_LEVELS = ("beat", "district")
+CITY = "city"
+# Incidents' occurred_precision values and the snapshot_coverage columns that count them, finest first.
+PRECISION_COLUMNS = {"exact": "exact_times", "day": "day_only", "month": "month_only"}
+# Data whose last day is further back than this is said to be old, on every page and on the printed brief.
+STALE_AFTER_DAYS = 14
+
+
+def age_text(days: int) -> str:
+    """'16 days', '3 months', '5 years': how long ago, in the unit a reader thinks in."""
+    if days < 60:
+        return f"{days} days"
+    if days < 730:
+        return f"{round(days / 30.44)} months"
+    return f"{round(days / 365.25)} years"
+
+
 UNKNOWN_HARM = HarmIndex(name="?", version="?", title="unknown harm index", unit="harm units")
 
 
@@ -106,11 +126,13 @@ class SnapshotInfo:
     categories: dict = field(default_factory=dict)  # category code -> label, in label order
     harm_indices: tuple = ()  # HarmIndex, the default first
     area_levels: dict = field(default_factory=dict)  # level -> {'areas', 'with_population', 'with_geometry'}
+    coverage: dict = field(default_factory=dict)  # what the incidents carry (queries/snapshot_coverage.sql)
 
     @classmethod
     def read(cls, con) -> SnapshotInfo:
         meta = read_meta(con)
         facts = run_query(con, "snapshot_facts").iloc[0]
+        coverage = run_query(con, "snapshot_coverage").iloc[0]
         districts = run_query(con, "snapshot_districts")
         categories = run_query(con, "snapshot_categories")
         harm = run_query(con, "snapshot_harm_indices")
@@ -142,6 +164,7 @@ class SnapshotInfo:
                 }
                 for r in levels.itertuples()
             },
+            coverage={key: int(value) for key, value in coverage.items()},
         )
 
     # ---------------------------------------------------------------------------- kind and dates
@@ -166,6 +189,59 @@ class SnapshotInfo:
         """The Sunday ending the default week: the 'as of' day of the brief and the threat ranking."""
         week = self.default_week(today)
         return week_end(week) if week else None
+
+    @property
+    def time_precision(self) -> str | None:
+        """How precisely most incidents are dated: 'exact' (a time of day), 'day' (the date only) or 'month'
+        (the month only, as data.police.uk publishes); None when there are no incidents. Month-only data has
+        no weekly series and no shifts; day-only data has no shifts."""
+        counts = {precision: self.coverage.get(column, 0) for precision, column in PRECISION_COLUMNS.items()}
+        if not any(counts.values()):
+            return None
+        return max(counts, key=lambda precision: counts[precision])
+
+    @property
+    def weekly(self) -> bool:
+        """Whether weekly figures mean anything: not when most incidents are dated to the month only."""
+        return self.time_precision != "month"
+
+    @property
+    def covers_through(self) -> dt.date | None:
+        """The last day the data covers: the last incident's day, or the end of its month when most
+        incidents are dated to the month only (a month-only source's last month is dated its 1st)."""
+        if self.last_day is None:
+            return None
+        if self.time_precision == "month":
+            return (pd.Timestamp(self.last_day) + pd.offsets.MonthEnd(0)).date()
+        return self.last_day
+
+    def data_age_days(self, today: dt.date | None = None) -> int | None:
+        """Days from the last day the data covers to ``today`` (None without incidents)."""
+        through = self.covers_through
+        return None if through is None else ((today or dt.date.today()) - through).days
+
+    def days_covered(self, start: dt.date, end: dt.date) -> int:
+        """How many days of [``start``, ``end``) the data covers (from its first day to its last): a baseline
+        window that reaches back before the data starts holds fewer days than it spans, and counting the
+        missing days as days without crime would make every rise look significant."""
+        if self.first_day is None or self.covers_through is None:
+            return 0
+        first = max(start, self.first_day)
+        last = min(end, self.covers_through + dt.timedelta(days=1))
+        return max(0, (last - first).days)
+
+    def staleness(self, today: dt.date | None = None) -> str | None:
+        """How old the data is, in words, when its last day is more than ``STALE_AFTER_DAYS`` before ``today``;
+        None when it is recent, when there is none, and for the synthetic demo city (its dates are fixed when
+        it is generated, so its age says nothing). Every page's banner and the printed brief show it."""
+        age = self.data_age_days(today)
+        if self.demo or age is None or age <= STALE_AFTER_DAYS:  # the demo city's dates are fixed when built
+            return None
+        today = today or dt.date.today()
+        return (
+            f"The data ends on {self.covers_through:%d %b %Y}, {age_text(age)} before today ({today:%d %b %Y}): "
+            f"every figure here describes the weeks up to then, not now. Load newer exports to see the present."
+        )
 
     def weeks(self, limit: int = 156, today: dt.date | None = None) -> list[dt.date]:
         """The Mondays a user may pick, newest first: from the default week back to the first week with data."""
@@ -220,6 +296,48 @@ class SnapshotInfo:
 
     def has_boundaries(self) -> bool:
         return any(level["with_geometry"] > 0 for level in self.area_levels.values())
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The area levels the incidents carry, lowest first: ('beat', 'district'), ('district',), ('beat',)
+        or () when incidents are placed in neither."""
+        return tuple(level for level in AREA_LEVELS if self.coverage.get(f"with_{level}", 0) > 0)
+
+    @property
+    def lowest_level(self) -> str:
+        """The level threats are ranked at by default: the lowest the data has, 'city' (one area, citywide)
+        when incidents carry neither a beat nor a district."""
+        return self.levels[0] if self.levels else CITY
+
+    @property
+    def ranking_levels(self) -> tuple[str, ...]:
+        """The levels a ranking can be asked for: the data's own, lowest first, or ('city',) without any."""
+        return self.levels or (CITY,)
+
+    def has_level(self, level: str) -> bool:
+        return level == CITY or level in self.levels
+
+    def level_note(self, level: str) -> str:
+        """Why a ranking is at ``level`` when it is not the beat: 'This source has no beats, so threats are
+        ranked by district.' ('' at beat level)."""
+        if level not in (*AREA_LEVELS, CITY) or level == AREA_LEVELS[0]:
+            return ""
+        below = AREA_LEVELS if level == CITY else AREA_LEVELS[: AREA_LEVELS.index(level)]
+        missing = [f"{name}s" for name in below if name not in self.levels]
+        if not missing:
+            return ""
+        by = "citywide, by offence only" if level == CITY else f"by {level}"
+        return f"This source records no {' or '.join(missing)}, so threats are ranked {by}."
+
+    @property
+    def has_coordinates(self) -> bool:
+        """Whether any incident has a usable location (latitude and longitude): without, there is no map."""
+        return self.coverage.get("located", 0) > 0
+
+    @property
+    def has_location_text(self) -> bool:
+        """Whether any incident has location text (a block): without, there are no repeat locations."""
+        return self.coverage.get("with_location_text", 0) > 0
 
 
 def _date(value) -> dt.date | None:
