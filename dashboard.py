@@ -19,6 +19,7 @@ from ilp.snapshot import SnapshotInfo
 from ilp.ui import context as ui
 from ilp.ui import sign_in
 from ilp.ui.context import REQUESTED_KEY
+from ilp.ui.error_boundary import error_boundary
 
 st.set_page_config(page_title="ILP Command Dashboard", page_icon="🛡️", layout="wide")
 
@@ -228,10 +229,12 @@ def main() -> None:
         filters=filters,
         info=info,
     )
-    current.run()
+    with error_boundary(spec.title if spec is not None else "This page"):
+        current.run()
 
     page_key = current.url_path or pages[0].key
     ui.footer(ui.PageContext(key=page_key, **st.session_state["ilp_context"]))
 
 
-main()
+with error_boundary("The dashboard"):
+    main()

@@ -241,8 +241,13 @@ def gate(page_key: str) -> PageContext:
 
 # ------------------------------------------------------------------------------------------ frame
 def banner(info: SnapshotInfo) -> None:
+    """What every page says first about its data: the demo city is synthetic; data that ends long before
+    today is old (SnapshotInfo.staleness)."""
     if info.demo:
         st.warning("**Demo city — synthetic data.** No real person or place is shown.", icon=":material/science:")
+    stale = info.staleness()
+    if stale:
+        st.warning(f"**Old data.** {stale}", icon=":material/history:")
 
 
 def footer(page: PageContext) -> None:
