@@ -41,6 +41,23 @@ def _tasking_cell(owner, status) -> str:
     return _e(tasking_rules.summary(owner, status))
 
 
+def _threat_place(row) -> str:
+    """'Harbour (district 1)', 'Beat 1A (beat 1A)' as the source names it, or 'Citywide' for a ranking by offence."""
+    if row.level == "city":
+        return "Citywide"
+    return f"{_e(row.area_name or row.area)} ({_e(row.level)} {_e(row.area)})"
+
+
+def _number(value, spec: str) -> str:
+    """``value`` formatted with ``spec``, or '–' when it is missing (a baseline the data does not reach)."""
+    return "–" if value is None or value != value else format(value, spec)
+
+
+def _baseline_format(measure: str, baseline: str) -> str:
+    """A 4-week mean of incidents keeps a decimal; harm and single weeks are whole numbers."""
+    return ",.1f" if measure == "incidents" and baseline == "prior_4wk" else ",.0f"
+
+
 # ------------------------------------------------------------------------------------------ HTML
 def _e(value) -> str:
     if value is None or (isinstance(value, float) and value != value):
@@ -116,6 +133,7 @@ body { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: 
 h1 { font-size: 22px; margin: 0 0 4px 0; } h2 { font-size: 16px; margin: 22px 0 6px 0; border-bottom: 2px solid #1f3a5f; }
 .stamp { font-size: 11px; color: #333; background: #eef1f5; padding: 6px 8px; }
 .demo { background: #fff3cd; border: 1px solid #e0b84c; padding: 6px 8px; margin: 8px 0; font-weight: bold; }
+.stale { background: #fde8e4; border: 1px solid #c0462b; padding: 6px 8px; margin: 8px 0; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid #ccc; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #eef1f5; } td.num { text-align: right; white-space: nowrap; } .sig { font-weight: bold; color: #8a1c00; }
 .overdue { color: #8a1c00; font-weight: bold; } p.note { font-size: 11px; color: #444; }
@@ -126,25 +144,24 @@ th { background: #eef1f5; } td.num { text-align: right; white-space: nowrap; } .
 def render_html(brief: Brief) -> str:
     threats_rows = (
         "".join(
-            f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.category_label)}</td><td>{_e(r.area_name or r.area)} "
-            f"({_e(r.level)} {_e(r.area)})</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
-            f"<td class='num'>{int(r['count'])}</td><td class='num'>{r.baseline:.1f}</td>"
-            f"<td class='num{' sig' if r.significant else ''}'>{r.z:.1f}{' *' if r.significant else ''}</td>"
+            f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.category_label)}</td><td>{_threat_place(r)}</td><td class='num'>{r.score:.2f}</td><td class='num'>{r.harm:,.0f}</td>"
+            f"<td class='num'>{int(r['count'])}</td><td class='num'>{_number(r.baseline, '.1f')}</td>"
+            f"<td class='num{' sig' if r.significant else ''}'>{_number(r.z, '.1f')}{' *' if r.significant else ''}</td>"
             f"<td>{_e(r.explanation)}</td><td>{_tasking_cell(r.tasking_owner, r.tasking_status)}</td></tr>"
             for _, r in brief.threats.iterrows()
         )
-        or f"<tr><td colspan='10'>No candidate threats in this window ({brief.candidates:,} candidates ranked).</td></tr>"
+        or f"<tr><td colspan='10'>{_e(brief.no_threats_text)}</td></tr>"
     )
     location_rows = (
         "".join(
             f"<tr><td class='num'>{int(r['rank'])}</td><td>{_e(r.location)}</td>"
             f"<td>{_e(location_area(r.beat, r.district, r.district_name))}</td><td>{_e(r.categories)}</td>"
-            f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{r.baseline:.1f}</td>"
-            f"<td class='num'>{round(r.z, 1) + 0.0:+.1f}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
+            f"<td class='num'>{int(r.incidents)}</td><td class='num'>{r.harm:,.0f}</td><td class='num'>{_number(r.baseline, '.1f')}</td>"
+            f"<td class='num'>{_number(round(r.z, 1) + 0.0, '+.1f')}</td><td>{r.first_seen:%d %b} – {r.last_seen:%d %b}</td>"
             f"<td>{_tasking_cell(r.get('tasking_owner'), r.get('tasking_status'))}</td></tr>"
             for _, r in brief.repeat_locations.head(LOCATIONS_PRINTED).iterrows()
         )
-        or "<tr><td colspan='10'>No location had 3 or more incidents in these 28 days.</td></tr>"
+        or f"<tr><td colspan='10'>{_e(brief.no_locations_text)}</td></tr>"
     )
     victim_rows = "".join(
         f"<tr><td>{_e(v.area_name if v.area_name != v.area else v.area)} ({_e(v.level)} {_e(v.area)})</td>"
@@ -161,7 +178,7 @@ def render_html(brief: Brief) -> str:
     change_rows = (
         "".join(
             f"<tr><td>{_e(c.window_label)}</td><td>{_e(c.category_label)}</td><td>{_e(c.area_name or c.area)}</td>"
-            f"<td class='num'>{int(c['count'])}</td><td class='num'>{c.baseline:.1f}</td><td class='num'>{c.z:.1f}</td>"
+            f"<td class='num'>{int(c['count'])}</td><td class='num'>{_number(c.baseline, '.1f')}</td><td class='num'>{_number(c.z, '.1f')}</td>"
             f"<td class='num'>{c.q_value:.3f}</td><td>{_e(c.change_text)}</td></tr>"
             for _, c in brief.significant_changes.assign(
                 window_label=brief.significant_changes["window"].map(change_analysis.WINDOW_LABELS)
@@ -183,8 +200,8 @@ def render_html(brief: Brief) -> str:
     headline_rows = "".join(
         f"<tr><td>{label}</td><td class='num'>{head[measure]:,.0f}</td>"
         + "".join(
-            f"<td class='num'>{head[f'{b}_{measure}']:,.{1 if measure == 'incidents' and b == 'prior_4wk' else 0}f}</td>"
-            f"<td class='num'>{head[f'{b}_{measure}_z']:+.1f}</td><td>{_e(head[f'{b}_{measure}_reading'])}</td>"
+            f"<td class='num'>{_number(head[f'{b}_{measure}'], _baseline_format(measure, b))}</td>"
+            f"<td class='num'>{_number(head[f'{b}_{measure}_z'], '+.1f')}</td><td>{_e(head[f'{b}_{measure}_reading'])}</td>"
             for b in ("prior_4wk", "last_year")
         )
         + "</tr>"
@@ -198,14 +215,25 @@ def render_html(brief: Brief) -> str:
         if brief.info.demo
         else ""
     )
-    level = _e(brief.level)
+    level = _e(brief.level if brief.level != "city" else "city (offence only)")
+    stale = f"<div class='stale'>{_e(brief.staleness)}</div>" if brief.staleness else ""
+    level_note = "".join(
+        f"<p class='note'><b>{_e(note)}</b></p>" for note in (brief.level_note, brief.coverage_note) if note
+    )
+    month_only = (
+        "<div class='stale'>This source dates offences to the month only: the weekly figures below count each "
+        "month's offences in the week that holds the 1st and cannot show a change within a month.</div>"
+        if not brief.info.weekly
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Command brief, week of {brief.week:%d %b %Y}</title>
 <style>{STYLE}</style></head><body>
 <h1>Command brief: week {brief.week:%d %b %Y} – {brief.as_of:%d %b %Y} ({scope})</h1>
 <div class="stamp">{_e(brief.stamp)}<br>Parameters: {_e(", ".join(f"{k}={'all' if v is None else v}" for k, v in brief.parameters.items()))}</div>
-{demo}
+{demo}{stale}{month_only}
 <h2>1. Top threats (offence x {level}), ranked with reasons</h2>
+{level_note}
 <p class="note">Score: weighted harm, momentum, expected harm, vulnerability and concentration (threat matrix
 {_e(brief.matrix_version)}). Harm: {_e(brief.harm.title)} ({_e(brief.harm.unit)}), last 28 days; proactively detected
 offences excluded. z: Poisson change against the 12-week baseline; * significant after Benjamini-Hochberg at a false

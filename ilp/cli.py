@@ -125,7 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         help="last day of the 28-day window, YYYY-MM-DD (default: the last complete week's Sunday in the data)",
     )
     threats_parser.add_argument("--top", type=int, default=10, help="how many threats to list (0 = all)")
-    threats_parser.add_argument("--level", choices=("beat", "district"), default="beat")
+    threats_parser.add_argument(
+        "--level",
+        choices=("beat", "district", "city"),
+        default=None,
+        help="rank offences by beat, district or citywide (default: the lowest level the warehouse records)",
+    )
     threats_parser.add_argument(
         "--harm",
         default=None,
@@ -147,9 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     brief.add_argument("--category", default=None, help="one offence category, e.g. robbery (default: all)")
     brief.add_argument(
         "--level",
-        choices=("beat", "district"),
-        default="beat",
-        help="rank threats and count repeat victims by beat or district (default: beat)",
+        choices=("beat", "district", "city"),
+        default=None,
+        help="rank threats and count repeat victims by beat, district or citywide "
+        "(default: the lowest level the warehouse records)",
     )
     brief.add_argument(
         "--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)"
@@ -477,14 +483,18 @@ def _harm(args, warehouse: Warehouse) -> int:
 
 def _threats(args, warehouse: Warehouse) -> int:
     from ilp.analytics import threats as threat_ranking
+    from ilp.snapshot import SnapshotInfo
 
     harm_index, harm_version = threat_ranking.parse_harm(args.harm) if args.harm else (None, None)
     con = warehouse.connect()
     try:
+        info = SnapshotInfo.read(con)
+        level = threat_ranking.resolve_level(info, args.level)  # the lowest level the data has, unless asked
+        as_of = args.as_of or threat_ranking.require_as_of(info)
         frame = threat_ranking.rank_threats(
             con,
-            as_of=args.as_of,
-            level=args.level,
+            as_of=as_of,
+            level=level,
             harm_index=harm_index,
             harm_version=harm_version,
             top=args.top or None,
@@ -494,7 +504,8 @@ def _threats(args, warehouse: Warehouse) -> int:
     if args.json:
         print(json.dumps(threat_ranking.to_records(frame), indent=2, default=str))
     else:
-        print(threat_ranking.format_table(frame))
+        notes = (info.level_note(level), info.staleness() or "")
+        print(threat_ranking.format_table(frame, level=level, as_of=as_of, notes=notes))
     return 0
 
 
@@ -570,10 +581,12 @@ def _brief(args, warehouse: Warehouse) -> int:
         state=State(args.state) if args.state else State.for_warehouse(warehouse.directory),
         request=request,
     )
+    by = "offence, citywide" if result.level == "city" else result.level
     print(
-        f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats, "
+        f"Wrote {args.out}: week {result.week} to {result.as_of}, {len(result.threats)} threats by {by}, "
         f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
-        f"{result.stamp}"
+        + "".join(f"{note}\n" for note in (result.level_note, result.staleness) if note)
+        + result.stamp
     )
     return 0
 

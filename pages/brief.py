@@ -28,14 +28,18 @@ can_task = page.role in access.TASKING_EDITORS
 today = dt.date.today()
 # The brief's own choices (threat level, change level) are widgets further down; their values from the last
 # run are in the session state, so the brief is built once, here, for what the page will show.
+# Which levels exist is the data's to say (SnapshotInfo): a level it does not record is never offered.
+levels = page.info.ranking_levels
+chosen_level = st.session_state.get("threat_level")
+beats_and_districts = page.info.has_level("beat") and page.info.has_level("district")
 request = brief.BriefRequest(
     week=f.week,
     district=f.district,
     category=f.category,
     harm_index=f.harm_index,
     harm_version=f.harm_version,
-    level=st.session_state.get("threat_level") or "beat",
-    change_level="beat" if st.session_state.get("change_beats") else "district",
+    level=chosen_level if chosen_level in levels else None,
+    change_level="beat" if st.session_state.get("change_beats") and beats_and_districts else None,
 )
 report = brief.build_brief(page, request, taskings=store.taskings(), today=today)
 as_of = report.as_of
@@ -49,8 +53,18 @@ st.title("Command brief")
 st.markdown(f"**Week {week_text}** · {scope} · {category_scope}")
 show_flash()
 
+if not page.info.weekly:
+    st.warning(
+        "This source dates offences to the month only, so the brief's weekly figures (this week against its "
+        "baselines, week-by-week changes, the control chart and the 52-week series) count each month's "
+        "offences in the week that holds the 1st and cannot show a change within a month. Read the 28-day "
+        "threat ranking with that in mind; the Trends page shows the series by month.",
+        icon=":material/calendar_month:",
+    )
+if report.coverage_note:
+    st.info(report.coverage_note, icon=":material/history_toggle_off:")
 last_day = page.info.last_day
-if last_day is not None and (last_day - as_of).days < 14 and not page.demo:
+if last_day is not None and (last_day - as_of).days < 14 and not page.demo and page.info.weekly:
     st.info(
         f"This week ends {(last_day - as_of).days} days before the last incident in the snapshot ({last_day:%d %b %Y}). "
         "Crimes reported late are not in it yet, so the latest counts may still rise; each threat's confidence "
@@ -94,6 +108,9 @@ downloads.download_button(
 )
 
 
+LEVEL_LABELS = {"beat": "Beat", "district": "District", "city": "Offence, citywide"}
+
+
 def task_or_show(prefix: str, row, target: Target, title: str) -> None:
     """A threat's or location's tasking in a sentence, or the form to create one (commanders)."""
     if isinstance(row["tasking_owner"], str):
@@ -112,70 +129,87 @@ def task_or_show(prefix: str, row, target: Target, title: str) -> None:
 # ------------------------------------------------------------------------------------------ 1. top threats
 with st.container(border=True, key="top_threats"):
     st.header("Top threats", anchor="top-threats")
-    level = (
-        st.segmented_control(
-            "Threats by",
-            ["beat", "district"],
-            default="beat",
-            key="threat_level",
-            format_func=str.capitalize,
-            help="A threat is an offence category in one area a commander can task: a beat or a whole district.",
-        )
-        or "beat"
+    st.segmented_control(
+        "Threats by",
+        levels,
+        default=page.info.lowest_level,
+        key="threat_level",
+        format_func=LEVEL_LABELS.get,
+        help="A threat is an offence category in one area a commander can task: a beat or a whole district. "
+        "Only the levels this source records are offered.",
     )
+    level = report.level
+    if report.level_note:
+        st.caption(report.level_note)
     top, candidates = report.threats, report.candidates
     ranked_tab, harm_tab, locations_tab, victims_tab = st.tabs(
         ["Ranked threats, with reasons", "Highest harm alone", "Repeat locations", "Repeat victims"]
     )
     with ranked_tab:
         if top.empty:
-            st.info(f"No candidate threats in the 28 days to {as_of:%d %b %Y} for this selection.")
+            st.info(report.no_threats_text)
             picked = None
         else:
             st.dataframe(
                 brief.threat_table(top).round({"harm": 0}),
                 width="stretch",
                 hide_index=True,
+                placeholder="—",
                 key="threat_table",
+                # Harm, count, z and confidence come straight after the threat, and every column but the
+                # explanation has a fixed width, so they fit a 1400 px screen without scrolling sideways.
                 column_order=[
                     "rank",
                     "threat",
                     "score",
-                    "significance",
-                    "tasking",
                     "harm",
                     "count",
                     "baseline",
                     "z",
+                    "significance",
                     "confidence",
+                    "tasking",
                     "why",
                 ],
                 column_config={
-                    "rank": st.column_config.NumberColumn("Rank", width="small"),
-                    "threat": st.column_config.TextColumn("Threat (offence, area)"),
+                    "rank": st.column_config.NumberColumn("#", width=40),
+                    "threat": st.column_config.TextColumn("Threat (offence, area)", width=220),
                     "score": st.column_config.ProgressColumn(
                         "Score",
                         format="%.2f",
                         min_value=0.0,
                         max_value=1.0,
+                        width=90,
                         help="Weighted sum of the matrix components, each 0..1 (threat matrix "
                         f"{report.matrix_version}, data/threat_matrix.toml).",
                     ),
-                    "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
-                    "count": st.column_config.NumberColumn("Incidents, 28 days", format="%d"),
-                    "baseline": st.column_config.NumberColumn(
-                        "Expected", format="%.1f", help="Incidents expected in 28 days from the 12 weeks before."
+                    "harm": st.column_config.NumberColumn(
+                        f"Harm ({unit})", format="localized", width=95, help=f"Harm in the 28 days, {index_tag}."
                     ),
-                    "z": st.column_config.NumberColumn("z", format="%+.1f", help="Poisson z = 2(√count − √expected)."),
+                    "count": st.column_config.NumberColumn(
+                        "Incidents", format="%d", width=80, help="Incidents in the 28 days."
+                    ),
+                    "baseline": st.column_config.NumberColumn(
+                        "Expected",
+                        format="%.1f",
+                        width=80,
+                        help="Incidents expected in 28 days from the 12 weeks before.",
+                    ),
+                    "z": st.column_config.NumberColumn(
+                        "z", format="%+.1f", width=55, help="Poisson z = 2(√count − √expected)."
+                    ),
                     "significance": st.column_config.TextColumn(
                         "Rise",
+                        width=110,
                         help=f"One-sided Poisson E-test, Benjamini-Hochberg across all {candidates:,} "
                         f"candidates at a false discovery rate of {fdr:.0%}.",
                     ),
                     "confidence": st.column_config.TextColumn(
-                        "Confidence", help="Data behind the threat: volume, geocoding, time precision, timeliness."
+                        "Confidence",
+                        width=95,
+                        help="Data behind the threat: volume, geocoding, time precision, timeliness.",
                     ),
-                    "tasking": st.column_config.TextColumn("Tasking (owner, status)"),
+                    "tasking": st.column_config.TextColumn("Tasking (owner, status)", width=160),
                     "why": st.column_config.TextColumn("Why it ranks here", width="large"),
                 },
             )
@@ -199,7 +233,7 @@ with st.container(border=True, key="top_threats"):
             )
             picked = top.iloc[chosen_threat]
         st.caption(
-            f"{candidates:,} offence × {level} candidates scored on harm, momentum, expected harm, vulnerability "
+            f"{candidates:,} {brief.combination_grain((level,) if level != 'city' else ())} candidates scored on harm, momentum, expected harm, vulnerability "
             f"and concentration (threat matrix {report.matrix_version}); confidence is shown beside the score, not in it. "
             + ("Filtered to " + category_scope + "; ranks are among all offences. " if f.category else "")
             + f"Pick a threat above for its score breakdown{' and to task it' if can_task else ''}. {PROACTIVE_NOTE}"
@@ -209,6 +243,7 @@ with st.container(border=True, key="top_threats"):
         if combinations.empty:
             st.info(f"No harm recorded in the 28 days to {as_of:%d %b %Y} for this selection.")
         else:
+            share_of = "district's" if "district" in report.top_harm_levels else "city's"
             st.dataframe(
                 combinations.round({"harm": 0}),
                 width="stretch",
@@ -221,32 +256,36 @@ with st.container(border=True, key="top_threats"):
                     "harm": st.column_config.NumberColumn(f"Harm, 28 days ({unit})", format="localized"),
                     "incidents": st.column_config.NumberColumn("Incidents, 28 days", format="localized"),
                     "share_of_district_harm": st.column_config.ProgressColumn(
-                        "Share of the district's harm",
+                        f"Share of the {share_of} harm",
                         format="percent",
                         min_value=0.0,
                         max_value=1.0,
-                        help="This offence in this beat as a share of all harm in its district over the same 28 days.",
+                        help=f"This row's harm as a share of all harm in its {share_of.removesuffix(chr(39) + 's')} "
+                        "over the same 28 days.",
                     ),
                 },
             )
         st.caption(
-            "The ten highest-harm offence × beat combinations over the 28 days, harm alone: no trend, "
+            f"The ten highest-harm {report.top_harm_grain + ' combinations' if report.top_harm_levels else 'offences citywide'}"
+            " over the 28 days, harm alone: no trend, "
             "vulnerability or confidence. A cross-check on the ranking."
+            + (f" {report.level_note}" if not report.top_harm_levels else "")
         )
     with locations_tab:
         shown_locations = report.repeat_locations
         if shown_locations.empty:
-            st.info(f"No location had 3 or more incidents in the 28 days to {as_of:%d %b %Y} for this selection.")
+            st.info(report.no_locations_text)
         else:
             st.dataframe(
                 brief.repeat_location_table(shown_locations).round({"harm": 0}),
                 width="stretch",
                 hide_index=True,
+                placeholder="—",
                 key="repeat_locations_table",
                 column_order=[
                     "rank",
                     "location",
-                    "area",
+                    *(["area"] if page.info.levels else []),
                     "top_offence",
                     "incidents",
                     "baseline",
@@ -402,17 +441,24 @@ with st.container(border=True, key="top_threats"):
                 + " · ".join(f"{k} {v:.0%}" for k, v in picked["confidence_parts"].items() if v is not None)
             )
         with task_column:
-            task_or_show(
-                "threat",
-                picked,
-                Target(
-                    category=picked["offense_category"],
-                    level=picked["level"],
-                    area_id=str(picked["area"]),
-                    described=f"{picked['category_label']} in {place}",
-                ),
-                "**Create tasking** for this threat",
-            )
+            if picked["level"] == "city":
+                st.info(
+                    "A tasking names a beat, a district or a repeat location, and this source records no beats "
+                    "or districts: task this offence at one of its repeat locations (the Repeat locations tab).",
+                    icon=":material/assignment:",
+                )
+            else:
+                task_or_show(
+                    "threat",
+                    picked,
+                    Target(
+                        category=picked["offense_category"],
+                        level=picked["level"],
+                        area_id=str(picked["area"]),
+                        described=f"{picked['category_label']} in {place}",
+                    ),
+                    "**Create tasking** for this threat",
+                )
 
 # ------------------------------------------------------------------------------------------ 2. what changed
 st.header("What changed, for real")
@@ -430,9 +476,12 @@ window = (
 with_beats = controls[1].toggle(
     "By beat",
     key="change_beats",
+    disabled=not beats_and_districts,
     help="Test every offence × beat instead of offence × district (more tests, so a "
-    "change must be larger to survive the false discovery rate).",
+    "change must be larger to survive the false discovery rate)."
+    + ("" if beats_and_districts else " This source does not record both beats and districts."),
 )
+change_grain = brief.combination_grain((report.change_level,) if report.change_level != "city" else ())
 show_all = controls[2].toggle("Show changes that are not significant", key="change_all")
 in_window = report.changes[report.changes["window"] == window]
 shown = in_window if show_all else in_window[in_window["significant"]]
@@ -440,7 +489,7 @@ tests = report.change_tests.get(window, 0)
 significant_count = int(in_window["significant"].sum())
 if shown.empty:
     st.success(
-        f"No offence × {'beat' if with_beats else 'district'} change is significant {'this week' if window == 'week' else 'over the last 28 days'} "
+        f"No {change_grain} change is significant {'this week' if window == 'week' else 'over the last 28 days'} "
         f"at a false discovery rate of {fdr:.0%} ({tests:,} changes tested). Week-to-week movement is within ordinary variation.",
         icon=":material/check:",
     )
@@ -474,20 +523,22 @@ st.caption(
 # control chart of one series
 series_options = [("district", None, None, "All offences, citywide")]
 for _, threat in top.iterrows():
+    citywide = threat["level"] == "city"  # a ranking by offence only: the citywide series of that offence
     series_options.append(
         (
-            threat["level"],
-            str(threat["area"]),
+            "district" if citywide else threat["level"],
+            None if citywide else str(threat["area"]),
             threat["offense_category"],
             f"Threat #{int(threat['rank'])}: {threat['category_label']}, "
             f"{area_label(threat['level'], threat['area'], threat['area_name'])}",
         )
     )
 for _, change in in_window[in_window["significant"]].head(20).iterrows():
+    citywide = change["level"] == "city"
     series_options.append(
         (
-            change["level"],
-            str(change["area"]),
+            "district" if citywide else change["level"],
+            None if citywide else str(change["area"]),
             change["offense_category"],
             f"Changed: {change['category_label']}, {area_label(change['level'], change['area'], change['area_name'])}",
         )
@@ -621,7 +672,11 @@ def metric(column, label: str, measure: str, baseline: str, baseline_text: str, 
         f"{current:,.0f}{value_unit}",
         delta=brief.change_text(current, base, z, row[f"{baseline}_{measure}_pct"]),
         delta_color="inverse" if abs(z) >= brief.WORTH_A_LOOK else "gray",
-        delta_description=f"vs {baseline_text} ({base:,.0f}): {row[f'{baseline}_{measure}_reading']}",
+        delta_description=(
+            f"vs {baseline_text} ({base:,.0f}): {row[f'{baseline}_{measure}_reading']}"
+            if base == base
+            else f"vs {baseline_text}: no baseline (the data starts later)"
+        ),
         help=f"Baseline: the {'mean of the 4 weeks before the selected week' if baseline == 'prior_4wk' else 'week starting 52 weeks (364 days) earlier'}.",
         border=True,
     )
@@ -650,6 +705,7 @@ def district_table(measure: str, number_label: str) -> None:
         table,
         width="stretch",
         hide_index=True,
+        placeholder="—",
         column_config={
             "area": st.column_config.TextColumn("Area"),
             "current": st.column_config.NumberColumn(f"This week ({number_label})", format="localized"),
@@ -667,14 +723,20 @@ def district_table(measure: str, number_label: str) -> None:
     )
 
 
-harm_tab, incidents_tab = st.tabs([f"Harm ({unit}) by district", "Incidents by district"])
+by = "by district" if page.info.has_level("district") else "citywide"
+harm_tab, incidents_tab = st.tabs([f"Harm ({unit}) {by}", f"Incidents {by}"])
 with harm_tab:
     district_table("harm", unit)
 with incidents_tab:
     district_table("incidents", "count")
 st.caption(
     f"Incidents: every recorded incident of {category_scope}, proactive categories included. {PROACTIVE_NOTE} "
-    f"All districts are listed whatever the district filter. {page.source_note()}"
+    + (
+        "All districts are listed whatever the district filter. "
+        if page.info.has_level("district")
+        else "This source records no districts, so the figures are citywide only. "
+    )
+    + page.source_note()
 )
 
 weekly = report.weekly

@@ -1,6 +1,7 @@
 -- Threat candidates (ilp/analytics/threats.py, `ilp threats`). One row per (area at $level, offence
 -- category) with at least one incident in the recent window ($recent_days days ending $as_of, inclusive)
--- or in its baseline (the $baseline_weeks weeks before the recent window). $level is 'beat' or 'district'.
+-- or in its baseline (the $baseline_weeks weeks before the recent window). $level is 'beat', 'district'
+-- or 'city' (one area, 'citywide': offence categories ranked citywide, for data placed in neither).
 -- Columns: incidents in each window; the harm weight of the chosen index ($harm_index, $harm_version:
 -- category_harm's harm_weight, ilp/harm.sql, proactive categories included unless $exclude_proactive);
 -- a recency-weighted count (sum of $decay ^ weeks-before-as-of) for the expected-harm forecast;
@@ -30,7 +31,7 @@ scoped AS (
     SELECT
         i.source,
         i.source_id,
-        CASE WHEN $level = 'beat' THEN i.beat ELSE i.district END AS area_id,
+        CASE $level WHEN 'beat' THEN i.beat WHEN 'district' THEN i.district ELSE 'citywide' END AS area_id,
         i.offense_category AS category,
         i.occurred_at >= b.recent_start AS recent,
         date_diff('day', CAST(i.occurred_at AS DATE), CAST($as_of AS DATE)) // 7 AS age_weeks,
@@ -44,7 +45,7 @@ scoped AS (
     WHERE i.occurred_at >= b.baseline_start
       AND i.occurred_at < b.recent_end
       AND i.offense_category IN (SELECT category FROM categories)
-      AND (CASE WHEN $level = 'beat' THEN i.beat ELSE i.district END) IS NOT NULL
+      AND (CASE $level WHEN 'beat' THEN i.beat WHEN 'district' THEN i.district ELSE 'citywide' END) IS NOT NULL
       AND ($district IS NULL OR i.district = $district)
 ),
 counts AS (
@@ -116,7 +117,7 @@ victims AS (
 )
 SELECT
     k.area_id,
-    coalesce(a.name, k.area_id) AS area_name,
+    coalesce(a.name, CASE WHEN k.area_id = 'citywide' THEN 'Citywide' ELSE k.area_id END) AS area_name,
     k.category,
     c.label AS category_label,
     c.proactive,

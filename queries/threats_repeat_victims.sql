@@ -4,9 +4,10 @@
 -- (inclusive; any category, anywhere) and at least one in the recent $recent_days days. Per row: how
 -- many such victims had a recent incident of the category in the area, those incidents, all their
 -- incidents in the window, how many of those victims were under 18 or 65+ at a recent incident there,
--- and how many of those recent incidents were flagged domestic. $level is 'beat' or 'district'. Respects
--- $district and $category (NULL = all) for the recent incidents that place a victim in a row (not for
--- what makes them a repeat victim). Never returns a person_key or a per-person row.
+-- and how many of those recent incidents were flagged domestic. $level is 'beat', 'district' or 'city'
+-- (one area, 'citywide'). Respects $district and $category (NULL = all) for the recent incidents that
+-- place a victim in a row (not for what makes them a repeat victim). Never returns a person_key or a
+-- per-person row.
 WITH bounds AS (
     SELECT
         CAST($as_of AS DATE) + 1 AS window_end,
@@ -19,7 +20,7 @@ victimisations AS (
         i.source,
         i.source_id,
         i.occurred_at >= b.recent_start AS recent,
-        CASE WHEN $level = 'beat' THEN i.beat ELSE i.district END AS area_id,
+        CASE $level WHEN 'beat' THEN i.beat WHEN 'district' THEN i.district ELSE 'citywide' END AS area_id,
         i.district,
         i.offense_category AS category,
         coalesce(i.domestic, false) AS domestic,
@@ -79,7 +80,7 @@ victim_incidents AS (
 )
 SELECT
     v.area_id AS area,
-    coalesce(a.name, v.area_id) AS area_name,
+    coalesce(a.name, CASE WHEN v.area_id = 'citywide' THEN 'Citywide' ELSE v.area_id END) AS area_name,
     v.category AS offense_category,
     coalesce(c.label, v.category) AS category_label,
     v.repeat_victims,

@@ -74,7 +74,17 @@ def reading(z) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ change table
-def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
+def baseline_coverage(info: SnapshotInfo, week: dt.date) -> dict[str, float]:
+    """How many weeks of each baseline of ``week`` the data covers: 4 and 1 when it all lies inside the
+    data, fewer when the data starts later (0: no baseline at all, shown as 'no baseline')."""
+    spans = {
+        "prior_4wk": (week - dt.timedelta(weeks=4), week),
+        "last_year": (week - dt.timedelta(days=364), week - dt.timedelta(days=357)),
+    }
+    return {prefix: info.days_covered(start, end) / 7 for prefix, (start, end) in spans.items()}
+
+
+def district_changes(rows: pd.DataFrame, covered_weeks: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per district plus a citywide row: this week's incidents and harm against each baseline.
 
     ``rows`` is the ``brief_district_week`` query (one row per district x category with ``weight`` and
@@ -87,7 +97,9 @@ def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
         {b}_incidents_reading, ...         'worth a look' / 'watch' / 'normal variation'
         harm_dispersion                    phi for the week (days of harm per effective count)
 
-    for b in ``prior_4wk``, ``last_year``. The citywide row comes first and includes incidents with no
+    for b in ``prior_4wk``, ``last_year``. ``covered_weeks`` (``baseline_coverage``) gives the weeks of
+    each baseline the data covers; a baseline the data does not reach is NaN ('no baseline'), one it
+    partly reaches is the mean of the weeks it covers. The citywide row comes first and includes incidents with no
     district; districts follow in natural id order ('2' before '10'), incidents without a district last.
     """
     frame = rows.copy()
@@ -115,8 +127,10 @@ def district_changes(rows: pd.DataFrame) -> pd.DataFrame:
         sorted(range(len(by_district)), key=lambda i: _district_order(by_district["area_id"].iloc[i]))
     ]
     by_district["area_id"] = by_district["area_id"].replace("", None)
+    if by_district["area_id"].isna().all():  # no district at all: citywide only
+        by_district = by_district.iloc[0:0]
     table = pd.concat([citywide, by_district], ignore_index=True)
-    return _add_change_columns(table)
+    return _add_change_columns(table, covered_weeks or {})
 
 
 def _district_order(area_id: str) -> tuple:
@@ -126,11 +140,12 @@ def _district_order(area_id: str) -> tuple:
     return (0, int(area_id), area_id) if area_id.isdigit() else (1, 0, area_id)
 
 
-def _add_change_columns(table: pd.DataFrame) -> pd.DataFrame:
+def _add_change_columns(table: pd.DataFrame, covered_weeks: dict[str, float]) -> pd.DataFrame:
     out = table[["area_id", "area", "incidents", "harm"]].copy()
     week_phi = _dispersion(table["harm_sq"], table["harm"])
     out["harm_dispersion"] = week_phi
     for prefix, (weeks, _) in BASELINES.items():
+        weeks = covered_weeks.get(prefix, weeks) or np.nan  # 0 weeks covered: no baseline
         base_incidents = table[f"{prefix}_total_incidents"] / weeks
         base_harm = table[f"{prefix}_total_harm"] / weeks
         out[f"{prefix}_incidents"] = base_incidents
@@ -197,30 +212,40 @@ def measure_table(changes: pd.DataFrame, measure: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ top harm
-def top_harm_combinations(rows: pd.DataFrame) -> pd.DataFrame:
-    """The ``brief_top_combinations`` rows ready to show: rank, offence (label), beat, district, harm,
-    incidents, share of the district's harm: the brief's cross-check on the threat ranking (harm alone, no
-    trend, vulnerability or confidence)."""
+def top_harm_combinations(rows: pd.DataFrame, levels: tuple[str, ...] = ("beat", "district")) -> pd.DataFrame:
+    """The ``brief_top_combinations`` rows ready to show: rank, offence (label), then a column for each area
+    level the data records (``levels``: beat and district, either, or none), harm, incidents and the share
+    of the district's harm (of the city's when there are no districts): the brief's cross-check on the
+    threat ranking (harm alone, no trend, vulnerability or confidence)."""
     out = pd.DataFrame(
         {
             "rank": np.arange(1, len(rows) + 1),
             "offence": rows["category_label"].to_numpy(),
-            "beat": rows["beat"].fillna("No beat recorded").to_numpy(),
-            "district": rows["district_name"].fillna(UNKNOWN_DISTRICT).to_numpy(),
-            "harm": rows["harm"].astype(float).to_numpy(),
-            "incidents": rows["incidents"].astype(int).to_numpy(),
-            "share_of_district_harm": rows["share_of_district_harm"].astype(float).to_numpy(),
         }
     )
+    if "beat" in levels:
+        out["beat"] = rows["beat"].fillna("No beat recorded").to_numpy()
+    if "district" in levels:
+        out["district"] = rows["district_name"].fillna(UNKNOWN_DISTRICT).to_numpy()
+    out["harm"] = rows["harm"].astype(float).to_numpy()
+    out["incidents"] = rows["incidents"].astype(int).to_numpy()
+    out["share_of_district_harm"] = rows["share_of_district_harm"].astype(float).to_numpy()
     return out
+
+
+def combination_grain(levels: tuple[str, ...]) -> str:
+    """What one top-harm row is: 'offence × beat', 'offence × district' or 'offence' (citywide)."""
+    return f"offence × {levels[0]}" if levels else "offence"
 
 
 # ------------------------------------------------------------------------------------------ threats
 def threat_table(threats: pd.DataFrame) -> pd.DataFrame:
     """The ranked threats (``rank_threats`` with ``attach_taskings`` columns) as the page shows them:
     labels instead of codes, the significance verdict in words, the tasking as 'owner (status)'."""
-    significance = np.where(
-        threats["significant"], "▲ significant", np.where(threats["z"] > 0, "not significant", "no rise")
+    significance = np.select(
+        [threats["significant"], threats["z"].isna(), threats["z"] > 0],
+        ["▲ significant", "no baseline", "not significant"],
+        default="no rise",
     )
     tasking = [
         tasking_rules.summary(owner, status, due)
@@ -392,15 +417,17 @@ WEEKLY_WEEKS = 52
 class BriefRequest:
     """What a brief is for: the week (any day of it; None = the last complete week in the data), the
     district and offence category (None = all), the harm index (None = the snapshot's default), the level
-    threats and repeat victims are ranked at, and the level changes are tested at."""
+    threats and repeat victims are ranked at (None = the lowest level the data records: beat, district,
+    or the city as a whole) and the level changes are tested at (None = district, or the lowest level the
+    data records when it has no districts)."""
 
     week: dt.date | None = None
     district: str | None = None
     category: str | None = None
     harm_index: str | None = None
     harm_version: str | None = None
-    level: str = "beat"
-    change_level: str = "district"
+    level: str | None = None
+    change_level: str | None = None
     top: int = THREATS_SHOWN
 
 
@@ -478,6 +505,66 @@ class Brief:
         }
 
     @property
+    def level_note(self) -> str:
+        """Why threats are ranked at this level, when the data decided it ('' at beat level)."""
+        return self.info.level_note(self.level)
+
+    @property
+    def top_harm_levels(self) -> tuple[str, ...]:
+        """The area levels the top-harm rows name (the data's own)."""
+        return self.info.levels
+
+    @property
+    def top_harm_grain(self) -> str:
+        return combination_grain(self.top_harm_levels)
+
+    @property
+    def no_threats_text(self) -> str:
+        """What to say when no threat is ranked: there were no candidates at all, as distinct from the data
+        not recording the level asked for (a level the data lacks is never ranked: see ``level_note``)."""
+        scope = f" for {self.category_scope}" if self.category else ""
+        return (
+            f"No candidate threats by {self.level if self.level != 'city' else 'offence'} in the 28 days to "
+            f"{self.as_of:%d %b %Y}{scope}: no harm-bearing incident was recorded in them or in the 12 weeks before."
+        )
+
+    @property
+    def no_locations_text(self) -> str:
+        """Why there are no repeat locations: the source has no location text (blocks) at all, or no
+        location had 3 or more incidents in the 28 days."""
+        if not self.info.has_location_text:
+            return (
+                "No location text in this source (no block or street is recorded for any incident), so repeat "
+                "locations cannot be found."
+            )
+        scope = f" for {self.category_scope}" if self.category else ""
+        return f"No location had 3 or more incidents in the 28 days to {self.as_of:%d %b %Y}{scope}."
+
+    @property
+    def coverage_note(self) -> str:
+        """What the baselines lack when the data starts late ('' when the data covers every baseline): the
+        threats' and changes' 12 weeks before the 28 days, and the same week a year earlier."""
+        first = self.info.first_day
+        if first is None:
+            return ""
+        recent_start = self.as_of - dt.timedelta(days=27)
+        baseline_start = recent_start - dt.timedelta(weeks=12)
+        if first <= baseline_start:
+            return ""
+        covered = self.info.days_covered(baseline_start, recent_start)
+        weeks = f"{covered / 7:.0f} of its 12 weeks" if covered else "none of its 12 weeks"
+        return (
+            f"The data starts on {first:%d %b %Y}, so the baseline before these 28 days covers {weeks}: "
+            + ("expected counts come from the weeks covered, " if covered else "no rise can be tested, ")
+            + "and there is no same week last year to compare with."
+        )
+
+    @property
+    def staleness(self) -> str | None:
+        """How old the data is, when its last day is long before the day the brief was made."""
+        return self.info.staleness(self.today)
+
+    @property
     def stamp(self) -> str:
         return (
             f"Snapshot {self.snapshot} (created {self.info.created_at}) · harm index {self.harm.tag} · "
@@ -507,12 +594,16 @@ def build_brief(
         raise BriefError(
             f"no harm index {request.harm_index}:{request.harm_version} in snapshot {info.version} (see `ilp status`)"
         )
+    level = threat_ranking.resolve_level(info, request.level)
+    change_level = threat_ranking.resolve_level(
+        info, request.change_level or ("district" if info.has_level("district") else None)
+    )
     matrix = threat_ranking.load_matrix()
     fdr = float(matrix["significance"]["false_discovery_rate"])
     scope = {"district": request.district, "harm_index": harm.name, "harm_version": harm.version}
     taskings = taskings if taskings is not None else _no_taskings()
 
-    ranked = reader.analysis(threat_ranking.rank_threats, as_of=as_of, level=request.level, **scope)
+    ranked = reader.analysis(threat_ranking.rank_threats, as_of=as_of, level=level, **scope)
     candidates = int(ranked["candidates"].iloc[0]) if len(ranked) else 0
     if request.category:
         ranked = ranked[ranked["offense_category"] == request.category]
@@ -525,7 +616,7 @@ def build_brief(
             repeats.repeat_victims,
             as_of=as_of,
             district=request.district,
-            level=request.level,
+            level=level,
             category=request.category,
         )
         if victim_records
@@ -533,7 +624,7 @@ def build_brief(
     )
 
     found = reader.analysis(
-        change_analysis.changes, as_of=as_of, level=request.change_level, fdr=fdr, category=request.category, **scope
+        change_analysis.changes, as_of=as_of, level=change_level, fdr=fdr, category=request.category, **scope
     )
     tests = {window: int(group["tests"].iloc[0]) for window, group in found.groupby("window")} if len(found) else {}
 
@@ -548,8 +639,8 @@ def build_brief(
         as_of=as_of,
         district=request.district,
         category=request.category,
-        level=request.level,
-        change_level=request.change_level,
+        level=level,
+        change_level=change_level,
         harm=harm,
         info=info,
         matrix_version=str(matrix.get("version", "?")),
@@ -558,7 +649,7 @@ def build_brief(
         today=today,
         threats=threats,
         candidates=candidates,
-        top_harm=top_harm_combinations(reader.query("brief_top_combinations", **filters)),
+        top_harm=top_harm_combinations(reader.query("brief_top_combinations", **filters), info.levels),
         repeat_locations=tasking_rules.attach_to_locations(locations.head(LOCATIONS_SHOWN), taskings),
         location_count=len(locations),
         victim_records=victim_records,
@@ -566,7 +657,9 @@ def build_brief(
         changes=found,
         change_tests=tests,
         taskings_due=due,
-        district_changes=district_changes(reader.query("brief_district_week", **filters)),
+        district_changes=district_changes(
+            reader.query("brief_district_week", **filters), baseline_coverage(info, week)
+        ),
         weekly=reader.query("trends_weekly", history_start=week - dt.timedelta(weeks=WEEKLY_WEEKS - 1), **filters),
     )
 

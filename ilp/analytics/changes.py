@@ -102,11 +102,13 @@ def changes(
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    from ilp.snapshot import SnapshotInfo
+
+    info = SnapshotInfo.read(con)
     if harm_index is None and harm_version is None:
         from ilp.analytics.threats import resolve_harm
-        from ilp.snapshot import SnapshotInfo
 
-        harm_index, harm_version = resolve_harm(SnapshotInfo.read(con), None, None)
+        harm_index, harm_version = resolve_harm(info, None, None)
     params = {
         "as_of": as_of,
         "level": level,
@@ -124,6 +126,9 @@ def changes(
     frames = []
     for window, days in WINDOWS.items():
         prefix = "week" if window == "week" else "d28"
+        # the baseline counts only the days the data covers (it may start inside the baseline weeks)
+        window_start = as_of + dt.timedelta(days=1 - days)
+        covered = info.days_covered(window_start - dt.timedelta(days=baseline_days), window_start)
         count = rows[f"{prefix}_count"].to_numpy(dtype=float)
         baseline_count = rows[f"{prefix}_baseline_count"].to_numpy(dtype=float)
         keep = (count + baseline_count) > 0  # nothing to test when both are 0
@@ -140,21 +145,21 @@ def changes(
             }
         )
         count, baseline_count, w = count[keep], baseline_count[keep], weight[keep]
-        baseline = baseline_count * days / baseline_days
+        baseline = baseline_count * days / covered if covered else np.full(len(count), np.nan)
         frame["count"] = count.astype(int)
         frame["baseline"] = baseline
         frame["baseline_count"] = baseline_count.astype(int)
         frame["baseline_weeks"] = int(baseline_weeks)
         frame["difference"] = count - baseline
         frame["z"] = poisson_z(count, baseline)
-        if len(frame):
+        if len(frame) and covered:
             # score statistic: with a 7- or 28-day window against 84 days the Wald statistic's two-sided
             # region is lopsided (see ilp.analytics.stats.poisson_e_test)
             _, p_value = poisson_e_test(
-                count, days, baseline_count, baseline_days, alternative="two-sided", statistic="score"
+                count, days, baseline_count, covered, alternative="two-sided", statistic="score"
             )
-        else:
-            p_value = np.zeros(0)
+        else:  # no baseline day in the data: nothing to test against
+            p_value = np.ones(len(frame))
         q_value, significant = benjamini_hochberg(p_value, fdr)
         frame["p_value"] = p_value
         frame["q_value"] = q_value
@@ -206,6 +211,8 @@ def _change_text(count: int, baseline: float, pct, direction, fdr: float) -> str
     verdict = f"{_marker(direction)} at FDR {fdr:.0%}" if direction else "not significant"
     if pct is not None:
         return f"{pct:+.0%} ({verdict})"
+    if baseline != baseline:  # NaN: the data starts after the baseline weeks
+        return f"{int(count)}, no baseline (the data starts after the baseline weeks)"
     return f"{int(count)} vs {baseline:.1f} expected ({verdict})"
 
 

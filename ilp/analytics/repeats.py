@@ -104,7 +104,10 @@ def repeat_locations(
     frame["incidents"] = frame["incidents"].astype(int)
     frame["harm"] = frame["harm"].astype(float)
     frame["baseline_count"] = frame["baseline_count"].astype(int)
-    frame["baseline"] = frame["baseline_count"] * int(recent_days) / (7 * int(baseline_weeks))
+    # the baseline counts only the days the data covers (it may start inside the baseline weeks)
+    recent_start = as_of + dt.timedelta(days=1 - int(recent_days))
+    covered = info.days_covered(recent_start - dt.timedelta(weeks=int(baseline_weeks)), recent_start)
+    frame["baseline"] = frame["baseline_count"] * int(recent_days) / covered if covered else np.nan
     frame["z"] = poisson_z(frame["incidents"], frame["baseline"])
     for column in ("first_seen", "last_seen"):
         frame[column] = pd.to_datetime(frame[column]).dt.date
@@ -136,6 +139,8 @@ def _explain_location(row: dict, *, recent_days: int, baseline_weeks: int) -> st
         if row["first_seen"] == row["last_seen"]
         else f"from {row['first_seen']:%d %b} to {row['last_seen']:%d %b}"
     )
+    if row["baseline"] != row["baseline"]:  # NaN: the data starts inside the recent window
+        return f"{place}: {count} incidents in {recent_days} days (no baseline: the data starts later); {kinds}; {days}"
     return (
         f"{place}: {count} incidents in {recent_days} days vs {row['baseline']:.1f} expected from its "
         f"{baseline_weeks}-week baseline (z = {round(row['z'], 1) + 0.0:+.1f}); {kinds}; {days}"
@@ -226,9 +231,12 @@ def repeat_victims(
 
 def _explain_victims(row: dict, *, recent_days: int, window_days: int) -> str:
     """'9 repeat victims of Violence with injury in district 3 (Harbour): 11 incidents in 28 days ...'."""
-    place = f"{row['level']} {row['area']}"
-    if row["area_name"] != row["area"]:
-        place += f" ({row['area_name']})"
+    if row["level"] == "city":
+        place = "the whole city"
+    else:
+        place = f"{row['level']} {row['area']}"
+        if row["area_name"] != row["area"]:
+            place += f" ({row['area_name']})"
     victims = int(row["repeat_victims"])
     facts = [
         f"{victims} repeat victim{'s' if victims != 1 else ''} of {row['category_label']} in {place}: "

@@ -54,7 +54,7 @@ from ilp.errors import UserError
 from ilp.snapshot import SnapshotInfo
 from ilp.warehouse import run_query
 
-LEVELS = ("beat", "district")
+LEVELS = ("beat", "district", "city")  # 'city': one area, citywide (data placed in neither beats nor districts)
 COMPONENTS = ("harm", "momentum", "expected_harm", "vulnerability", "concentration")
 CONFIDENCE_PARTS = ("volume", "geocoded", "precision", "timeliness")
 
@@ -103,6 +103,21 @@ def require_as_of(info: SnapshotInfo) -> dt.date:
     return as_of
 
 
+def resolve_level(info: SnapshotInfo, level: str | None) -> str:
+    """The level to rank at: ``level`` when the data has it, the lowest level the data has when None."""
+    if level is None:
+        return info.lowest_level
+    if level not in LEVELS:
+        raise ThreatError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if not info.has_level(level):
+        have = ", ".join(info.ranking_levels)
+        raise ThreatError(
+            f"this warehouse records no {level}s, so threats cannot be ranked by {level}; it has: {have} "
+            f"(leave the level out for the lowest, {info.lowest_level})"
+        )
+    return level
+
+
 def parse_harm(spec: str) -> tuple[str, str]:
     """'cchi:2016' -> ('cchi', '2016')."""
     name, sep, version = spec.partition(":")
@@ -129,7 +144,7 @@ def rank_threats(
     con,
     *,
     as_of: dt.date | None = None,
-    level: str = "beat",
+    level: str | None = None,
     harm_index: str | None = None,
     harm_version: str | None = None,
     top: int | None = None,
@@ -138,7 +153,9 @@ def rank_threats(
 ) -> pd.DataFrame:
     """Rank every candidate threat (offence category x area at ``level``) as of ``as_of``.
 
-    ``as_of`` defaults to the last complete week's Sunday in the data; the harm index to the snapshot's
+    ``level`` is 'beat', 'district' or 'city' (offence categories citywide); None means the lowest level
+    the data has (:attr:`SnapshotInfo.lowest_level`), and a level the data does not record is refused
+    (:func:`resolve_level`). ``as_of`` defaults to the last complete week's Sunday in the data; the harm index to the snapshot's
     default; ``matrix`` to :func:`load_matrix`. ``district`` (optional) restricts the candidates, and so
     the family of tests the false discovery rate is controlled over, to one district. Returns one row
     per candidate, best first, ``top`` rows (all when None), with columns::
@@ -156,10 +173,9 @@ def rank_threats(
     ``min_baseline_for_percent``), ``p_value`` the one-sided E-test for a rise and ``q_value`` its
     Benjamini-Hochberg adjustment over all ``candidates``.
     """
-    if level not in LEVELS:
-        raise ThreatError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
     matrix = matrix if matrix is not None else load_matrix()
     info = SnapshotInfo.read(con)
+    level = resolve_level(info, level)
     as_of = as_of or require_as_of(info)
     harm_index, harm_version = resolve_harm(info, harm_index, harm_version)
 
@@ -181,7 +197,10 @@ def rank_threats(
         "district": district,
     }
     rows = run_query(con, "threats_candidates", params)
-    frame = _score(rows, matrix, recent_days=recent_days, baseline_days=baseline_days, decay=decay)
+    recent_start = as_of + dt.timedelta(days=1 - recent_days)
+    # a baseline reaching back before the data starts counts only the days the data covers
+    covered = info.days_covered(recent_start - dt.timedelta(days=baseline_days), recent_start)
+    frame = _score(rows, matrix, recent_days=recent_days, baseline_days=covered, decay=decay)
     frame["level"] = level
     frame["as_of"] = as_of
     frame["harm_index"] = harm_index
@@ -262,7 +281,10 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
     count = rows["recent_count"].to_numpy(dtype=float)
     baseline_count = rows["baseline_count"].to_numpy(dtype=float)
     weight = rows["weight"].to_numpy(dtype=float)
-    baseline = baseline_count * recent_days / baseline_days
+    # baseline_days: the days of the baseline window the data covers (0: the data starts inside the recent
+    # window, so there is no baseline: no z, no test, no rise)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        baseline = baseline_count * recent_days / baseline_days if baseline_days else np.full(len(rows), np.nan)
     frame["count"] = count.astype(int)
     frame["baseline_count"] = baseline_count.astype(int)
     frame["baseline"] = baseline
@@ -274,10 +296,10 @@ def _score(rows: pd.DataFrame, matrix: dict, *, recent_days: int, baseline_days:
 
     # momentum: one-sided E-test for a rise, BH across every candidate of this ranking
     frame["z"] = poisson_z(count, baseline)
-    if len(frame):
+    if len(frame) and baseline_days:
         _, p_value = poisson_e_test(count, recent_days, baseline_count, baseline_days, alternative="larger")
     else:
-        p_value = np.zeros(0)
+        p_value = np.ones(len(frame))
     q_value, significant = benjamini_hochberg(p_value, float(significance["false_discovery_rate"]))
     frame["p_value"] = p_value
     frame["q_value"] = q_value
@@ -429,11 +451,19 @@ def _explain(row: dict, matrix: dict) -> str:
     recent_days = int(matrix["windows"]["recent_days"])
     weeks = int(matrix["windows"]["baseline_weeks"])
     fdr = float(matrix["significance"]["false_discovery_rate"])
-    place = f"{row['level']} {row['area']}"
-    if row["area_name"] != row["area"]:
-        place += f" ({row['area_name']})"
+    if row["level"] == "city":
+        place = "the whole city"
+    else:
+        place = f"{row['level']} {row['area']}"
+        if row["area_name"] != row["area"]:
+            place += f" ({row['area_name']})"
     count, baseline = int(row["count"]), float(row["baseline"])
-    if not math.isnan(row["ratio"]):
+    if math.isnan(baseline):
+        change = (
+            f"{count} incident{'s' if count != 1 else ''} in {recent_days} days, no baseline (the data starts "
+            f"inside the {recent_days} days)"
+        )
+    elif not math.isnan(row["ratio"]):
         change = (
             f"harm {row['ratio']:.1f}x its {weeks}-week baseline ({count} incidents in {recent_days} days "
             f"vs {baseline:.1f} expected)"
@@ -443,7 +473,9 @@ def _explain(row: dict, matrix: dict) -> str:
             f"{count} incident{'s' if count != 1 else ''} in {recent_days} days vs {baseline:.1f} expected "
             f"from its {weeks}-week baseline"
         )
-    if row["significant"]:
+    if math.isnan(row["z"]):
+        verdict = "no test of a rise"
+    elif row["significant"]:
         verdict = f"z = {row['z']:.1f} (significant at FDR {fdr:.0%})"
     elif row["z"] > 0:
         verdict = f"z = {row['z']:.1f} (not significant at FDR {fdr:.0%})"
@@ -504,25 +536,54 @@ def to_records(frame: pd.DataFrame) -> list[dict]:
     return records
 
 
-def format_table(frame: pd.DataFrame, harm_unit: str | None = None) -> str:
-    """The ranking as text for the terminal: one line of numbers and one of explanation per threat."""
+def format_table(
+    frame: pd.DataFrame,
+    harm_unit: str | None = None,
+    *,
+    level: str | None = None,
+    as_of: dt.date | None = None,
+    notes: tuple[str, ...] = (),
+) -> str:
+    """The ranking as text for the terminal: one line of numbers and one of explanation per threat.
+
+    Areas and categories are printed whole (the columns are as wide as their longest entry). ``level`` and
+    ``as_of`` say what an empty ranking was asked for; ``notes`` (e.g. why the level is not the beat, how
+    old the data is) are printed under the header."""
+    from ilp.snapshot import area_label
+
+    said = [f"  {note}" for note in notes if note]
     if frame.empty:
-        return "No candidate threats in this window."
+        where = f" by {level if level != 'city' else 'offence, citywide'}" if level else ""
+        when = f" in the 28 days to {as_of:%Y-%m-%d}" if as_of else " in this window"
+        return "\n".join([f"No candidate threats{where}{when}.", *said])
     first = frame.iloc[0]
+    by = "offence, citywide" if first["level"] == "city" else first["level"]
     header = (
-        f"Top threats as of {first['as_of']} by {first['level']} (harm index {first['harm_index']} "
+        f"Top threats as of {first['as_of']} by {by} (harm index {first['harm_index']} "
         f"{first['harm_version']}, threat matrix {first['matrix_version']}; "
         f"{int(first['candidates'])} candidates tested, BH-adjusted)"
     )
-    lines = [header, ""]
+    areas = [area_label(lv, a, n) for lv, a, n in zip(frame["level"], frame["area"], frame["area_name"])]
+    categories = [str(label) for label in frame["category_label"]]
+    area_width = max(4, *(len(a) for a in areas))
+    category_width = max(8, *(len(c) for c in categories))
+    lines = [header, *said, ""]
     lines.append(
-        f"{'#':>3}  {'area':<12} {'category':<26} {'score':>5}  {'count':>5} {'base':>6} {'z':>5} {'q':>8}  sig  conf"
+        f"{'#':>3}  {'area':<{area_width}} {'category':<{category_width}} {'score':>5}  {'count':>5} {'base':>6} "
+        f"{'z':>5} {'q':>8}  sig  conf"
     )
-    for _, row in frame.iterrows():
+    for (_, row), area, category in zip(frame.iterrows(), areas, categories):
         lines.append(
-            f"{int(row['rank']):>3}  {str(row['area'])[:12]:<12} {str(row['category_label'])[:26]:<26} "
-            f"{row['score']:>5.2f}  {int(row['count']):>5} {row['baseline']:>6.1f} {row['z']:>5.1f} "
-            f"{row['q_value']:>8.2g}  {'yes' if row['significant'] else ' no'}  {row['confidence_label']}"
+            f"{int(row['rank']):>3}  {area:<{area_width}} {category:<{category_width}} "
+            f"{row['score']:>5.2f}  {int(row['count']):>5} {_number(row['baseline'], '6.1f')} "
+            f"{_number(row['z'], '5.1f')} {row['q_value']:>8.2g}  {'yes' if row['significant'] else ' no'}  "
+            f"{row['confidence_label']}"
         )
         lines.append(f"     {row['explanation']}")
     return "\n".join(lines)
+
+
+def _number(value, spec: str) -> str:
+    """``value`` formatted with ``spec`` ('6.1f'), or a dash of the same width when it is missing."""
+    width = int(spec.split(".")[0])
+    return f"{'-':>{width}}" if value != value else f"{value:>{spec}}"
