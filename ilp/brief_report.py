@@ -25,6 +25,7 @@ import pandas as pd
 
 from ilp import taskings as tasking_rules
 from ilp.analytics import changes as change_analysis
+from ilp.analytics import evaluation
 from ilp.analytics.brief import Brief, BriefError, BriefRequest, build_brief, location_area
 from ilp.snapshot import SnapshotReader
 from ilp.state import State
@@ -138,6 +139,43 @@ table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px so
 th { background: #eef1f5; } td.num { text-align: right; white-space: nowrap; } .sig { font-weight: bold; color: #8a1c00; }
 .overdue { color: #8a1c00; font-weight: bold; } p.note { font-size: 11px; color: #444; }
 @page { size: A4 landscape; margin: 12mm; }
+"""
+
+
+def _estimate(value, low, high, spec: str) -> str:
+    """'0.62 (0.43 – 0.89)', or '–' when there is no estimate."""
+    if value is None or value != value:
+        return "–"
+    return f"{value:{spec}} ({low:{spec}} – {high:{spec}})"
+
+
+def tasking_results_html(brief: Brief) -> str:
+    """Section 6, last month's taskings: what happened (each tasking's result note beside its evaluation so far,
+    ``ilp.analytics.evaluation.last_month_taskings``)."""
+    month = brief.tasking_month
+    if month is None:
+        return ""
+    rows = (
+        "".join(
+            f"<tr><td class='num'>{int(t.id)}</td><td>{_e(t.category_label)}</td><td>{_e(t.place)}</td>"
+            f"<td>{_e(t.owner)}</td><td>{_e(t.status_text)}</td><td>{_e(t.result_note)}</td><td>{t.start:%d %b}</td>"
+            f"<td>{_e(t.reading)}</td><td class='num'>{_estimate(t.ratio, t.ratio_low, t.ratio_high, '.2f')}</td>"
+            f"<td class='num'>{_estimate(t.wdd_z, t.wdd_z, t.wdd_z, '+.1f').split(' (')[0]}</td>"
+            f"<td class='num'>{_estimate(t.harm_prevented, t.harm_prevented_low, t.harm_prevented_high, ',.0f')}</td>"
+            f"<td>{_e(t.flags)}</td></tr>"
+            for t in brief.tasking_results.itertuples()
+        )
+        or f"<tr><td colspan='12'>No tasking was created in {month:%B %Y}.</td></tr>"
+    )
+    return f"""<h2>6. Last month's taskings: what happened ({month:%B %Y})</h2>
+<p class="note">Each tasking created in {month:%B %Y}, its owner's result note and what the data to
+{brief.as_of:%d %b %Y} say. Ratio: the target's incidents after the tasking as a share of what an untreated comparison
+area (chosen from the weeks before) says they would have been, 95% interval; interim until 12 weeks of data follow
+the tasking. WDD z: the weighted displacement difference over the target and its neighbouring areas. Harm prevented:
+harm expected without the tasking minus harm recorded ({_e(brief.harm.unit_short)}, 95% interval). Caveats: what
+weakens the estimate. Arrests are not counted as success.</p>
+<table><tr><th>#</th><th>Offence</th><th>Area</th><th>Owner</th><th>Status</th><th>Result</th><th>Start</th><th>Evaluation</th>
+<th>Ratio (95%)</th><th>WDD z</th><th>Harm prevented (95%)</th><th>Caveats</th></tr>{rows}</table>
 """
 
 
@@ -263,6 +301,7 @@ offence of their recent incidents, by pseudonymous key: no victim is named or li
 <p class="note">z = 2(√current − √baseline), for harm on effective counts; |z| ≥ 3 is worth a look, |z| &lt; 2 is ordinary
 variation.</p>
 {weekly_chart_svg(brief.weekly, unit=brief.harm.unit, highlight=brief.week)}
+{tasking_results_html(brief)}
 <p class="note">{_e(brief.stamp)}</p>
 </body></html>
 """
@@ -353,7 +392,14 @@ def build_from_warehouse(
 ) -> Brief:
     """:func:`ilp.analytics.brief.build_brief` on the warehouse's current snapshot, with the app state's taskings."""
     with contextlib.closing(warehouse.connect()) as con:
-        return build_brief(SnapshotReader(con), request, taskings=(state or State()).taskings(), today=today)
+        state = state or State()
+        return build_brief(
+            SnapshotReader(con),
+            request,
+            taskings=state.taskings(),
+            today=today,
+            comparisons=evaluation.recorded_comparisons(state),
+        )
 
 
 def generate(

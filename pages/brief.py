@@ -16,7 +16,7 @@ import streamlit as st
 
 from ilp import access, brief_report
 from ilp import taskings as tasking_rules
-from ilp.analytics import brief, changes
+from ilp.analytics import brief, changes, evaluation
 from ilp.snapshot import PROACTIVE_NOTE, area_label
 from ilp.ui.context import gate, state
 from ilp.ui.tasking_form import Target, show_flash, tasking_form
@@ -41,7 +41,9 @@ request = brief.BriefRequest(
     level=chosen_level if chosen_level in levels else None,
     change_level="beat" if st.session_state.get("change_beats") and beats_and_districts else None,
 )
-report = brief.build_brief(page, request, taskings=store.taskings(), today=today)
+report = brief.build_brief(
+    page, request, taskings=store.taskings(), today=today, comparisons=evaluation.recorded_comparisons(store)
+)
 as_of = report.as_of
 unit = report.harm.unit_short
 index_tag = report.harm.tag
@@ -657,6 +659,56 @@ else:
 st.caption(
     f"Open or in progress, due within {tasking_rules.DUE_SOON_DAYS} days of today ({today:%d %b %Y}) or already overdue. "
     "Taskings are edited on the Taskings page."
+)
+
+# ------------------------------------------------------------------------------------------ 3b. last month's taskings
+st.header(f"Last month's taskings: what happened ({report.tasking_month:%B %Y})")
+results = report.tasking_results
+if results.empty:
+    st.info(f"No tasking was created in {report.tasking_month:%B %Y}.", icon=":material/assignment:")
+else:
+    st.dataframe(
+        results,
+        width="stretch",
+        hide_index=True,
+        column_order=[
+            "id",
+            "category_label",
+            "place",
+            "owner",
+            "status_text",
+            "result_note",
+            "start",
+            "reading",
+            "ratio",
+            "ratio_low",
+            "ratio_high",
+            "wdd_z",
+            "harm_prevented",
+            "flags",
+        ],
+        column_config={
+            "id": st.column_config.NumberColumn("No.", format="%d", width=50),
+            "category_label": "Offence",
+            "place": "Area",
+            "owner": "Owner",
+            "status_text": "Status",
+            "result_note": st.column_config.TextColumn("Result (owner's note)", width="medium"),
+            "start": st.column_config.DateColumn("Started", format="YYYY-MM-DD"),
+            "reading": "Evaluation so far",
+            "ratio": st.column_config.NumberColumn("Ratio", format="%.2f", help="After, as a share of expected"),
+            "ratio_low": st.column_config.NumberColumn("95% low", format="%.2f"),
+            "ratio_high": st.column_config.NumberColumn("95% high", format="%.2f"),
+            "wdd_z": st.column_config.NumberColumn("WDD z", format="%+.1f"),
+            "harm_prevented": st.column_config.NumberColumn(f"Harm prevented ({unit})", format="%.0f"),
+            "flags": st.column_config.TextColumn("Caveats", width="medium"),
+        },
+    )
+st.caption(
+    f"Taskings created in {report.tasking_month:%B %Y}, with what the data to {as_of:%d %b %Y} say: the target's "
+    "incidents after the tasking as a share of what an untreated comparison area says they would have been "
+    f"(interim until {evaluation.POST_WEEKS} weeks of data follow it). Each evaluation in full, with its chart and "
+    "caveats, is on the Taskings page."
 )
 
 # ------------------------------------------------------------------------------------------ 4. headline harm

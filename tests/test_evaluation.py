@@ -500,3 +500,72 @@ def test_cli_evaluates_a_tasking_and_records_its_comparison_once(run_cli, demo_w
         "evaluate", "--tasking", tasking_id, "--start", "2026-01-01", "--state", state_file, warehouse=demo_warehouse
     )
     assert code == 1 and "--start describe an --area" in err
+
+
+# ------------------------------------------------------------------------------------------ the brief
+def backdated_tasking(store: State, created_at: str, **values) -> int:
+    tasking_id = store.create_tasking(
+        by="Ch. Supt. Vale",
+        owner="Insp. Mensah",
+        action="Problem-solving plan",
+        due_date=dt.date(2026, 11, 30),
+        **values,
+    )
+    with contextlib.closing(sqlite3.connect(store.path)) as con, con:
+        con.execute("UPDATE taskings SET created_at = ? WHERE id = ?", (created_at, tasking_id))
+    return tasking_id
+
+
+def test_the_printed_brief_says_what_happened_to_last_months_taskings(demo_warehouse, tmp_path):
+    """The brief of the week ending 15 Nov 2026 lists the taskings created in October 2026 with their result
+    notes and an interim evaluation over the weeks of data after them; September's are not listed."""
+    from ilp import brief_report
+
+    store = State(tmp_path / "state.sqlite")
+    october = backdated_tasking(
+        store, "2026-10-05T08:00:00", offense_category="burglary_residential", area_level="beat", area_id="2D"
+    )
+    store.update_tasking(october, by="Ch. Supt. Vale", status="done", result_note="Crime prevention visits")
+    late = backdated_tasking(store, "2026-10-28T08:00:00", offense_category="robbery", area_level="beat", area_id="1C")
+    backdated_tasking(store, "2026-09-20T08:00:00", offense_category="robbery", area_level="beat", area_id="3D")
+
+    report = brief_report.build_from_warehouse(Warehouse(demo_warehouse), state=store)
+    assert report.as_of == dt.date(2026, 11, 15) and report.tasking_month == dt.date(2026, 10, 1)
+    results = report.tasking_results.set_index("id")
+    assert results.index.tolist() == [october, late]
+    first = results.loc[october]
+    assert first["result_note"] == "Crime prevention visits" and first["weeks_after"] == 6
+    assert first["interim"] and first["reading"].endswith("(interim, 6 of 12 weeks)")
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        expected = evaluation.evaluate(
+            con,
+            level="beat",
+            area_id="2D",
+            categories=("burglary_residential",),
+            start=dt.date(2026, 10, 5),
+            post_weeks=6,
+            data_through=dt.date(2026, 11, 15),
+        )
+    assert first["ratio"] == pytest.approx(expected.ratio.ratio) and first["comparison"] == expected.comparison_area
+    second = results.loc[late]
+    assert second["weeks_after"] == 2 and pd.isna(second["ratio"]) and second["reading"].startswith("Too early")
+
+    document = brief_report.render_html(report)
+    section = document[document.index("6. Last month's taskings: what happened (October 2026)") :]
+    assert "Crime prevention visits" in section and "interim, 6 of 12 weeks" in section
+    assert f"{expected.ratio.ratio:.2f} ({expected.ratio.low:.2f} – {expected.ratio.high:.2f})" in section
+    assert "Too early: 2 weeks of data after it" in section
+
+
+@pytest.mark.usefixtures("entry_point_has_run")
+def test_the_brief_page_shows_last_months_taskings(app_env):
+    from pagetest import frame_with, open_page
+
+    store = State(app_env["ILP_STATE"])
+    tasking_id = backdated_tasking(
+        store, "2026-10-05T08:00:00", offense_category="burglary_residential", area_level="beat", area_id="2D"
+    )
+    at = open_page("brief", "commander")
+    assert "Last month's taskings: what happened (October 2026)" in [h.value for h in at.header]
+    row = frame_with(at, "reading", "ratio").iloc[0]
+    assert row["id"] == tasking_id and row["reading"].endswith("(interim, 6 of 12 weeks)")

@@ -595,7 +595,28 @@ def check_evaluation_category_weights(con, index, days, busy):
     np.testing.assert_allclose(merged["harm_weight"] * merged["incidents"], merged["harm"])
 
 
+def check_trends_monthly_by_district(con, index, days, busy):
+    month_to = days["last_day"].replace(day=1)
+    month_from = (month_to - dt.timedelta(days=200)).replace(day=1)
+    frame = run_query(
+        con,
+        "trends_monthly_by_district",
+        {**harm_params(index), "month_from": month_from, "month_to": month_to, "category": None},
+    )
+    expected = incident_harm(
+        con,
+        index,
+        "occurred_at >= ? AND occurred_at < ? AND district IS NOT NULL",
+        [month_from, month_to],
+        group_by="date_trunc('month', occurred_at)::DATE AS month, district",
+    )
+    merged = frame.merge(expected, on=["month", "district"], how="left", suffixes=("", "_macro"))
+    assert frame["harm"].sum() > 0 and frame["month"].nunique() >= 6
+    np.testing.assert_allclose(merged["harm"], merged["harm_macro"].fillna(0.0))
+
+
 HARM_QUERIES = {
+    "trends_monthly_by_district": check_trends_monthly_by_district,
     "brief_district_week": check_brief_district_week,
     "brief_top_combinations": check_brief_top_combinations,
     "changes_counts": check_changes_counts,

@@ -20,7 +20,7 @@ Honest change (Wheeler 2023, "Percent change is a horrible metric"):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -460,6 +460,10 @@ class Brief:
     taskings_due: pd.DataFrame  # live taskings due within a week or overdue, with labels
     district_changes: pd.DataFrame  # this week against its baselines, citywide first, then each district
     weekly: pd.DataFrame  # 52 weeks of incidents and harm ending with the brief's week
+    # Last month's taskings, what happened (ilp.analytics.evaluation.last_month_taskings): the month's first day
+    # and one row per tasking created in it, with its result note and its evaluation so far.
+    tasking_month: dt.date | None = None
+    tasking_results: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def snapshot(self) -> str:
@@ -573,13 +577,20 @@ class Brief:
 
 
 def build_brief(
-    reader, request: BriefRequest | None = None, *, taskings: pd.DataFrame | None = None, today: dt.date | None = None
+    reader,
+    request: BriefRequest | None = None,
+    *,
+    taskings: pd.DataFrame | None = None,
+    today: dt.date | None = None,
+    comparisons: dict | None = None,
 ) -> Brief:
     """Build the brief for ``request`` from ``reader``: a ``SnapshotReader`` (CLI, print) or the dashboard's
     ``PageContext`` (the page, which caches each named query and analysis). ``taskings`` is the app state's
-    ``State.taskings()`` frame (live, not snapshot data: due and overdue are judged on ``today``)."""
+    ``State.taskings()`` frame (live, not snapshot data: due and overdue are judged on ``today``).
+    ``comparisons``: the comparison areas recorded for taskings' evaluations
+    (``ilp.analytics.evaluation.recorded_comparisons``), used for last month's taskings."""
     from ilp.analytics import changes as change_analysis
-    from ilp.analytics import repeats
+    from ilp.analytics import evaluation, repeats
     from ilp.analytics import threats as threat_ranking
 
     request = request or BriefRequest()
@@ -634,6 +645,14 @@ def build_brief(
         category_label=[info.category_label(c) for c in due["offense_category"]],
         place=[area_label(level, area) for level, area in zip(due["area_level"], due["area_id"])],
     )
+    tasking_month, tasking_results = evaluation.last_month_taskings(
+        reader.analysis,
+        taskings,
+        as_of=as_of,
+        harm_index=harm.name,
+        harm_version=harm.version,
+        recorded=comparisons,
+    )
     return Brief(
         week=week,
         as_of=as_of,
@@ -661,6 +680,8 @@ def build_brief(
             reader.query("brief_district_week", **filters), baseline_coverage(info, week)
         ),
         weekly=reader.query("trends_weekly", history_start=week - dt.timedelta(weeks=WEEKLY_WEEKS - 1), **filters),
+        tasking_month=tasking_month,
+        tasking_results=tasking_results,
     )
 
 

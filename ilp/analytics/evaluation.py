@@ -253,14 +253,20 @@ def _two_by_two_fit(weekly: pd.DataFrame):
 
 
 def did_ratio(
-    weekly: pd.DataFrame, *, week_effects: bool = True, level: float = LEVEL, calibration: float = 1.0
+    weekly: pd.DataFrame,
+    *,
+    week_effects: bool = True,
+    level: float = LEVEL,
+    calibration: float = 1.0,
+    calibration_df: int | None = None,
 ) -> RatioEstimate | None:
     """The difference-in-differences ratio from ``weekly`` (columns week, target, comparison; week < 0 is
     before, >= 0 after): quasi-Poisson regression of the weekly values with a fixed effect per week
     (:func:`_week_effects_fit`), or, without ``week_effects``, the 2 x 2 model whose estimate is
     (T1/T0) / (C1/C0). The interval uses Student's t on the residual df, the se multiplied by
-    ``calibration`` (:func:`placebo_calibration`). None when a cell of the 2 x 2 table is empty (the ratio is
-    0 or unbounded) or there are no residual degrees of freedom."""
+    ``calibration`` (:func:`placebo_calibration`) when that is over 1; the calibration is then estimated
+    from ``calibration_df`` placebos, and t takes the smaller of the two df. None when a cell of the 2 x 2
+    table is empty (the ratio is 0 or unbounded) or there are no residual degrees of freedom."""
     weekly = weekly[["week", "target", "comparison"]].astype({"target": float, "comparison": float})
     before, after = weekly[weekly["week"] < 0], weekly[weekly["week"] >= 0]
     if min(before["target"].sum(), after["target"].sum(), before["comparison"].sum(), after["comparison"].sum()) <= 0:
@@ -275,6 +281,8 @@ def did_ratio(
         return None
     beta, se, dispersion, df = fit
     se *= max(float(calibration), 1.0)
+    if calibration > 1.0 and calibration_df:
+        df = min(df, int(calibration_df))
     t = float(stats.t.ppf(0.5 + level / 2, df))
     return RatioEstimate(
         ratio=float(np.exp(beta)),
@@ -971,7 +979,8 @@ def evaluate(
             pre_weeks=pre_weeks,
         )
     calibration = result.calibration["calibration"] if result.calibration else 1.0
-    result.ratio = did_ratio(in_window, calibration=calibration)
+    placebos = result.calibration["placebos"] if result.calibration else None
+    result.ratio = did_ratio(in_window, calibration=calibration, calibration_df=placebos)
     harm_weekly = pd.DataFrame(
         {
             "week": list(series.weeks),
@@ -979,7 +988,9 @@ def evaluate(
             "comparison": series.total("comparison", "harm").to_numpy(),
         }
     )
-    result.harm_ratio = did_ratio(harm_weekly[harm_weekly["week"] >= -pre_weeks], calibration=calibration)
+    result.harm_ratio = did_ratio(
+        harm_weekly[harm_weekly["week"] >= -pre_weeks], calibration=calibration, calibration_df=placebos
+    )
     parts = []
     for category in categories:
 
@@ -1816,3 +1827,105 @@ def taskings_outcome(
         }
         view.table = om.TableView(frame[list(columns)], columns, monthly=False)
     return view
+
+
+# ------------------------------------------------------------------------------------------ the printed brief
+def previous_month(day: dt.date) -> tuple[dt.date, dt.date]:
+    """(first day, exclusive end) of the calendar month before the one holding ``day``."""
+    end = day.replace(day=1)
+    return (pd.Timestamp(end) - pd.DateOffset(months=1)).date(), end
+
+
+def last_month_taskings(
+    analysis,
+    taskings: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    harm_index: str | None = None,
+    harm_version: str | None = None,
+    recorded: dict | None = None,
+) -> tuple[dt.date, pd.DataFrame]:
+    """ "Last month's taskings: what happened", for the brief as of ``as_of``: every tasking (not cancelled)
+    created in the calendar month before ``as_of``'s, with its owner, status and result note and what the
+    data to ``as_of`` say so far. Fewer than ``POST_WEEKS`` weeks after it are covered, so the estimate is
+    an interim one over the weeks there are (at least ``MIN_WEEKS``; none before), and says so. Returns
+    (the month's first day, one row per tasking)."""
+    from ilp import taskings as rules
+    from ilp.snapshot import area_label
+
+    first, end = previous_month(as_of)
+    columns = [
+        "id",
+        "offense_category",
+        "category_label",
+        "place",
+        "owner",
+        "status",
+        "status_text",
+        "result_note",
+        "start",
+        "weeks_after",
+        "interim",
+        "reading",
+        "ratio",
+        "ratio_low",
+        "ratio_high",
+        "wdd",
+        "wdd_z",
+        "harm_prevented",
+        "harm_prevented_low",
+        "harm_prevented_high",
+        "comparison",
+        "flags",
+        "message",
+    ]
+    if taskings is None or taskings.empty:
+        return first, pd.DataFrame(columns=columns)
+    starts = taskings["created_at"].map(tasking_start)
+    rows = taskings[(taskings["status"] != "cancelled") & (starts >= first) & (starts < end)]
+    records = []
+    for _, tasking in rows.iterrows():
+        start = tasking_start(tasking["created_at"])
+        covered = max(0, ((as_of + dt.timedelta(days=1)) - start).days // 7)
+        post = POST_WEEKS if covered >= POST_WEEKS or covered < MIN_WEEKS else covered
+        parameters = tasking_parameters(
+            tasking,
+            taskings,
+            recorded=recorded,
+            post_weeks=post,
+            harm_index=harm_index,
+            harm_version=harm_version,
+            data_through=as_of,
+        )
+        try:
+            e = analysis(evaluate, **parameters)
+        except EvaluationError as error:
+            e = _failed(parameters, str(error))
+        summary = summary_frame([e]).iloc[0].to_dict()
+        interim = e.evaluated and post < POST_WEEKS
+        records.append(
+            {
+                **summary,
+                "id": int(tasking["id"]),
+                "offense_category": tasking["offense_category"],
+                "category_label": (e.category_labels or (tasking["offense_category"],))[0],
+                "place": area_label(tasking["area_level"], tasking["area_id"]),
+                "owner": tasking["owner"],
+                "status": tasking["status"],
+                "status_text": rules.status_text(tasking["status"]),
+                "result_note": tasking["result_note"],
+                "start": start,
+                "weeks_after": min(covered, POST_WEEKS),
+                "interim": interim,
+                "reading": (
+                    f"{summary['reading']} (interim, {post} of {POST_WEEKS} weeks)" if interim else summary["reading"]
+                )
+                if e.evaluated
+                else (
+                    f"Too early: {_weeks_text(covered)} of data after it; an interim estimate from {MIN_WEEKS} weeks"
+                    if covered < MIN_WEEKS
+                    else summary["reading"]
+                ),
+            }
+        )
+    return first, pd.DataFrame.from_records(records, columns=columns)
