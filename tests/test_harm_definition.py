@@ -615,7 +615,41 @@ def check_trends_monthly_by_district(con, index, days, busy):
     np.testing.assert_allclose(merged["harm"], merged["harm_macro"].fillna(0.0))
 
 
+def check_deployment_areas(con, index, days, busy):
+    start, end = (
+        dt.datetime.combine(days["week"] - dt.timedelta(days=21), dt.time()),
+        dt.datetime.combine(days["week"] + dt.timedelta(days=7), dt.time()),
+    )
+    for level, include in (("beat", False), ("district", True)):
+        frame = run_query(
+            con,
+            "deployment_areas",
+            {
+                **harm_params(index),
+                "start": start,
+                "end": end,
+                "district": None,
+                "category": None,
+                "level": level,
+                "include_proactive": include,
+            },
+        )
+        expected = incident_harm(
+            con,
+            index,
+            f"occurred_at >= ? AND occurred_at < ? AND {level} IS NOT NULL",
+            [start, end],
+            include_proactive=include,
+            group_by=f"{level} AS area_id",
+        )
+        merged = frame.merge(expected, on="area_id", how="outer", suffixes=("", "_macro"))
+        assert len(merged) == len(frame) > 3
+        np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
+        assert (merged["incidents"] == merged["incidents_macro"]).all()
+
+
 HARM_QUERIES = {
+    "deployment_areas": check_deployment_areas,
     "trends_monthly_by_district": check_trends_monthly_by_district,
     "brief_district_week": check_brief_district_week,
     "brief_top_combinations": check_brief_top_combinations,

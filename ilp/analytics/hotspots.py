@@ -243,13 +243,36 @@ def harm_band_legend(ranked: pd.DataFrame) -> list[dict]:
     ]
 
 
-def map_cells(ranked: pd.DataFrame, district_names: dict | None = None) -> pd.DataFrame:
+def rank_areas(areas: pd.DataFrame) -> pd.DataFrame:
+    """Areas (rows of ``deployment_areas.sql``: area_id, area_name, incidents, harm) ranked by harm, with
+    each one's share of the period's harm and the cumulative share, in percent: the deployment page's
+    ranking when the source has no coordinates to map."""
+    ranked = areas.sort_values(["harm", "incidents", "area_id"], ascending=[False, False, True], kind="stable")
+    ranked = ranked.reset_index(drop=True)
+    total = float(ranked["harm"].sum())
+    share = ranked["harm"].astype(float) / total if total else ranked["harm"].astype(float) * 0.0
+    return ranked.assign(
+        rank=np.arange(1, len(ranked) + 1),
+        harm_share_pct=share * 100,
+        cumulative_pct=share.cumsum() * 100,
+    )
+
+
+def map_cells(
+    ranked: pd.DataFrame, district_names: dict | None = None, levels: tuple[str, ...] = ("beat", "district")
+) -> pd.DataFrame:
     """The cell layer's rows: cell indices (drawn with ``Grid.polygon_expression``), fill colour and
-    preformatted tooltip fields, one row per cell."""
+    preformatted tooltip fields, one row per cell. ``place`` names the cell's beat and district, only the
+    levels the data records (``levels``): 'Beat 1A · district Harbour', 'District 003', or ''."""
     bands = harm_bands(ranked)
     colours = np.where(bands[:, None] >= 0, HARM_PALETTE[np.clip(bands, 0, None)], NO_HARM_COLOUR)
     names = district_names or {}
-    district = ranked["district"].astype("string")
+    beat = [b if isinstance(b, str) and b else "unknown" for b in ranked["beat"]]
+    district = [str(names.get(d, d)) if isinstance(d, str) and d else "unknown" for d in ranked["district"]]
+    place = [
+        " · ".join(([f"Beat {b}"] if "beat" in levels else []) + ([f"District {d}"] if "district" in levels else []))
+        for b, d in zip(beat, district)
+    ]
     return pd.DataFrame(
         {
             "x": ranked["cell_x"].astype("int64"),
@@ -262,8 +285,9 @@ def map_cells(ranked: pd.DataFrame, district_names: dict | None = None) -> pd.Da
             "harm": ranked["harm"].astype(float).round(1),
             "harm_text": ranked["harm"].map("{:,.0f}".format).astype("string"),
             "share_text": (ranked["harm_share"] * 100).map("{:.1f}%".format).astype("string"),
-            "beat": ranked["beat"].astype("string").fillna("unknown"),
-            "district": district.map(lambda d: names.get(d, d), na_action="ignore").fillna("unknown"),
+            "beat": pd.Series(beat, index=ranked.index, dtype="string"),
+            "district": pd.Series(district, index=ranked.index, dtype="string"),
+            "place": pd.Series(place, index=ranked.index, dtype="string"),
         }
     )
 
