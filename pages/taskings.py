@@ -134,7 +134,14 @@ if can_edit:
     st.subheader("Create or update")
     create_tab, update_tab = st.tabs(["New tasking", "Update a tasking"])
     with create_tab:
-        tasking_form(page, store, prefix="new_tasking", categories=category_labels, areas=area_labels, today=today)
+        if area_labels:
+            tasking_form(page, store, prefix="new_tasking", categories=category_labels, areas=area_labels, today=today)
+        else:
+            st.info(
+                "This source records no beats or districts, so there is no area to pick here: task a repeat "
+                "location from the Command brief's Repeat locations tab.",
+                icon=":material/location_off:",
+            )
     with update_tab:
         if not choices:
             st.info("No taskings to update yet.")

@@ -401,7 +401,7 @@ def _chart(
         legend=chart.legend,
         provisional=~series[spec.usable].astype(bool) if spec.usable else None,
         lines=lines,
-        note=chart.lines_note if chart.lines_note and context.district is None else None,
+        note=chart.lines_note if chart.lines_note and lines is not None and len(lines) else None,
     )
 
 
@@ -492,8 +492,13 @@ def _pooled_rows(shares: pd.DataFrame) -> pd.DataFrame:
     return shares[shares["area_id"].isna()] if shares["area_id"].isna().any() else shares
 
 
+MAX_DISTRICT_LINES = 40  # more grey lines than this hide the pooled line instead of setting it in context
+
+
 def _district_lines(shares: pd.DataFrame, context: OutcomeContext) -> pd.DataFrame:
     districts = shares[shares["area_id"].notna()] if context.district is None else shares.iloc[0:0]
+    if districts["area_id"].nunique() > MAX_DISTRICT_LINES:
+        districts = districts.iloc[0:0]
     return districts.assign(pct=districts["value"] * 100)
 
 
