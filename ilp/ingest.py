@@ -531,9 +531,9 @@ def upgrade_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 # ------------------------------------------------------------------------------------------ taxonomy
 def _load_taxonomy(con: duckdb.DuckDBPyConnection, m: Mapping) -> str:
-    """Load the mapping's taxonomy file into this snapshot (an edit to it takes effect at the next ingest),
-    refusing one that would replace a different file of the same name another source in the warehouse
-    uses. Returns the file's sha256."""
+    """Bring the mapping's taxonomy in this snapshot up to its file (an edit to it takes effect at the next
+    ingest), refusing one that would replace a different file of the same name another source in the
+    warehouse uses. Returns the file's sha256."""
     path = m.taxonomy_path or (paths.TAXONOMY_DIR / f"{m.taxonomy}.csv")
     meta = dict(con.execute("SELECT key, value FROM snapshot_meta").fetchall())
     registered = meta.get(f"taxonomy.{m.taxonomy}.file")
@@ -548,7 +548,13 @@ def _load_taxonomy(con: duckdb.DuckDBPyConnection, m: Mapping) -> str:
             f"{m.path}: taxonomy {m.taxonomy!r} is {path}, but this warehouse already has a taxonomy of that "
             f"name from {registered}, used by source {', '.join(others)}: rename one of the two files."
         )
-    reference.load_taxonomy(con, m.taxonomy, path)
+    rows = reference.taxonomy_rows(con, path)
+    wanted = {(r["offense_code"].strip(), r["category"]) for r in rows}
+    stored = set(
+        con.execute("SELECT offense_code, category FROM offence_taxonomy WHERE source = ?", [m.taxonomy]).fetchall()
+    )
+    if stored != wanted:  # changing the table before the batch slows every row's lookup: only when needed
+        reference.load_taxonomy(con, m.taxonomy, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -223,8 +223,11 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
     )
     used = m.columns_used()
     too_long = " ".join(f"WHEN length({ident(c)}) > {m.max_field_length} THEN {sql_string(c)}" for c in used)
-    too_long_size = " ".join(
-        f"WHEN length({ident(c)}) > {m.max_field_length} THEN length({ident(c)})::VARCHAR" for c in used
+    # only for a row that is too long: which column's length (a CASE on the column name, NULL for the rest)
+    too_long_size = (
+        'CASE "_too_long_field" '
+        + " ".join(f"WHEN {sql_string(c)} THEN length({ident(c)})::VARCHAR" for c in used)
+        + " END"
     )
     # Compared as dates, so a max_date of 9999-12-31 needs no "day after" that does not exist.
     min_date = dt.date.fromisoformat(m.min_date)
@@ -296,11 +299,17 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
         ),
     ]
 
+    # The conditions are evaluated once per row, into the number of the first that holds; the field, rule,
+    # value and reason are then picked by that number (cheap, and only matched for rejected rows).
+    first_failed = "CASE " + " ".join(f"WHEN {c[0]} THEN {n}" for n, c in enumerate(checks)) + " END"
+
     def case(position: int) -> str:
-        return "CASE " + " ".join(f"WHEN {c[0]} THEN {c[position]}" for c in checks) + " END"
+        return "CASE reject_check " + " ".join(f"WHEN {n} THEN {c[position]}" for n, c in enumerate(checks)) + " END"
 
     return f"""
-    WITH parsed AS (
+    WITH sized AS (
+        SELECT *, CASE {too_long} ELSE NULL END AS "_too_long_field" FROM {relation}
+    ), parsed AS (
         SELECT _row, {file_index} AS _file,
             {source_id} AS source_id,
             {date_raw} AS date_raw,
@@ -323,20 +332,22 @@ def parsed_sql(m: Mapping, relation: str, file_index: int, today: dt.date) -> st
             {arrest} AS arrest,
             {clearance} AS clearance_status,
             {outcome} AS outcome_description,
-            CASE {too_long} ELSE NULL END AS too_long_field,
-            CASE {too_long_size} ELSE NULL END AS too_long_size,
+            "_too_long_field" AS too_long_field,
+            {too_long_size} AS too_long_size,
             CASE WHEN {source_id} IS NULL THEN {content_key_sql(m)} END AS content_key
-        FROM {relation}
+        FROM sized
     ), checked AS (
+        SELECT *, {first_failed} AS reject_check FROM parsed
+    ), described AS (
         SELECT *, {case(1)} AS reject_field, {case(2)} AS reject_rule, {case(3)} AS reject_value,
             {case(4)} AS reject_reason
-        FROM parsed
+        FROM checked
     )
     SELECT _row, _file, source_id, content_key, occurred_at, reported_at, offense_code, offense_description,
         lat_raw, lon_raw, lat_value, lon_value, location_text, district, beat, other_areas, premise_type,
         domestic, arrest, clearance_status, outcome_description, reject_field, reject_rule, reject_value,
         reject_reason
-    FROM checked
+    FROM described
     """
 
 

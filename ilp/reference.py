@@ -74,8 +74,18 @@ def known_categories(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in con.execute("SELECT category FROM offence_categories").fetchall()}
 
 
-def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> int:
-    rows = read_csv_rows(path)
+def taxonomy_rows(con: duckdb.DuckDBPyConnection, path: Path) -> list[dict[str, str]]:
+    """A taxonomy file's rows, each checked to name a known category (the error names file, line and field)."""
+    try:
+        rows = read_csv_rows(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReferenceDataError(f"{path}: cannot be read as a UTF-8 CSV taxonomy ({error}).") from None
+    missing = {"offense_code", "category"} - set(rows[0] if rows else {"offense_code": "", "category": ""})
+    if missing:
+        raise ReferenceDataError(
+            f"{path}: a taxonomy needs the columns offense_code, offense_description, category, provenance; "
+            f"missing {', '.join(sorted(missing))}."
+        )
     categories = known_categories(con)
     for number, row in enumerate(rows, start=2):
         if row["category"] not in categories:
@@ -83,6 +93,11 @@ def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> in
                 f"{path}, line {number}, field category: {row['category']!r} is not a category in "
                 f"data/offence_categories.csv"
             )
+    return rows
+
+
+def load_taxonomy(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> int:
+    rows = taxonomy_rows(con, path)
     con.execute("DELETE FROM offence_taxonomy WHERE source = ?", [source])
     if not rows:
         return 0
