@@ -75,9 +75,10 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run dashboard.py` in its own process group, on a free port, over a given warehouse."""
 
-    def __init__(self, warehouse: Path, state: Path, log: Path, *, as_make_run: bool = False):
+    def __init__(self, warehouse: Path, state: Path, log: Path, *, as_make_run: bool = False, role: str | None = None):
         self.warehouse, self.state, self.log = warehouse, state, log
         self.as_make_run = as_make_run  # exactly `make run`'s command line: only the port, the rest from config
+        self.role = role  # a single workstation's role (`-- --role`), for a real warehouse
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -98,6 +99,8 @@ class StreamlitServer:
                 "--browser.gatherUsageStats",
                 "false",
             ]
+        if self.role:
+            command += ["--", "--role", self.role]
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -322,6 +325,23 @@ def test_page_loads_in_chromium(site, role, key):
     assert not result.console_errors, f"{where}: browser console errors:\n" + "\n".join(result.console_errors)
 
 
+def test_threat_table_is_wide_enough_at_1400_px(site):
+    """The brief's ranked threat table is at least THREAT_TABLE_PX wide at 1400 px, the width its columns
+    up to confidence may add up to (tests/test_shapes.py): harm, count, z and confidence show without
+    scrolling sideways."""
+    from test_shapes import THREAT_TABLE_PX
+
+    page = site.context.new_page()
+    try:
+        page.goto(f"{site.server.url}/brief?role=commander", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
+        settle(page)
+        table = page.locator('.st-key-top_threats [data-testid="stDataFrame"]').first
+        box = table.bounding_box()
+    finally:
+        page.close()
+    assert box is not None and box["width"] >= THREAT_TABLE_PX, box
+
+
 def test_no_request_leaves_the_machine(site):
     for role, key in ALLOWED:
         if (role, key) not in site.loads:
@@ -411,3 +431,46 @@ def test_make_run_server_starts_without_looking_up_its_external_ip(demo_warehous
         server.stop()
     log = server.log.read_text(errors="replace")
     assert "External URL" not in log and "external IP" not in log, log
+
+
+# ---------------------------------------------------------------------------------------- many districts
+MANY_DISTRICT_PAGES = [page.key for page in access.PAGES if "analyst" in page.roles]
+
+
+@pytest.fixture(scope="module")
+def many_districts_site(chromium_browser, tmp_path_factory):
+    """The 200-district shape (tests/shapes.py: long names) served to a single analyst workstation."""
+    import shapes
+
+    warehouse = shapes.warehouse("many_districts", tmp_path_factory)
+    folder = tmp_path_factory.mktemp("e2e_many_districts")
+    server = StreamlitServer(warehouse, folder / "state.sqlite", folder / "streamlit.log", role="analyst")
+    guard = NetworkGuard()
+    context = None
+    try:
+        server.start()
+        context = new_guarded_context(chromium_browser, guard)
+        home = load(context, f"{server.url}/")
+        assert not home.exceptions, home.exceptions
+        yield Site(server, context, guard)
+    finally:
+        if context is not None:
+            context.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("key", MANY_DISTRICT_PAGES)
+def test_page_with_two_hundred_districts_loads_in_chromium(many_districts_site, key):
+    """Where a layout breaks with many districts (trends' small multiples, long names in pickers and
+    tables): every page loads, with no exception, no console error and no request leaving the machine."""
+    site = many_districts_site
+    result = load(site.context, f"{site.server.url}/{key}", SCREENSHOTS / f"many-districts-{key}.png")
+    where = f"{key} on the 200-district warehouse"
+    assert not result.exceptions, f"{where}: exception on the page:\n" + "\n".join(result.exceptions)
+    assert "could not be shown" not in result.text, f"{where}: {result.text[:800]}"
+    title = access.PAGE_BY_KEY[key].title
+    assert title.lower() in result.heading.lower(), f"{where}: page title {result.heading!r}"
+    assert not result.console_errors, f"{where}: browser console errors:\n" + "\n".join(result.console_errors)
+    assert not site.guard.blocked, f"{where}: requests to other hosts: {site.guard.blocked}"
+    if key == "trends":
+        assert "Showing districts 1–12 of 200 by harm" in result.text, result.text[-2000:]
