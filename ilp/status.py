@@ -112,7 +112,7 @@ def format_status(report: dict) -> str:
             f"loaded {i['loaded']:,}, updated {i['updated']:,}, unchanged {i['unchanged']:,}, rejected {i['rejected']:,}"
         )
     if report["unmapped_codes"]:
-        lines.append("\nUnmapped offence codes (add them to data/taxonomy/<taxonomy>.csv)")
+        lines.append("\nUnmapped offence codes (add them to the source's taxonomy file, then ingest again)")
         for u in report["unmapped_codes"]:
             lines.append(
                 f"  {u['source']:<10}{str(u['offense_code']):<14}{u['incidents']:>8,}  {u['description'] or ''}"

@@ -236,7 +236,7 @@ with tabs["Data quality"]:
         st.markdown(
             f"**{total_codes:,} source offence code{'s have' if total_codes != 1 else ' has'}** no category, covering "
             f"**{int(unmapped['incidents'].sum()):,} incidents**: they count in totals but carry no harm weight. "
-            "Add each to the source's taxonomy (data/taxonomy/*.csv) and ingest again."
+            "Add each to the source's taxonomy (data/taxonomy/*.csv, or the file beside its mapping) and ingest again."
         )
         st.dataframe(
             unmapped.drop(columns=["codes_in_all"]),

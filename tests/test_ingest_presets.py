@@ -302,3 +302,11 @@ def test_lapd_time_without_leading_zeros(lapd):
     for dr_no, time_occ in samples:
         padded = time_occ.zfill(4)
         assert stored[dr_no] == f"{padded[:2]}:{padded[2:]}", (dr_no, time_occ)
+
+
+# ------------------------------------------------------------------------------------------ plausibility
+@pytest.mark.parametrize("preset", ["chicago", "uk", "lapd"])
+def test_real_exports_load_without_plausibility_warnings(preset, request):
+    """The time checks (ilp.ingest.plausibility_warnings) find nothing wrong in a correctly mapped real export."""
+    _, result = request.getfixturevalue(preset)
+    assert result.warnings == []
