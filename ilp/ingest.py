@@ -187,19 +187,21 @@ def _header(m: Mapping, path: Path) -> list[str]:
     Reads at most the skipped lines and one header line of up to MAX_HEADER_BYTES: a file with no line
     breaks, or a header of millions of columns, fails here at once instead of being handed to DuckDB."""
     limit = MAX_HEADER_BYTES * (m.skip_rows + 1)
-    chunks: list[bytes] = []
+    encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[m.encoding]
+    head = b""
     try:
         with _opener(path)(path, "rb") as raw:
-            while sum(map(len, chunks)) < limit:
+            while len(head) < limit:  # until the skipped lines and the header are complete
                 chunk = raw.read(1 << 16)
-                chunks.append(chunk)
-                if not chunk or sum(c.count(b"\n") + c.count(b"\r") for c in chunks) > m.skip_rows:
+                head = (head + chunk)[:limit]
+                if not chunk:
                     break
-        head = b"".join(chunks)[:limit]
+                lines = io.StringIO(head.decode(encoding, errors="replace"), newline="").readlines()
+                if len(lines) > m.skip_rows + 1 or (len(lines) == m.skip_rows + 1 and lines[-1].endswith("\n")):
+                    break
     except (OSError, EOFError) as error:
         raise IngestError(f"{path}: cannot be read ({error}).") from None
     _check_encoding(m, path, head)
-    encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[m.encoding]
     text = io.StringIO(head.decode(encoding, errors="replace"), newline="")
     for _ in range(m.skip_rows):
         text.readline()

@@ -606,3 +606,14 @@ def test_two_sources_cannot_share_a_taxonomy_name_from_different_files(real_ware
         ingest(real_warehouse, tmp_path / "south" / "agency.toml", [BAD_INPUT / "good.csv"])
     # north itself ingests again with its own file
     ingest(real_warehouse, tmp_path / "north" / "agency.toml", [BAD_INPUT / "good.csv"])
+
+
+def test_a_header_read_across_a_chunk_boundary_is_whole(real_warehouse, tmp_path):
+    """The header is read in 64 KiB chunks up to 1 MiB: a skipped line ending just at a chunk's end (CRLF)
+    must not leave the header cut."""
+    preamble = "x" * ((1 << 16) - 3) + "\r\n"
+    rows = (BAD_INPUT / "good.csv").read_text(encoding="utf-8").replace("\n", "\r\n")
+    export = tmp_path / "preamble.csv"
+    export.write_bytes((preamble + rows).encode())
+    skipping = corpus_mapping(tmp_path, "header = true", "header = true\nskip_rows = 1")
+    assert ingest(real_warehouse, skipping, [export]).loaded == 3
