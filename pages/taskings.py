@@ -319,37 +319,28 @@ else:
         "No. " + results["tasking_id"].astype(str) + " · " + results["threat"] + " · " + results["area"]
     )
     st.dataframe(
-        results[
-            [
-                "tasking",
-                "result_note",
-                "reading",
-                "ratio",
-                "ratio_low",
-                "ratio_high",
-                "wdd",
-                "wdd_z",
-                "harm_prevented",
-                "harm_prevented_low",
-                "harm_prevented_high",
-                "comparison",
-                "flags",
-            ]
-        ],
+        results,
         width="stretch",
         hide_index=True,
+        column_order=[
+            "tasking",
+            "result_note",
+            "reading",
+            "ratio_text",
+            "wdd",
+            "wdd_z",
+            "harm_prevented_text",
+            "comparison",
+            "flags",
+        ],
         column_config={
             "tasking": "Tasking",
             "result_note": st.column_config.TextColumn("Result (commander)", width="medium"),
             "reading": "Evaluation",
-            "ratio": st.column_config.NumberColumn("Ratio", format="%.2f", help="After, as a share of expected"),
-            "ratio_low": st.column_config.NumberColumn("95% low", format="%.2f"),
-            "ratio_high": st.column_config.NumberColumn("95% high", format="%.2f"),
+            "ratio_text": st.column_config.TextColumn("Ratio (95% interval)", help="After, as a share of expected"),
             "wdd": st.column_config.NumberColumn("WDD (incidents)", format="%+.0f"),
             "wdd_z": st.column_config.NumberColumn("WDD z", format="%+.2f"),
-            "harm_prevented": st.column_config.NumberColumn(f"Harm prevented ({page.harm.unit_short})", format="%.0f"),
-            "harm_prevented_low": st.column_config.NumberColumn("95% low", format="%.0f"),
-            "harm_prevented_high": st.column_config.NumberColumn("95% high", format="%.0f"),
+            "harm_prevented_text": f"Harm prevented, {page.harm.unit_short} (95% interval)",
             "comparison": "Comparison",
             "flags": st.column_config.TextColumn("Caveats", width="medium"),
         },
@@ -397,10 +388,11 @@ else:
                 y="incidents",
                 color="series",
                 markers=True,
-                title=(
-                    f"{evaluation.target_text(shown)}: {evaluation.ratio_sentence(shown)}"
+                title=f"{evaluation.target_text(shown)}<br>"
+                + (
+                    f"Ratio {evaluation.ratio_sentence(shown)}"
                     if shown.evaluated
-                    else f"{evaluation.target_text(shown)}: {evaluation.STATUS_TEXT.get(shown.status, shown.status).lower()}"
+                    else evaluation.STATUS_TEXT.get(shown.status, shown.status)
                 ),
             )
             figure.add_vrect(

@@ -1487,9 +1487,23 @@ def summary_frame(evaluations: list[Evaluation]) -> pd.DataFrame:
                 "mde": e.mde,
                 "flags": "; ".join(_FLAG_WORDS[c.kind] for c in e.caveats if c.flagged and c.kind in _FLAG_WORDS),
                 "message": e.message,
+                "ratio_text": interval_text(r.ratio, r.low, r.high, ".2f") if r else "",
+                "harm_prevented_text": interval_text(
+                    e.harm_prevented, e.harm_prevented_low, e.harm_prevented_high, ",.0f"
+                ),
             }
         )
-    return pd.DataFrame.from_records(records, columns=_SUMMARY_COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=_SUMMARY_COLUMNS)
+    numbers = _SUMMARY_COLUMNS[_SUMMARY_COLUMNS.index("target_before") : _SUMMARY_COLUMNS.index("mde") + 1]
+    frame[numbers] = frame[numbers].astype(float)  # missing estimates as NaN, shown blank
+    return frame
+
+
+def interval_text(value, low, high, spec: str) -> str:
+    """'0.62 (0.43 – 0.89)'; '' without an estimate."""
+    if value is None or not np.isfinite(value):
+        return ""
+    return f"{value:{spec}} ({low:{spec}} – {high:{spec}})"
 
 
 _SUMMARY_COLUMNS = [
@@ -1511,6 +1525,8 @@ _SUMMARY_COLUMNS = [
     "mde",
     "flags",
     "message",
+    "ratio_text",
+    "harm_prevented_text",
 ]
 _FLAG_WORDS = {
     "regression_to_mean": "tasked at a peak",
@@ -1760,7 +1776,8 @@ def taskings_outcome(
     if summary.evaluated:
         metrics.append(
             om.MetricView(
-                f"Harm prevented by {summary.evaluated} tasking{'s' if summary.evaluated != 1 else ''}",
+                f"Harm prevented by {summary.evaluated} tasking{'s' if summary.evaluated != 1 else ''} (95% interval "
+                f"{summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f})",
                 f"{summary.harm_prevented:,.0f} {harm_unit_short}",
                 help=f"95% interval {summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f} "
                 f"{harm_unit_short}; negative means harm rose",
@@ -1811,21 +1828,17 @@ def taskings_outcome(
         inside = [e for e in evaluations if start <= e.post_end < end]
         frame = summary_frame(inside).assign(
             target=[target_text(e) for e in inside],
-            window_end=[e.post_end for e in inside],
+            window_end=[f"{e.post_end:%d %b %Y}" for e in inside],
         )
         columns = {
             "tasking_id": om.ColumnView("Tasking", "number", "%d"),
             "target": om.ColumnView("Offence, area, start", "text"),
             "window_end": om.ColumnView("Window ended", "text"),
             "reading": om.ColumnView("Evaluation", "text"),
-            "ratio": om.ColumnView("Ratio", "number", "%.2f"),
-            "ratio_low": om.ColumnView("95% low", "number", "%.2f"),
-            "ratio_high": om.ColumnView("95% high", "number", "%.2f"),
-            "harm_prevented": om.ColumnView(f"Harm prevented ({harm_unit_short})", "number", "%.0f"),
-            "harm_prevented_low": om.ColumnView("95% low", "number", "%.0f"),
-            "harm_prevented_high": om.ColumnView("95% high", "number", "%.0f"),
+            "ratio_text": om.ColumnView("Ratio (95% interval)", "text"),
+            "harm_prevented_text": om.ColumnView(f"Harm prevented, {harm_unit_short} (95% interval)", "text"),
         }
-        view.table = om.TableView(frame[list(columns)], columns, monthly=False)
+        view.table = om.TableView(frame, columns, monthly=False)  # the numbers stay in the frame, unshown
     return view
 
 
@@ -1878,6 +1891,8 @@ def last_month_taskings(
         "comparison",
         "flags",
         "message",
+        "ratio_text",
+        "harm_prevented_text",
     ]
     if taskings is None or taskings.empty:
         return first, pd.DataFrame(columns=columns)
