@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pagetest import chart_specs, frame_with, open_page, values
@@ -292,6 +293,10 @@ def test_harm_prevented_by_taskings_this_quarter_beside_citywide_harm(app_env, d
     assert not at.exception and at.subheader[-1].value == "Harm prevented by taskings, Q3 2026 (Jul – Sep)"
     assert metric(at, "Harm prevented by 2 taskings").value == f"{prevented:,.0f} days"
     assert metric(at, "Taskings with a measurable reduction").value == f"{reductions} of 2 ({reductions / 2:.0%})"
+    low = sum(e.harm_prevented for e in found) - 1.959964 * np.sqrt(
+        sum(((e.harm_prevented_high - e.harm_prevented_low) / (2 * 1.959964)) ** 2 for e in found)
+    )
+    assert metric(at, "Harm prevented: 95% interval").value.startswith(f"{low:,.0f} to ")
 
     (population,) = query(demo_warehouse, "SELECT sum(population) FROM areas WHERE level = 'district'")
     rates = []

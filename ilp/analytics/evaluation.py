@@ -1776,11 +1776,16 @@ def taskings_outcome(
     if summary.evaluated:
         metrics.append(
             om.MetricView(
-                f"Harm prevented by {summary.evaluated} tasking{'s' if summary.evaluated != 1 else ''} (95% interval "
-                f"{summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f})",
+                f"Harm prevented by {summary.evaluated} tasking{'s' if summary.evaluated != 1 else ''}",
                 f"{summary.harm_prevented:,.0f} {harm_unit_short}",
-                help=f"95% interval {summary.harm_prevented_low:,.0f} – {summary.harm_prevented_high:,.0f} "
-                f"{harm_unit_short}; negative means harm rose",
+                help=f"{harm_unit}; negative means harm rose",
+            )
+        )
+        metrics.append(
+            om.MetricView(
+                "Harm prevented: 95% interval",
+                f"{summary.harm_prevented_low:,.0f} to {summary.harm_prevented_high:,.0f}",
+                help="The sum is only as sure as this: an interval that includes 0 cannot tell prevention from chance",
             )
         )
         metrics.append(
