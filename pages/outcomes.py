@@ -176,7 +176,12 @@ def draw_table(table: outcome_measures.TableView) -> None:
 store = state()
 recorded = evaluation.recorded_comparisons(store)
 tasking_evaluations = evaluation.evaluate_taskings(
-    page.analysis, store.taskings(), recorded=recorded, harm_index=page.harm.name, harm_version=page.harm.version
+    page.analysis,
+    store.taskings(),
+    recorded=recorded,
+    harm_index=page.harm.name,
+    harm_version=page.harm.version,
+    quarter_before=window.month_to,
 )
 evaluation.record_comparisons(store, tasking_evaluations, user=page.user, role=page.role, recorded=recorded)
 taskings_view = evaluation.taskings_outcome(

@@ -277,6 +277,7 @@ def test_harm_prevented_by_taskings_this_quarter_beside_citywide_harm(app_env, d
     store = State(app_env["ILP_STATE"])
     done_tasking(store, "burglary_residential", "4C", "2026-05-18T09:00:00", "Visits to 180 homes")
     done_tasking(store, "robbery", "1C", "2026-06-01T09:00:00", "Patrols after school")
+    done_tasking(store, "robbery", "2A", "2026-08-17T09:00:00", "Window ends in Q4: not this quarter's")
     with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
         found = [
             evaluation.evaluate(con, level="beat", area_id=beat, categories=(category,), start=start)

@@ -1427,12 +1427,24 @@ def tasking_parameters(
 
 
 def evaluate_taskings(
-    analysis, taskings: pd.DataFrame, rows: pd.DataFrame | None = None, **options
+    analysis,
+    taskings: pd.DataFrame,
+    rows: pd.DataFrame | None = None,
+    *,
+    quarter_before: dt.date | None = None,
+    **options,
 ) -> list[Evaluation]:
     """Evaluate ``rows`` (default: the done taskings of ``taskings``) through ``analysis`` (a
-    ``SnapshotReader.analysis`` or the page's cached ``PageContext.analysis``). A tasking whose area or
-    offence the snapshot does not know comes back as an evaluation saying so, not as an error."""
+    ``SnapshotReader.analysis`` or the page's cached ``PageContext.analysis``); with ``quarter_before``, only
+    those whose post window ended in the latest complete quarter before that day (what Outcomes sums). A
+    tasking whose area or offence the snapshot does not know comes back as an evaluation saying so, not as
+    an error."""
     rows = taskings[taskings["status"] == "done"] if rows is None else rows
+    if quarter_before is not None and len(rows):
+        first, end = latest_complete_quarter(quarter_before - dt.timedelta(days=1))
+        weeks = dt.timedelta(weeks=int(options.get("post_weeks", POST_WEEKS)), days=-1)
+        ends = rows["created_at"].map(tasking_start) + weeks
+        rows = rows[(ends >= first) & (ends < end)]
     found = []
     for _, tasking in rows.iterrows():
         parameters = tasking_parameters(tasking, taskings, **options)
