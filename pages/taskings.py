@@ -319,7 +319,7 @@ else:
         "No. " + results["tasking_id"].astype(str) + " · " + results["threat"] + " · " + results["area"]
     )
     st.dataframe(
-        results,
+        results.drop(columns=["id", "threat", "area"]),  # the listing's columns are in "tasking"
         width="stretch",
         hide_index=True,
         column_order=[
