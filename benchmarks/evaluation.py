@@ -189,7 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=None, help="folder for the warehouses (default: a temporary one)")
     parser.add_argument("--seeds", type=int, default=8, help="demo builds for the planted-truth sweep (0: none)")
-    parser.add_argument("--placebos", type=int, default=200)
+    parser.add_argument("--placebos", type=int, default=200, help="placebo taskings per city (0: none)")
     parser.add_argument("--skip-chicago", action="store_true")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="ilp-evaluation-"))
@@ -221,9 +221,12 @@ def main() -> None:
                 f"{np.median([r['ratio'] for r in rows]):.2f}, median MDE {np.median([r['mde'] for r in rows]):.0%}"
             )
 
-    print(f"\nPlacebos ({args.placebos} taskings each, seed {PLACEBO_SEED}, 12 weeks before and after):")
+    if args.placebos:
+        print(f"\nPlacebos ({args.placebos} taskings each, seed {PLACEBO_SEED}, 12 weeks before and after):")
     planted_beats = ("4C", "2F", "2G")  # the intervention and the moving hot spot's beats are not untreated
-    for label, city in (("demo city, test size", test_city), ("demo city, default size", default_city)):
+    for label, city in (("demo city, test size", test_city), ("demo city, default size", default_city)) * bool(
+        args.placebos
+    ):
         with contextlib.closing(Warehouse(city).connect()) as con:
             tally = placebos(
                 con,
@@ -246,7 +249,7 @@ def main() -> None:
             ingest.ingest(Warehouse(chicago), "chicago", sorted(CHICAGO.glob("crimes_201*.csv.gz")))
             print(f"\n(Chicago 2016-2018 ingested in {time.perf_counter() - began:.0f} s)")
         with contextlib.closing(Warehouse(chicago).connect()) as con:
-            for level in ("district", "beat"):
+            for level in ("district", "beat") * bool(args.placebos):
                 tally = placebos(con, level, args.placebos, PLACEBO_CATEGORIES[:5])
                 print_placebos(f"Chicago 2016-2018, {level}s (real data)", tally, args.placebos)
 
