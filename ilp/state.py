@@ -1046,6 +1046,131 @@ class State:
             con.close()
         return out
 
+    # ------------------------------------------------------------------------------ hot-spot forecasts
+    # Issued forecasts and their scores (ilp.analytics.hotspot_forecast); tables in FORECAST_TABLES, created
+    # on first use so an older state file gains them without a schema bump.
+    def _forecast_tables(self) -> None:
+        if getattr(self, "_forecast_tables_ready", False):
+            return
+        with self._write() as con:
+            for statement in FORECAST_TABLES:
+                con.execute(statement)
+        self._forecast_tables_ready = True
+
+    def record_forecast(self, forecast: dict, *, by: str, role: str | None = None, page: str | None = None) -> int:
+        """Keep an issued forecast (``hotspot_forecast.Forecast.record``: week, shift, category, district,
+        measure, method, parameters, grid, snapshot, source and its ranked cells) and audit it as
+        ``forecast_issued`` with a SHA-256 of the cells, in one transaction. Returns the forecast's id."""
+        from ilp.analytics.hotspot_forecast import cells_sha256
+
+        self._forecast_tables()
+        cells = [tuple(cell) for cell in forecast["cells"]]
+        digest = cells_sha256(cells)
+        columns = (
+            "week shift category district measure method cell_m lat_ref harm_index harm_version area_cells "
+            "expected_total source snapshot"
+        ).split()
+        with self._write() as con:
+            cursor = con.execute(
+                f"INSERT INTO forecasts (issued_at, issued_by, {', '.join(columns)}, parameters, flagged_cells, "
+                f"cells_sha256) VALUES ({', '.join('?' for _ in range(len(columns) + 5))})",
+                (
+                    _now(),
+                    by,
+                    *[forecast.get(c) for c in columns],
+                    json.dumps(forecast.get("parameters") or {}, default=str, sort_keys=True),
+                    len(cells),
+                    digest,
+                ),
+            )
+            forecast_id = cursor.lastrowid
+            con.executemany(
+                "INSERT INTO forecast_cells (forecast_id, rank, cell_x, cell_y, expected, low, high) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(forecast_id, *cell) for cell in cells],
+            )
+            _append_audit(
+                con,
+                user=by,
+                role=role,
+                action="forecast_issued",
+                page=page,
+                parameters={
+                    "forecast_id": forecast_id,
+                    **{c: forecast.get(c) for c in ("week", "shift", "category", "district", "measure", "method")},
+                    "source": forecast.get("source"),
+                    "cells": len(cells),
+                    "cells_sha256": digest,
+                },
+                data_version=forecast.get("snapshot"),
+            )
+        return forecast_id
+
+    def forecasts(self, *, unscored: bool = False) -> pd.DataFrame:
+        """Issued forecasts, oldest first (``unscored``: only those with no score yet)."""
+        self._forecast_tables()
+        with self._read() as con:
+            return pd.read_sql_query(
+                "SELECT * FROM forecasts f WHERE NOT ? OR NOT EXISTS "
+                "(SELECT 1 FROM forecast_scores s WHERE s.forecast_id = f.id) ORDER BY id",
+                con,
+                params=(int(unscored),),
+            )
+
+    def forecast_cells(self, forecast_id: int) -> pd.DataFrame:
+        """One forecast's cells, best first: rank, cell_x, cell_y, expected, low, high."""
+        self._forecast_tables()
+        with self._read() as con:
+            return pd.read_sql_query(
+                "SELECT rank, cell_x, cell_y, expected, low, high FROM forecast_cells WHERE forecast_id = ? "
+                "ORDER BY rank",
+                con,
+                params=(int(forecast_id),),
+            )
+
+    def record_forecast_scores(
+        self, forecast_id: int, rows: list[dict], *, by: str, data_version: str | None = None
+    ) -> bool:
+        """Score a forecast once its week has data: one row per map ('issued' and the naive baselines) and
+        coverage. False (and nothing written) when it already has scores."""
+        self._forecast_tables()
+        fields = "map method coverage cells observed_in_cells observed_total hit_rate pai pei_star rri".split()
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM forecast_scores WHERE forecast_id = ?", (forecast_id,)).fetchone():
+                return False
+            now = _now()
+            con.executemany(
+                f"INSERT INTO forecast_scores (forecast_id, {', '.join(fields)}, scored_at, snapshot) "
+                f"VALUES ({', '.join('?' for _ in range(len(fields) + 3))})",
+                [(forecast_id, *[row.get(f) for f in fields], now, data_version) for row in rows],
+            )
+            issued = next((r for r in rows if r.get("map") == "issued"), {})
+            _append_audit(
+                con,
+                user=by,
+                role=None,
+                action="forecast_scored",
+                parameters={
+                    "forecast_id": forecast_id,
+                    "maps": sorted({r.get("map") for r in rows}),
+                    "pai": issued.get("pai"),
+                    "hit_rate": issued.get("hit_rate"),
+                },
+                data_version=data_version,
+            )
+        return True
+
+    def forecast_scoreboard(self) -> pd.DataFrame:
+        """Every score with its forecast's week, shift, category, district, measure, source and issue time."""
+        self._forecast_tables()
+        with self._read() as con:
+            return pd.read_sql_query(
+                "SELECT s.*, f.week, f.shift, f.category, f.district, f.measure, f.source, f.issued_at, "
+                "f.method AS issued_method, f.cell_m FROM forecast_scores s JOIN forecasts f ON f.id = s.forecast_id "
+                "ORDER BY f.week, s.forecast_id, s.map, s.coverage",
+                con,
+            )
+
 
 def _append_audit(
     con: sqlite3.Connection,
@@ -1126,3 +1251,64 @@ def _validated_tasking(values: dict) -> dict:
     if values["status"] == "done" and not values["result_note"].strip():
         raise TaskingError("a tasking marked done needs a result note: what came of it closes the intelligence cycle")
     return values
+
+
+# ------------------------------------------------------------------------------------------ hot-spot forecasts
+# Issued hot-spot forecasts (ilp.analytics.hotspot_forecast): what was forecast, by which method on which
+# snapshot, the cells in rank order, and their scores once the week has data. Created on first use.
+FORECAST_TABLES = (
+    """CREATE TABLE IF NOT EXISTS forecasts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    issued_at TEXT NOT NULL,       -- UTC
+    issued_by TEXT NOT NULL,
+    source TEXT NOT NULL,          -- 'cli', 'ingest', 'download' (a plan downloaded from the Deployment page)
+    week TEXT NOT NULL,            -- Monday of the week forecast
+    shift TEXT NOT NULL,           -- 'day', 'evening', 'night' or 'all'
+    category TEXT,                 -- NULL: every offence
+    district TEXT,                 -- NULL: the whole area
+    measure TEXT NOT NULL,         -- 'harm' or 'count': what the cells are ranked by
+    method TEXT NOT NULL,
+    parameters TEXT NOT NULL,      -- JSON: fitted parameters, how the method was chosen, shift hours
+    cell_m REAL NOT NULL,          -- the grid: cell size and reference latitude (ilp.analytics.hotspots.Grid)
+    lat_ref REAL NOT NULL,
+    harm_index TEXT,
+    harm_version TEXT,
+    area_cells INTEGER NOT NULL,   -- the study area A of the PAI, in cells
+    expected_total REAL,           -- the forecast summed over the whole area (for the RRI)
+    flagged_cells INTEGER NOT NULL,
+    snapshot TEXT,                 -- the warehouse snapshot the forecast was made from
+    cells_sha256 TEXT NOT NULL     -- digest of the cells, also in the forecast_issued audit row
+)""",
+    """CREATE TABLE IF NOT EXISTS forecast_cells (
+    forecast_id INTEGER NOT NULL REFERENCES forecasts(id),
+    rank INTEGER NOT NULL,
+    cell_x INTEGER NOT NULL,
+    cell_y INTEGER NOT NULL,
+    expected REAL NOT NULL,
+    low REAL,
+    high REAL,
+    PRIMARY KEY (forecast_id, rank)
+)""",
+    """CREATE TABLE IF NOT EXISTS forecast_scores (
+    forecast_id INTEGER NOT NULL REFERENCES forecasts(id),
+    map TEXT NOT NULL,             -- 'issued', or a naive baseline scored on the same week and cells count
+    method TEXT NOT NULL,
+    coverage REAL NOT NULL,        -- share of the area flagged
+    cells INTEGER NOT NULL,
+    observed_in_cells REAL NOT NULL,
+    observed_total REAL NOT NULL,
+    hit_rate REAL,
+    pai REAL,
+    pei_star REAL,
+    rri REAL,
+    scored_at TEXT NOT NULL,
+    snapshot TEXT,                 -- the snapshot whose data scored it
+    PRIMARY KEY (forecast_id, map, coverage)
+)""",
+)
+ACTIONS.update(
+    {
+        "forecast_issued": "a hot-spot forecast was recorded (CLI, after an ingest, or a downloaded patrol plan)",
+        "forecast_scored": "a recorded hot-spot forecast was scored against its week's incidents",
+    }
+)
