@@ -318,6 +318,78 @@ def check_changes_counts(con, index, days, busy):
     assert harm == pytest.approx(expected["harm"].iloc[0]) and harm > 0
 
 
+def check_hotspot_cell_weeks(con, index, days, busy):
+    """The forecasts' input: harm per cell x week (all shifts added) of one category, and of every offence."""
+    start, end = days["week"] - dt.timedelta(weeks=6), days["week"] + dt.timedelta(days=7)
+    for category, include in ((None, False), ("robbery", False), (None, True)):
+        frame = run_query(
+            con,
+            "hotspot_cell_weeks",
+            {
+                **harm_params(index),
+                "start": start,
+                "end": end,
+                "district": None,
+                "category": category,
+                "include_proactive": include,
+                "cell_dlat": 0.01,
+                "cell_dlon": 0.01,
+                "day_start": 7,
+                "evening_start": 15,
+                "night_start": 23,
+            },
+        )
+        summed = frame.groupby(["cell_x", "cell_y", "week"], as_index=False)[["harm", "incidents"]].sum()
+        expected = incident_harm(
+            con,
+            index,
+            "occurred_at >= ? AND occurred_at < ? AND location_status = 'ok' "
+            "AND (?::VARCHAR IS NULL OR offense_category = ?)",
+            [start, end, category, category],
+            include_proactive=include,
+            group_by="floor(longitude / 0.01)::BIGINT AS cell_x, floor(latitude / 0.01)::BIGINT AS cell_y, "
+            "date_trunc('week', occurred_at)::DATE AS week",
+        )
+        merged = summed.merge(expected, on=["cell_x", "cell_y", "week"], how="left", suffixes=("", "_macro"))
+        merged = merged.fillna({"harm_macro": 0.0})
+        assert frame["harm"].sum() > 0 and len(merged) == len(summed)
+        np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
+        assert frame["incidents"].sum() == expected["incidents"].sum()
+
+
+def check_hotspot_cell_offences(con, index, days, busy):
+    """What drives a forecast cell: harm per cell x category."""
+    start, end = days["week"] - dt.timedelta(weeks=6), days["week"] + dt.timedelta(days=7)
+    frame = run_query(
+        con,
+        "hotspot_cell_offences",
+        {
+            **harm_params(index),
+            "start": start,
+            "end": end,
+            "district": None,
+            "shift": "all",
+            "include_proactive": False,
+            "cell_dlat": 0.01,
+            "cell_dlon": 0.01,
+            "day_start": 7,
+            "evening_start": 15,
+            "night_start": 23,
+        },
+    )
+    expected = incident_harm(
+        con,
+        index,
+        "occurred_at >= ? AND occurred_at < ? AND location_status = 'ok'",
+        [start, end],
+        group_by="floor(longitude / 0.01)::BIGINT AS cell_x, floor(latitude / 0.01)::BIGINT AS cell_y, "
+        "offense_category AS category",
+    )
+    merged = frame.merge(expected, on=["cell_x", "cell_y", "category"], how="outer", suffixes=("", "_macro"))
+    assert len(merged) == len(frame) > 10
+    np.testing.assert_allclose(merged["harm"], merged["harm_macro"])
+
+
 def check_deployment_cells(con, index, days, busy):
     start, end = (
         dt.datetime.combine(days["week"] - dt.timedelta(days=21), dt.time()),
@@ -650,6 +722,8 @@ def check_deployment_areas(con, index, days, busy):
 
 HARM_QUERIES = {
     "deployment_areas": check_deployment_areas,
+    "hotspot_cell_weeks": check_hotspot_cell_weeks,
+    "hotspot_cell_offences": check_hotspot_cell_offences,
     "trends_monthly_by_district": check_trends_monthly_by_district,
     "brief_district_week": check_brief_district_week,
     "brief_top_combinations": check_brief_top_combinations,
