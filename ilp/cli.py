@@ -215,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--check", action="store_true", help="only say whether this configuration may start")
     _add_state_commands(commands)
+    _add_forecast_commands(commands)
     return parser
 
 
@@ -404,6 +405,11 @@ def _ingest(args, warehouse: Warehouse) -> int:
         f"  loaded without a usable location: {result.missing_location:,}; with an unmapped offence code: "
         f"{result.unmapped_codes:,}" + "".join(f"\n  WARNING {warning}" for warning in result.warnings)
     )
+    from ilp.analytics.hotspot_forecast import after_ingest_text
+
+    forecast_note = after_ingest_text(result.forecast)
+    if forecast_note:
+        text += f"\n  {forecast_note}"
     _emit(args, payload, text)
     return 0
 
@@ -828,6 +834,201 @@ def _state_backup(args, warehouse: Warehouse) -> int:
     store = _app_state(warehouse)
     out = store.backup(args.out, by=_cli_user())
     print(f"Backed up {store.path} to {out}.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ hot-spot forecasts
+def _add_forecast_commands(commands) -> None:
+    """``ilp backtest hotspots``, ``ilp forecast hotspots`` and ``ilp score`` (ilp.analytics.hotspot_forecast)."""
+    from ilp.analytics import hotspot_forecast as hotspots
+
+    def common(parser, measure: str) -> None:
+        parser.add_argument("--category", default=None, help="one offence category, e.g. robbery (default: all)")
+        parser.add_argument("--district", default=None, help="one district's incidents and cells (default: all)")
+        parser.add_argument(
+            "--cell-m",
+            type=float,
+            default=hotspots.DEFAULT_CELL_METRES,
+            metavar="M",
+            help=f"grid cell size in metres (default {hotspots.DEFAULT_CELL_METRES:g}, chosen by the Chicago backtest "
+            "among 100-300 m: benchmarks/hotspots.py)",
+        )
+        parser.add_argument(
+            "--measure",
+            choices=hotspots.MEASURES,
+            default=measure,
+            help=f"rank and score cells by incident count or by harm (default {measure})",
+        )
+        parser.add_argument(
+            "--harm", default=None, metavar="INDEX:VERSION", help="e.g. cchi:2016 (default: the default index)"
+        )
+        parser.add_argument(
+            "--shift-hours",
+            default=None,
+            metavar="HOURS",
+            help="start hours of the shifts, e.g. day=7,evening=15,night=23 (the default)",
+        )
+        parser.add_argument("--json", action="store_true")
+
+    backtest = commands.add_parser("backtest", help="score forecasting methods on past weeks")
+    backtest_commands = backtest.add_subparsers(dest="backtest_command", required=True, metavar="WHAT")
+    hot = backtest_commands.add_parser(
+        "hotspots",
+        help="rolling weekly hot-spot forecasts: hit rate, PAI, PEI* and RRI per method and coverage",
+    )
+    hot.set_defaults(func=_backtest_hotspots)
+    hot.add_argument("--start", type=dt.date.fromisoformat, required=True, help="first week scored, YYYY-MM-DD")
+    hot.add_argument("--end", type=dt.date.fromisoformat, required=True, help="last day scored, YYYY-MM-DD")
+    hot.add_argument("--coverage", default=None, help="shares of the area flagged, e.g. 0.01,0.05,0.10 (the default)")
+    hot.add_argument("--shift", choices=hotspots.SHIFT_SCOPES, default="all")
+    hot.add_argument(
+        "--selection-weeks",
+        type=int,
+        default=hotspots.SELECTION_WEEKS,
+        help=f"weeks before --start on which methods are fitted and chosen (default {hotspots.SELECTION_WEEKS})",
+    )
+    common(hot, "count")
+
+    forecast = commands.add_parser("forecast", help="issue and record forecasts")
+    forecast_commands = forecast.add_subparsers(dest="forecast_command", required=True, metavar="WHAT")
+    issue = forecast_commands.add_parser(
+        "hotspots", help="forecast a week's hot spots for every shift and record them for the scoreboard"
+    )
+    issue.set_defaults(func=_forecast_hotspots)
+    issue.add_argument(
+        "--week",
+        type=dt.date.fromisoformat,
+        default=None,
+        help="Monday of the week to forecast (default: the week after the last complete week in the data)",
+    )
+    issue.add_argument(
+        "--method", choices=list(hotspots.METHODS), default=None, help="use this method (default: chosen)"
+    )
+    issue.add_argument("--top", type=int, default=10, help="cells to print per shift (default 10)")
+    common(issue, "harm")
+
+    score = commands.add_parser("score", help="score recorded hot-spot forecasts whose week now has data")
+    score.set_defaults(func=_score)
+    score.add_argument("--json", action="store_true")
+
+
+def _harm_option(text: str | None) -> tuple[str | None, str | None]:
+    if not text:
+        return None, None
+    name, _, version = text.partition(":")
+    if not name or not version:
+        raise UserError(f"--harm {text!r}: write it as INDEX:VERSION, e.g. cchi:2016")
+    return name, version
+
+
+def _backtest_hotspots(args, warehouse: Warehouse) -> int:
+    from ilp.analytics import hotspot_forecast as hotspots
+
+    harm_index, harm_version = _harm_option(args.harm)
+    if args.end < args.start:
+        raise UserError(f"--end {args.end} is before --start {args.start}")
+    con = warehouse.connect()
+    try:
+        result = hotspots.backtest(
+            con,
+            start=args.start,
+            end=args.end,
+            coverages=hotspots.parse_coverages(args.coverage),
+            category=args.category,
+            shift=args.shift,
+            cell_m=args.cell_m,
+            measure=args.measure,
+            district=args.district,
+            selection_weeks=args.selection_weeks,
+            harm_index=harm_index,
+            harm_version=harm_version,
+            shift_hours=hotspots.ShiftHours.parse(args.shift_hours),
+        )
+    finally:
+        con.close()
+    _emit(args, result.as_json(), hotspots.format_backtest(result))
+    return 0
+
+
+def _forecast_hotspots(args, warehouse: Warehouse) -> int:
+    from ilp.analytics import hotspot_forecast as hotspots
+
+    harm_index, harm_version = _harm_option(args.harm)
+    store = _app_state(warehouse)
+    con = warehouse.connect()
+    try:
+        week = args.week or hotspots.next_week(con)
+        if week is None:
+            raise UserError("the warehouse holds no incidents: nothing to forecast from")
+        issued = hotspots.issue(
+            con,
+            store,
+            week=week,
+            by=_cli_user(),
+            source="cli",
+            category=args.category,
+            district=args.district,
+            measure=args.measure,
+            cell_m=args.cell_m,
+            harm_index=harm_index,
+            harm_version=harm_version,
+            shift_hours=hotspots.ShiftHours.parse(args.shift_hours),
+            method=args.method,
+        )
+    finally:
+        con.close()
+    payload = {
+        "week": str(week),
+        "forecasts": [
+            {
+                "id": forecast_id,
+                "shift": f.shift,
+                "method": f.method,
+                "chosen_by": f.chosen_by,
+                "measure": f.measure,
+                "cells_recorded": hotspots.flagged_cells(hotspots.MAX_PLAN_COVERAGE, f.area_cells),
+                "area_cells": f.area_cells,
+                "evaluation_window": [str(d) for d in f.evaluation_window],
+                "pai_at_5pct": {"method": f.pai(f.method), "naive_last_year": f.pai("naive_last_year")},
+                "top": f.top(args.top)[["cell_x", "cell_y", "expected", "low", "high"]].to_dict(orient="records"),
+            }
+            for forecast_id, f in issued
+        ],
+    }
+    lines = [f"Hot-spot forecast for the week of {week} ({args.category or 'all offences'}, {args.measure}), recorded:"]
+    for forecast_id, f in issued:
+        lines.append(
+            f"  #{forecast_id} {hotspots.ShiftHours.parse(args.shift_hours).label(f.shift)}: {f.method} "
+            f"(PAI at 5% over {f.evaluation_window[0]} to {f.evaluation_window[1]}: {f.pai(f.method):.2f}, "
+            f"last year's map {f.pai('naive_last_year'):.2f})"
+        )
+        grid = hotspots.Grid(f.cell_m, f.lat_ref)
+        for rank, row in enumerate(f.top(args.top).itertuples(), start=1):
+            lat, lon = grid.centre(row.cell_x, row.cell_y)
+            lines.append(
+                f"      {rank:>3}. cell centre {float(lat):.4f}, {float(lon):.4f}: expected {row.expected:,.1f} "
+                f"({row.low:,.1f}-{row.high:,.1f})"
+            )
+    lines.append("`ilp score` scores them once their week has data.")
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def _score(args, warehouse: Warehouse) -> int:
+    from ilp.analytics import hotspot_forecast as hotspots
+
+    store = _app_state(warehouse)
+    con = warehouse.connect()
+    try:
+        scored = hotspots.score_recorded(con, store, by=_cli_user())
+    finally:
+        con.close()
+    waiting = len(store.forecasts(unscored=True))
+    lines = [f"Scored {len(scored)} forecast(s); {waiting} wait for their week's data."]
+    for item in scored:
+        pai = ", ".join(f"{float(c):.0%}: {v:.2f}" for c, v in item["pai"].items() if v is not None)
+        lines.append(f"  #{item['forecast_id']} week of {item['week']} {item['shift']} {item['method']}: PAI {pai}")
+    _emit(args, {"scored": scored, "waiting": waiting}, "\n".join(lines))
     return 0
 
 

@@ -83,6 +83,9 @@ class IngestResult:
     rejects_recorded_by: list[int] = field(default_factory=list)
     # implausible parsed data that loaded anyway: one message each, naming the file and the likely cause
     warnings: list[str] = field(default_factory=list)
+    # next week's hot-spot forecast and the scoring of recorded forecasts (hotspot_forecast.after_ingest):
+    # what was issued or scored, or why not; a failure there is reported here and never fails the ingest
+    forecast: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -492,7 +495,7 @@ def ingest(
         _record_taxonomy(con, m, taxonomy_sha256)
         step("writing snapshot", 0.95)
     step("done", 1.0)
-    return IngestResult(
+    result = IngestResult(
         ingest_id=ingest_id,
         source=m.name,
         mapping=str(m.path),
@@ -508,6 +511,20 @@ def ingest(
         warnings=[f"{paths_[w.file_index].name}: {w.message}" for w in warnings],
         **counts,
     )
+    result.forecast = _forecast_after_ingest(warehouse, today)
+    return result
+
+
+def _forecast_after_ingest(warehouse: Warehouse, today: dt.date) -> dict:
+    """Score recorded hot-spot forecasts whose week now has data and forecast the week after the data's last
+    complete week (ilp.analytics.hotspot_forecast.after_ingest). Isolated: the new snapshot is already
+    current, and any failure here is returned, not raised."""
+    try:
+        from ilp.analytics.hotspot_forecast import after_ingest
+
+        return after_ingest(warehouse, today=today)
+    except Exception as error:  # noqa: BLE001 - a forecast failure must not fail a successful ingest
+        return {"error": f"{type(error).__name__}: {error}"}
 
 
 def upgrade_schema(con: duckdb.DuckDBPyConnection) -> None:
