@@ -53,6 +53,24 @@ PAGES: tuple[PageSpec, ...] = (
         "Where and when harm concentrates, by shift.",
     ),
     PageSpec(
+        "deployment_forecast",
+        "Next-week patrol plan",
+        "🔮",
+        "Weekly meeting",
+        frozenset({"commander", "analyst"}),
+        "Where harm is forecast next week, by shift, from a method measured against last year's map; "
+        "near-repeat burglary alerts.",
+    ),
+    PageSpec(
+        "forecast_scoreboard",
+        "Forecast scoreboard",
+        "🎯",
+        "Weekly meeting",
+        frozenset({"commander", "analyst"}),
+        "Every issued hot-spot forecast scored against what happened, beside the two naive baselines.",
+        uses_filters=False,
+    ),
+    PageSpec(
         "taskings",
         "Taskings",
         "📋",

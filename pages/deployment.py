@@ -20,6 +20,10 @@ page = gate("deployment")
 filters = page.filters
 
 st.title("Deployment map: where does harm concentrate?")
+views = st.columns([1, 1.4, 1, 4])  # this History view, the next week's forecast and its scoreboard
+views[0].page_link("pages/deployment.py", label="History")
+views[1].page_link("pages/deployment_forecast.py", label="Next week (forecast)")
+views[2].page_link("pages/forecast_scoreboard.py", label="Scoreboard")
 
 harm_unit = page.harm.unit_name
 scope = (
