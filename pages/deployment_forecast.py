@@ -107,7 +107,15 @@ else:
         n_cells = min(n_cells, len(plan.cells))
         top = plan.cells.head(n_cells)
         grid = hotspots.Grid(forecast.cell_m, forecast.lat_ref)
+        by_harm = plan.ranked_by == "harm"
+        colour_by, colour_unit = ("expected_harm", page.harm.unit_short) if by_harm else ("expected_count", "incidents")
         st.success(plan.sentence(), icon=":material/verified:")
+        if not by_harm:
+            st.info(
+                f"{info.category_label(filters.category)} carries no harm in {page.harm.tag} (a proactive offence: "
+                "its count measures police activity), so the plan ranks cells by expected incidents.",
+                icon=":material/info:",
+            )
 
         expected_harm, expected_count = top["expected_harm"].sum(), top["expected_count"].sum()
         metrics = st.columns(4)
@@ -157,7 +165,7 @@ else:
             pdk.Layer(
                 "PolygonLayer",
                 id="forecast-cells",
-                data=forecasting.map_rows(top, page.info.districts, page.harm.unit_short),
+                data=forecasting.map_rows(top, page.info.districts, page.harm.unit_short, colour_by),
                 get_polygon=grid.polygon_expression(),
                 get_fill_color="fill",
                 get_line_color=[60, 60, 60, 160],
@@ -228,10 +236,11 @@ else:
         legend = " ".join(
             f"<span style='background:rgb({r},{g},{b});color:{'#fff' if i < 2 else '#14171a'};padding:1px 6px;"
             f"white-space:nowrap;display:inline-block;margin:1px 0;border:1px solid #ccc'>{band}</span>"
-            for i, (band, (r, g, b)) in enumerate(forecasting.map_legend(top, page.harm.unit_short))
+            for i, (band, (r, g, b)) in enumerate(forecasting.map_legend(top, colour_unit, colour_by))
         )
         st.caption(
-            f"Each square is a {forecast.cell_m:.0f} m cell of the plan, coloured by expected harm — {legend}"
+            f"Each square is a {forecast.cell_m:.0f} m cell of the plan, coloured by expected "
+            f"{'harm' if by_harm else 'incidents'} — {legend}"
             + (" Blue outlines: near-repeat alert cells (below)." if alerts is not None and len(alerts.cells) else "")
             + (" Thin grey lines: beats; dark lines: districts." if beats["features"] or districts["features"] else "")
             + " Cells only: incident points are never drawn, so sensitive offences cannot be located more exactly "

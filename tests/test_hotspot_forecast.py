@@ -262,8 +262,13 @@ def test_near_repeat_window_of_the_demo_city_is_the_planted_one(con, truth):
     )
 
 
-def test_plan_cells_name_blocks_only_from_offences_that_may_be_shown(con):
-    plan = hf.next_week_plan(con, week=dt.date(2026, 11, 16), shift="night")
+@pytest.fixture(scope="module")
+def night_plan(con) -> hf.Plan:
+    return hf.next_week_plan(con, week=dt.date(2026, 11, 16), shift="night")
+
+
+def test_plan_cells_name_blocks_only_from_offences_that_may_be_shown(con, night_plan):
+    plan = night_plan
     assert plan.harm.method == plan.count.method
     assert "last year's map" in plan.sentence() and "PAI" in plan.sentence()
     cells = plan.cells
@@ -399,9 +404,9 @@ def test_next_week_page_names_the_method_and_maps_the_plan(app_env):
     assert labels == ["Plan as CSV", "Plan as GeoJSON"]
 
 
-def test_a_downloaded_plan_is_recorded_and_audited(con, tmp_path):
+def test_a_downloaded_plan_is_recorded_and_audited(night_plan, tmp_path):
     state = State(tmp_path / "state.sqlite")
-    plan = hf.next_week_plan(con, week=dt.date(2026, 11, 16), shift="day")
+    plan = night_plan
     audits = []
     render = hf.recorded_download(
         plan,

@@ -75,12 +75,12 @@ LIVE_EVALUATION_WEEKS = 26
 FEATURE_WEEKS = 104  # the longest history any method reads (the regression's year before last)
 MIN_HISTORY_WEEKS = 8  # fewer weeks of located, timed incidents than this: no forecast is made
 
-HALF_LIVES = (4.0, 8.0, 13.0, 26.0, 52.0, 104.0)  # weeks, tried for decayed_history
+HALF_LIVES = (4.0, 13.0, 26.0, 52.0, 104.0)  # weeks, tried for decayed_history
 BANDWIDTHS_M = (75.0, 150.0, 250.0, 400.0)  # Gaussian kernel sigma in metres, tried for kernel_density
 KDE_WEEKS = 52
 SEVERITY_PRIOR_INCIDENTS = 20.0  # harm per incident of a cell is shrunk towards the city's with this weight
-FIT_ROWS = 60_000  # cell-weeks sampled for the combined model's regression
-CALIBRATION_ROWS = 30_000  # and for each method's calibration
+FIT_ROWS = 150_000  # cell-weeks sampled for the combined model's regression
+CALIBRATION_ROWS = 20_000  # and for each method's calibration
 FIT_SEED = 20110101  # the sample is drawn with a fixed seed: the same data gives the same forecast
 INTERVAL = (0.05, 0.95)  # the plan's interval: where 90% of comparable cell-weeks fell
 
@@ -557,11 +557,14 @@ class FittedMethod:
 
 
 def _mean_pai(history: History, scores: np.ndarray, origins: np.ndarray, coverage: float = SELECTION_COVERAGE):
-    k = flagged_cells(coverage, history.data.n_cells)
-    result = score_maps(
-        scores, history.target[origins], (coverage,), oracle=history.oracle(origins, k), expected=scores
-    )[coverage]["pai"]
-    return float(np.nanmean(result)) if np.isfinite(result).any() else float("nan")
+    """Mean PAI over ``origins`` of flagging ``coverage`` of the area by ``scores`` (what choices are made on)."""
+    actual = history.target[origins]
+    k = min(flagged_cells(coverage, history.data.n_cells), actual.shape[1])
+    (captured,) = _top_k(np.atleast_2d(scores), k, actual)
+    total = actual.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pai = np.where(total > 0, captured / total, np.nan) / (k / history.data.n_cells)
+    return float(np.nanmean(pai)) if np.isfinite(pai).any() else float("nan")
 
 
 def _best(history: History, origins: np.ndarray, candidates: dict) -> tuple:
@@ -649,11 +652,15 @@ def _fit_rows(history: History, selection: np.ndarray, rows: int = FIT_ROWS) -> 
     incident of any offence before the window ended (the cells known when the model is fitted)."""
     if not len(selection):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    known = np.flatnonzero(history.running("area")[int(selection.max()) + 1] > 0)
-    total = len(selection) * len(known)
-    rng = np.random.default_rng(FIT_SEED)
-    pick = rng.choice(total, size=min(rows, total), replace=False) if total > rows else np.arange(total)
-    return selection[pick // max(len(known), 1)], known[pick % max(len(known), 1)]
+    key = ("fit rows", np.asarray(selection, dtype=np.int64).tobytes(), rows)
+    if key not in history.data._cache:
+        known = np.flatnonzero(history.running("area")[int(selection.max()) + 1] > 0)
+        total = len(selection) * len(known)
+        rng = np.random.default_rng(FIT_SEED)
+        pick = rng.choice(total, size=min(rows, total), replace=False) if total > rows else np.arange(total)
+        pick.sort()
+        history.data._cache[key] = (selection[pick // max(len(known), 1)], known[pick % max(len(known), 1)])
+    return history.data._cache[key]
 
 
 def poisson_irls(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6, iterations: int = 50) -> np.ndarray:
@@ -665,27 +672,24 @@ def poisson_irls(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6, iterations: 
     penalty = np.full(design.shape[1], ridge * max(len(y), 1))
     penalty[0] = 0.0
 
-    def linear(b: np.ndarray) -> np.ndarray:
-        return np.clip(design @ b, -30, 30)
-
-    def objective(b: np.ndarray, eta: np.ndarray) -> float:  # penalised Poisson log-likelihood (+ constant)
-        return float(y @ eta - np.exp(eta).sum() - 0.5 * penalty @ (b * b))
-
-    eta = linear(beta)
-    current = objective(beta, eta)
-    for _ in range(iterations):
+    def evaluate_at(b: np.ndarray) -> tuple[float, np.ndarray]:
+        """(penalised Poisson log-likelihood up to a constant, the means) at ``b``."""
+        eta = np.clip(design @ b, -30, 30)
         mu = np.exp(eta)
+        return float(y @ eta - mu.sum() - 0.5 * penalty @ (b * b)), mu
+
+    current, mu = evaluate_at(beta)
+    for _ in range(iterations):
         gradient = design.T @ (y - mu) - penalty * beta
         hessian = (design * mu[:, None]).T @ design + np.diag(penalty) + 1e-9 * np.eye(len(beta))
         step = np.linalg.solve(hessian, gradient)
         for _halving in range(40):  # Newton's step, halved until the likelihood does not fall
-            candidate_eta = linear(beta + step)
-            candidate = objective(beta + step, candidate_eta)
+            candidate, candidate_mu = evaluate_at(beta + step)
             if candidate >= current - 1e-12 * abs(current):
                 break
             step = step / 2.0
-        beta, eta, previous, current = beta + step, candidate_eta, current, candidate
-        if np.max(np.abs(step)) < 1e-8 or abs(current - previous) < 1e-10 * max(abs(current), 1.0):
+        beta, mu, previous, current = beta + step, candidate_mu, current, candidate
+        if np.max(np.abs(step)) < 1e-7 or abs(current - previous) < 1e-10 * max(abs(current), 1.0):
             break
     return beta
 
@@ -1326,12 +1330,15 @@ def next_week(con, today: dt.date | None = None) -> dt.date | None:
 @dataclasses.dataclass
 class Plan:
     """What the Deployment page's "Next week" view shows for one shift: the harm forecast (which chose the
-    method), the count forecast of the same method, and the top cells described."""
+    method), the count forecast of the same method, and the top cells described. A category that carries no
+    harm (a proactive one) is ranked by count instead: ``ranked_by`` says which, and ``harm`` is then the
+    count forecast."""
 
     harm: Forecast
     count: Forecast
     cells: pd.DataFrame  # the top MAX_PLAN_COVERAGE of cells, best first, described (see plan_cells)
     snapshot: str
+    ranked_by: str = "harm"
 
     @property
     def forecast(self) -> Forecast:
@@ -1340,6 +1347,7 @@ class Plan:
     def sentence(self) -> str:
         """The method and its measured PAI against last year's map, for a commander's five seconds."""
         f = self.harm
+        what = "harm" if self.ranked_by == "harm" else "incidents"
         chosen, naive = f.pai(f.method), f.pai("naive_last_year")
         window = f.evaluation_window
         weeks = int(f.evaluation.loc[f.evaluation["method"] == f.method, "weeks"].max()) if len(f.evaluation) else 0
@@ -1348,13 +1356,13 @@ class Plan:
         if f.method == "naive_last_year":
             return (
                 f"Method in use: last year's map. No other method beat it on the weeks before "
-                f"{window[0]:%d %b %Y}, so the plan keeps it (over the last {weeks} weeks it found harm at "
-                f"{chosen:.1f}x the city-wide rate per km² in the top 5% of cells)."
+                f"{window[0]:%d %b %Y}, so the plan keeps it (over the last {weeks} weeks its top 5% of cells held "
+                f"{what} at {chosen:.1f}x the area-wide rate per km²)."
             )
         ratio = chosen / naive
         how = f"{ratio:.1f}x more" if ratio >= 1.05 else ("about as much" if ratio > 0.95 else f"{ratio:.1f}x as much")
         return (
-            f"Method in use: {f.method_info.words}. Over the last {weeks} weeks this map found {how} harm per km² "
+            f"Method in use: {f.method_info.words}. Over the last {weeks} weeks this map found {how} {what} per km² "
             f"than last year's map would have (PAI {chosen:.1f} against {naive:.1f}, top 5% of cells each week)."
         )
 
@@ -1392,13 +1400,24 @@ def next_week_plan(
         shift_hours=shift_hours,
         include_proactive=include_proactive,
     )
-    harm = forecast_hotspots(con, week=week, shifts=(shift,), measure="harm", data=data)[shift]
-    count = forecast_hotspots(con, week=week, shifts=(shift,), measure="count", method=harm.method, data=data)[shift]
-    top = harm.top(flagged_cells(MAX_PLAN_COVERAGE, harm.area_cells))
+    ranked_by = "harm" if data.row_harm.sum() > 0 else "count"  # a proactive category carries no harm
+    primary = forecast_hotspots(con, week=week, shifts=(shift,), measure=ranked_by, data=data)[shift]
+    count = (
+        primary
+        if ranked_by == "count"
+        else forecast_hotspots(con, week=week, shifts=(shift,), measure="count", method=primary.method, data=data)[
+            shift
+        ]
+    )
+    top = primary.top(flagged_cells(MAX_PLAN_COVERAGE, primary.area_cells))
+    if ranked_by == "count":
+        top = top.assign(expected=0.0, low=0.0, high=0.0)
     described = plan_cells(con, top, count, data, shift, week)
     from ilp.warehouse import read_meta
 
-    return Plan(harm=harm, count=count, cells=described, snapshot=read_meta(con).get("version", "?"))
+    return Plan(
+        harm=primary, count=count, cells=described, snapshot=read_meta(con).get("version", "?"), ranked_by=ranked_by
+    )
 
 
 def plan_cells(con, top: pd.DataFrame, count: Forecast, data: CellWeeks, shift: str, week: dt.date) -> pd.DataFrame:
@@ -1776,24 +1795,27 @@ def _bands(values: np.ndarray, bands: int = 5) -> np.ndarray:
     return np.minimum((ranks * bands) // max(len(values), 1), bands - 1)
 
 
-def map_legend(top: pd.DataFrame, unit: str) -> list[tuple[str, list[int]]]:
-    """(label, colour) per band of expected harm among the plan's cells, most harmful first."""
+def map_legend(top: pd.DataFrame, unit: str, column: str = "expected_harm") -> list[tuple[str, list[int]]]:
+    """(label, colour) per band of ``column`` (expected harm, or count) among the plan's cells, highest first."""
     from ilp.analytics.hotspots import HARM_PALETTE
 
-    bands = _bands(top["expected_harm"])
+    bands = _bands(top[column])
     legend = []
+    digits = 0 if column == "expected_harm" else 1
     for band in range(5):
-        inside = top["expected_harm"].to_numpy()[bands == band]
+        inside = top[column].to_numpy()[bands == band]
         if len(inside):
-            legend.append((f"{inside.min():,.0f}–{inside.max():,.0f} {unit}", HARM_PALETTE[band].tolist()))
+            legend.append(
+                (f"{inside.min():,.{digits}f}–{inside.max():,.{digits}f} {unit}", HARM_PALETTE[band].tolist())
+            )
     return legend
 
 
-def map_rows(top: pd.DataFrame, district_names: dict | None, unit: str) -> pd.DataFrame:
-    """The forecast cell layer's rows: cell indices, fill colour by band of expected harm, tooltip text."""
+def map_rows(top: pd.DataFrame, district_names: dict | None, unit: str, column: str = "expected_harm") -> pd.DataFrame:
+    """The forecast cell layer's rows: cell indices, fill colour by band of ``column``, tooltip text."""
     from ilp.analytics.hotspots import HARM_PALETTE
 
-    bands = _bands(top["expected_harm"])
+    bands = _bands(top[column])
     names = district_names or {}
     place = [
         " · ".join(
