@@ -391,7 +391,7 @@ def _ingest(args, warehouse: Warehouse) -> int:
 
     bar = _ProgressBar("Ingesting", _interactive(args))
     try:
-        result = ingest.ingest(warehouse, args.mapping, args.files, progress=bar)
+        result = ingest.ingest(warehouse, args.mapping, args.files, progress=bar, hotspot_forecast=True)
     finally:
         bar.close()
     payload = result.as_dict()

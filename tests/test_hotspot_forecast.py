@@ -372,6 +372,47 @@ def test_a_forecast_failure_after_an_ingest_is_reported_not_raised(demo_warehous
     assert "disk on fire" in ingest._forecast_after_ingest(Warehouse(demo_warehouse), dt.date(2026, 12, 1))["error"]
 
 
+def _chicago_export(path: Path, start: dt.date, weeks: int, seed: int = 2) -> Path:
+    """A small export in Chicago's format: a few incidents a day on a 1.5 km square, 13 hot corners."""
+    rng = np.random.default_rng(seed)
+    codes = ["0820", "0610", "031A", "1310", "0460"]
+    hot = rng.uniform([41.880, -87.640], [41.893, -87.622], size=(13, 2))
+    lines = [
+        "ID,Case Number,Date,Block,IUCR,Primary Type,Description,Location Description,Arrest,Domestic,Beat,"
+        "District,Ward,Community Area,FBI Code,X Coordinate,Y Coordinate,Updated On,Latitude,Longitude"
+    ]
+    number = 0
+    for day in range(weeks * 7):
+        for _ in range(rng.poisson(12)):
+            number += 1
+            when = dt.datetime.combine(start + dt.timedelta(days=day), dt.time(int(rng.integers(0, 24)), 30))
+            lat, lon = hot[rng.integers(0, 13)] + rng.normal(0, 0.0008, 2)
+            lines.append(
+                f"{number},JX{number:06d},{when:%m/%d/%Y %I:%M:%S %p},001XX W TEST ST,{rng.choice(codes)},X,Y,"
+                f"STREET,false,false,0111,001,42,32,06,,,{when:%m/%d/%Y %I:%M:%S %p},{lat:.6f},{lon:.6f}"
+            )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ilp_ingest_forecasts_the_next_week_and_scores_what_has_come_due(real_warehouse, run_cli, tmp_path):
+    first = _chicago_export(tmp_path / "first.csv", dt.date(2024, 1, 1), weeks=12)
+    code, out, err = run_cli("ingest", "--mapping", "chicago", first, warehouse=real_warehouse)
+    assert code == 0, err
+    assert "Hot-spot forecast for the week of 2024-03-25 recorded: day " in out, out
+    state = State.for_warehouse(real_warehouse.directory)
+    issued = state.forecasts()
+    assert list(issued["shift"]) == list(hf.SHIFTS) and set(issued["source"]) == {"ingest"}
+    assert (issued["week"] == "2024-03-25").all()
+    # the next export covers that week: its forecasts are scored, the following week is forecast
+    second = _chicago_export(tmp_path / "second.csv", dt.date(2024, 3, 25), weeks=2, seed=3)
+    code, out, err = run_cli("ingest", "--mapping", "chicago", "--json", second, warehouse=real_warehouse)
+    assert code == 0, err
+    forecast = json.loads(out)["forecast"]
+    assert forecast["scored"] == 3 and forecast["week"] == "2024-04-08" and len(forecast["issued"]) == 3
+    assert set(state.forecast_scoreboard()["forecast_id"]) == set(issued["id"])
+
+
 def test_an_ingest_without_enough_history_touches_no_state(real_warehouse, monkeypatch):
     monkeypatch.delenv("ILP_STATE", raising=False)
     result = hf.after_ingest(real_warehouse)  # schema and reference data, no incidents
