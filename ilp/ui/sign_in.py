@@ -176,7 +176,8 @@ def sign_out_button(identity: Identity, store: State) -> None:
         session = st.session_state.get(SESSION_KEY) or {"user": identity.user, "method": identity.method}
         _end(store, session, "sign_out", "You have signed out.", identity.role)
         if identity.method == "oidc":
-            st.logout()
+            st.logout()  # sends the browser to the provider's end-session page; a rerun now could race it
+            st.stop()
         st.rerun()
 
 
