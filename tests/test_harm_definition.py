@@ -800,6 +800,7 @@ def old_snapshot(demo_warehouse, tmp_path) -> Path:
     directory = tmp_path / "old_warehouse"
     directory.mkdir()
     shutil.copyfile(source, directory / source.name)
+    shutil.copytree(Path(demo_warehouse) / "segments", directory / "segments")
     (directory / "CURRENT").write_text(source.name + "\n", encoding="utf-8")
     with contextlib.closing(duckdb.connect(str(directory / source.name))) as connection:
         connection.execute("DROP MACRO TABLE incident_harm")
