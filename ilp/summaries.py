@@ -74,21 +74,21 @@ def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ writing
-def refresh(con: duckdb.DuckDBPyConnection, segment: str, earlier: list[str]) -> str:
+def refresh(con: duckdb.DuckDBPyConnection, segment: str) -> str:
     """Bring the summaries of the snapshot being written up to date with its incidents: ``segment`` is the
-    schema the write put its new rows in ('g00012'), ``earlier`` those of the segments before it. Returns
+    schema the write put its new rows in ('g00012'). Returns
     what was done, also kept in snapshot_meta: 'rebuilt', 'updated N weeks' or 'unchanged'."""
-    done = _refresh(con, segment, earlier)
+    done = _refresh(con, segment)
     con.execute("INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [REFRESH_KEY, done])
     return done
 
 
-def _refresh(con: duckdb.DuckDBPyConnection, segment: str, earlier: list[str]) -> str:
+def _refresh(con: duckdb.DuckDBPyConnection, segment: str) -> str:
     if not stored(con) or _built_version(con) != VERSION:
         rebuild(con)
         return "rebuilt"
     _create(con, "SELECT 1")
-    weeks, undated = touched_weeks(con, segment, earlier)
+    weeks, undated = touched_weeks(con, segment)
     if not weeks and not undated:
         return "unchanged"
     ranges = _consecutive(weeks)
@@ -130,13 +130,19 @@ def _store_metadata(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE OR REPLACE TABLE summary.{table} AS SELECT * FROM summary.{rows}")
 
 
-def touched_weeks(con: duckdb.DuckDBPyConnection, segment: str, earlier: list[str]) -> tuple[list[dt.date], bool]:
+def touched_weeks(con: duckdb.DuckDBPyConnection, segment: str) -> tuple[list[dt.date], bool]:
     """The weeks (Mondays, oldest first) holding an incident the write added or replaced (its new version
-    in ``segment``, its old one in one of the ``earlier`` segments), and whether any of them is undated."""
+    in ``segment``; the version it replaced, listed in ``superseded``, in an earlier segment), and whether
+    any of them is undated. A write that only adds incidents reads nothing but its own segment."""
+    from ilp.warehouse import segment_alias
+
+    same_incident = "n.source = o.source AND n.source_id = o.source_id"
+    replaced = con.execute(
+        f"SELECT DISTINCT o.segment_id FROM superseded o SEMI JOIN {segment}.incidents n ON {same_incident}"
+    ).fetchall()
     parts = [f"SELECT occurred_at FROM {segment}.incidents"] + [
-        f"SELECT o.occurred_at FROM {alias}.incidents o "
-        f"SEMI JOIN {segment}.incidents n ON n.source = o.source AND n.source_id = o.source_id"
-        for alias in earlier
+        f"SELECT o.occurred_at FROM {segment_alias(row[0])}.incidents o SEMI JOIN {segment}.incidents n ON {same_incident}"
+        for row in replaced
     ]
     rows = con.execute(
         "SELECT DISTINCT CAST(date_trunc('week', occurred_at) AS DATE) AS week FROM ("

@@ -196,10 +196,7 @@ class Warehouse:
                 define_views(con, extra=[segment_id])
                 yield con
                 if refresh_summaries:
-                    earlier = [
-                        segment_alias(row[0]) for row in con.execute("SELECT segment_id FROM segments").fetchall()
-                    ]
-                    summaries.refresh(con, self.writing_segment, earlier)
+                    summaries.refresh(con, self.writing_segment)
                 kept_segment = _finish_segment(con, segment_id, segment_file, note)
                 write_meta(
                     con,
