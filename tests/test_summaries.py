@@ -282,3 +282,27 @@ def test_a_summary_built_by_another_definition_is_rebuilt(demo_copy, monkeypatch
         pass
     assert meta(demo_copy)[summaries.REFRESH_KEY] == "rebuilt"
     assert meta(demo_copy)[summaries.META_KEY] == "0-test"
+
+
+# ------------------------------------------------------------------------------------------ queries on them
+def test_area_and_category_listings_count_what_incidents_hold(demo_warehouse):
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        levels = run_query(con, "evaluation_levels")
+        direct = con.execute(
+            "SELECT 'beat' AS level, beat AS area_id, count(*) AS incidents FROM incidents WHERE beat IS NOT NULL "
+            "GROUP BY ALL UNION ALL SELECT 'district', district, count(*) FROM incidents WHERE district IS NOT NULL "
+            "GROUP BY ALL ORDER BY level, area_id"
+        ).df()
+        pd.testing.assert_frame_equal(levels, direct, check_dtype=False)
+        areas = run_query(con, "taskings_areas").set_index(["area_level", "area_id"])
+        beats = con.execute(
+            "SELECT beat, mode(district) AS district, count(*) AS incidents FROM incidents WHERE beat IS NOT NULL "
+            "GROUP BY beat"
+        ).df()
+        for beat in beats.itertuples():
+            assert areas.loc[("beat", beat.beat), "incidents"] == beat.incidents
+            assert areas.loc[("beat", beat.beat), "district"] == beat.district  # demo beats lie in one district
+        categories = run_query(con, "taskings_categories").set_index("category")["incidents"]
+        counted = dict(con.execute("SELECT offense_category, count(*) FROM incidents GROUP BY 1").fetchall())
+        assert categories.to_dict() == {c: counted.get(c, 0) for c in categories.index}
+        assert categories.sum() > 0
