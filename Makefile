@@ -23,7 +23,7 @@ lint: install-test
 	@echo "==> Linting: ruff check, ruff format --check, sqlfluff lint"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint --disable-progress-bar queries/ ilp/harm.sql
+	$(BIN)/sqlfluff lint --disable-progress-bar queries/ ilp/harm.sql ilp/summaries.sql
 
 # --- environment -----------------------------------------------------------------------------------
 $(BIN)/python:
