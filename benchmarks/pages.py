@@ -19,7 +19,8 @@ the DuckDB connection) and the page is run:
 
 Python imports made by the registration run (the role's first page) are not counted as cold. The
 time is wall time of `AppTest.run()`: all queries and analytics plus Streamlit's script overhead,
-without the browser's drawing. Target: every page under 1 s warm. Prints figures; asserts nothing.
+without the browser's drawing. Peak RSS is the page process's maximum resident memory over all its
+runs (getrusage). Target: every page under 1 s warm. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -95,6 +97,7 @@ def time_page(key: str, role: str, warm_runs: int) -> dict:
         "warm_runs": times[1:],
         "registration": registration,
         "drawn": drawn,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # kB on Linux
     }
 
 
@@ -195,13 +198,14 @@ def main() -> None:
                 else:
                     print(
                         f"  {name:<8} {page.key:<11} cold {result['cold']:6.2f} s  warm {result['warm']:6.2f} s  "
+                        f"peak RSS {result['peak_rss_mib']:,.0f} MiB  "
                         f"(reruns {', '.join(f'{t:.2f}' for t in result['warm_runs'])}; drew "
                         f"{', '.join(f'{n} {k}' for k, n in result['drawn'].items() if n) or 'no data element'})",
                         flush=True,
                     )
 
         print()
-        print(f"{'page':<12}{'warehouse':<10}{'role':<12}{'cold s':>8}{'warm s':>8}  warm < 1 s")
+        print(f"{'page':<12}{'warehouse':<10}{'role':<12}{'cold s':>8}{'warm s':>8}{'RSS MiB':>9}  warm < 1 s")
         for name in warehouses:
             cold_total = warm_total = 0.0
             for key, warehouse, result in (r for r in rows if r[1] == name):
@@ -211,7 +215,8 @@ def main() -> None:
                 cold_total += result["cold"]
                 warm_total += result["warm"]
                 print(
-                    f"{key:<12}{warehouse:<10}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}  "
+                    f"{key:<12}{warehouse:<10}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}"
+                    f"{result['peak_rss_mib']:>9,.0f}  "
                     f"{'yes' if result['warm'] < 1 else 'NO'}"
                 )
             print(f"{'total':<12}{name:<10}{'':<12}{cold_total:>8.2f}{warm_total:>8.2f}")
