@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ilp.analytics import outcomes
+from ilp.analytics import outcomes, repeats
 from ilp.snapshot import SnapshotInfo
 from ilp.warehouse import Warehouse, replace_incidents, run_query, writing_table
 
@@ -95,7 +95,7 @@ LATER = [
     ("e2", "2025-02-21 09:00", "1", [("E", "offender")]),  # not as a victim
     ("b2", "2025-03-01 00:00", "1", [("B", "victim")]),
     ("c1", "2025-03-02 10:00", "1", [("C", "victim")]),
-    ("c2", "2025-03-30 10:00", "1", [("C", "victim")]),  # two incidents in one month
+    ("c2", "2025-03-30 10:00", "1", [("C", "victim"), ("C", "victim")]),  # 2 in one month; c2 linked twice
     ("f2", "2025-03-15 12:00", "1", [("F", "victim")]),  # exactly 12 months after f1: not a repeat
     ("h1", "2025-04-01 00:00", "1", [("H", "victim"), ("A", "victim")]),  # after the last reported month
 ]
@@ -196,3 +196,27 @@ def test_the_measure_reads_the_counts_through_the_query(hand_warehouse):
         result = outcomes.repeat_victimisation(counted(con, WINDOW), WINDOW)
     assert result["rate"].tolist() == pytest.approx([1 / 4, 1 / 5, 2 / 7])
     assert result["complete_window"].all()
+
+
+def test_the_briefs_repeat_victims_on_the_same_warehouse(hand_warehouse):
+    """threats_repeat_victims on the hand-made links: the 365 days to Sunday 30 March 2025, recent from 3 March.
+    Only C repeats with a recent incident (c1 on 2 March, c2, linked to C twice, on 30 March); F's
+    incidents are a year and a day apart, B's, D's and G's are before the recent days."""
+    with hand_warehouse.connect() as con:
+        frame = repeats.repeat_victims(con, as_of=dt.date(2025, 3, 30), level="district")
+        earlier = repeats.repeat_victims(con, as_of=dt.date(2025, 2, 23), level="district")
+    assert frame[["area", "offense_category", "repeat_victims", "incidents_recent", "incidents_window"]].to_dict(
+        "records"
+    ) == [
+        {
+            "area": "1",
+            "offense_category": "violence_with_injury",
+            "repeat_victims": 1,
+            "incidents_recent": 1,
+            "incidents_window": 2,
+        }
+    ]
+    # 23 February: G (10 January, 10 February) and nobody else; D's incident on the 20th is their only one
+    assert earlier[["area", "repeat_victims", "incidents_recent", "incidents_window"]].to_dict("records") == [
+        {"area": "1", "repeat_victims": 1, "incidents_recent": 1, "incidents_window": 2}
+    ]
