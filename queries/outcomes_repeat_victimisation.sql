@@ -3,12 +3,14 @@
 -- recorded as a victim in an incident in the district that occurred in the $repeat_months months up to the
 -- month's end, and its repeat victims, those of them in two or more distinct incidents in those months.
 -- Reads incidents from $window_from ($repeat_months - 1 months before $month_from) to $month_to only. Counts
--- only: no person_key or per-person row leaves the query.
+-- only: no person_key or per-person row leaves the query. At most 127 months from $window_from to $month_to
+-- (a month is a bit of a HUGEINT); more fails with DuckDB's "Overflow in left shift".
 WITH person_months AS (
-    -- one row per (victim, month): the distinct incidents in which the person was a victim that month
+    -- one row per (victim, month): the distinct incidents in which the person was a victim that month, the
+    -- month numbered from $window_from (0)
     SELECT
         p.person_key,
-        12 * year(i.occurred_at) + month(i.occurred_at) - 1 AS month_number,
+        12 * (year(i.occurred_at) - year($window_from)) + month(i.occurred_at) - month($window_from) AS month_number,
         count(DISTINCT (i.source, i.source_id)) AS incidents  -- noqa: CP03, ST08, LT01, LT06
     FROM incidents AS i
     INNER JOIN incident_persons AS p ON i.source = p.source AND i.source_id = p.source_id
@@ -19,35 +21,49 @@ WITH person_months AS (
     GROUP BY p.person_key, month_number
 ),
 
-spans AS (
-    -- A person's victim month M counts in the windows ending from M until the month before their next victim
-    -- month, as long as the window still reaches back to M (victim_until). Over those months the person is a
-    -- repeat victim while the window holds 2+ incidents: while it reaches back to M if M had 2+, else while it
-    -- reaches back to their previous victim month (repeat_until; NULL: never).
+people AS (
+    -- one row per victim: their victim months as bits (bit n = month n), and the months with 2+ incidents
     SELECT
-        month_number AS first_end,
-        least(
-            month_number + $repeat_months - 1,
-            coalesce(lead(month_number) OVER person - 1, month_number + $repeat_months - 1)
-        ) AS victim_until,
-        CASE
-            WHEN incidents >= 2 THEN month_number + $repeat_months - 1
-            ELSE lag(month_number) OVER person + $repeat_months - 1
-        END AS repeat_until
+        bit_or(CAST(1 AS HUGEINT) << CAST(month_number AS HUGEINT)) AS victim_months,
+        bit_or(
+            CASE WHEN incidents >= 2 THEN CAST(1 AS HUGEINT) << CAST(month_number AS HUGEINT) ELSE 0 END
+        ) AS busy_months
     FROM person_months
-    WINDOW person AS (PARTITION BY person_key ORDER BY month_number)
+    GROUP BY person_key
 ),
 
-months AS (
-    SELECT range AS month_number
-    FROM range(12 * year($month_from) + month($month_from) - 1, 12 * year($month_to) + month($month_to) - 1)
+patterns AS (
+    -- people with the same months are counted once, with their number
+    SELECT
+        victim_months,
+        busy_months,
+        count(*) AS people
+    FROM people
+    GROUP BY victim_months, busy_months
+),
+
+reported AS (
+    -- each reported month, and its window as bits: the $repeat_months months up to it
+    SELECT
+        range AS month_number,
+        ((CAST(1 AS HUGEINT) << CAST($repeat_months AS HUGEINT)) - 1)
+        << CAST(range - $repeat_months + 1 AS HUGEINT) AS window_months
+    FROM range(
+        12 * (year($month_from) - year($window_from)) + month($month_from) - month($window_from),
+        12 * (year($month_to) - year($window_from)) + month($month_to) - month($window_from)
+    )
 )
 
 SELECT
-    make_date(CAST(m.month_number // 12 AS INTEGER), CAST(m.month_number % 12 + 1 AS INTEGER), 1) AS month,
-    count(s.first_end) AS victims,
-    count(s.first_end) FILTER (WHERE m.month_number <= s.repeat_until) AS repeat_victims
-FROM months AS m
-LEFT JOIN spans AS s ON m.month_number BETWEEN s.first_end AND s.victim_until
-GROUP BY m.month_number
-ORDER BY m.month_number;
+    CAST(CAST($window_from AS DATE) + to_months(CAST(r.month_number AS INTEGER)) AS DATE) AS month,
+    CAST(coalesce(sum(p.people) FILTER (WHERE p.victim_months & r.window_months <> 0), 0) AS BIGINT) AS victims,
+    CAST(coalesce(
+        sum(p.people) FILTER (
+            WHERE bit_count(p.victim_months & r.window_months) >= 2 OR p.busy_months & r.window_months <> 0
+        ),
+        0
+    ) AS BIGINT) AS repeat_victims
+FROM reported AS r
+LEFT JOIN patterns AS p ON true  -- every reported month, also without victims
+GROUP BY r.month_number
+ORDER BY r.month_number;
