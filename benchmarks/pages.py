@@ -21,7 +21,8 @@ the DuckDB connection) and the page is run:
 
 Python imports made by the registration run (the role's first page) are not counted as cold. The
 time is wall time of `AppTest.run()`: all queries and analytics plus Streamlit's script overhead,
-without the browser's drawing. Target: every page under 1 s warm.
+without the browser's drawing. Peak RSS is the page process's maximum resident memory over all its
+runs (getrusage). Target: every page under 1 s warm.
 
 Beside each page, in the same run: *bare*, the time of one bare DuckDB aggregate over the incident columns
 the page's queries read (``BARE_AGGREGATES``: a GROUP BY over every incident of the warehouse, on a
@@ -35,6 +36,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -140,6 +142,7 @@ def time_page(key: str, role: str, warm_runs: int) -> dict:
         "warm_runs": times[1:],
         "registration": registration,
         "drawn": drawn,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # kB on Linux
     }
 
 
@@ -256,7 +259,7 @@ def main() -> None:
                 else:
                     print(
                         f"  {name:<8} {page.key:<11} cold {result['cold']:6.2f} s  warm {result['warm']:6.2f} s  "
-                        f"bare {_seconds(result['bare'])}  "
+                        f"bare {_seconds(result['bare'])}  peak RSS {result['peak_rss_mib']:,.0f} MiB  "
                         f"(reruns {', '.join(f'{t:.2f}' for t in result['warm_runs'])}; drew "
                         f"{', '.join(f'{n} {k}' for k, n in result['drawn'].items() if n) or 'no data element'})",
                         flush=True,
@@ -265,7 +268,7 @@ def main() -> None:
         print()
         print(
             f"{'page':<20}{'warehouse':<14}{'role':<12}{'cold s':>8}{'warm s':>8}{'bare s':>8}{'warm/bare':>11}"
-            "  warm < 1 s  warm <= 3x bare"
+            f"{'RSS MiB':>9}  warm < 1 s  warm <= 3x bare"
         )
         for name in warehouses:
             cold_total = warm_total = 0.0
@@ -279,7 +282,8 @@ def main() -> None:
                 ratio = result["warm"] / bare if bare else None
                 print(
                     f"{key:<20}{warehouse:<14}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}"
-                    f"{_seconds(bare):>8}{'' if ratio is None else f'{ratio:.1f}x':>11}  "
+                    f"{_seconds(bare):>8}{'' if ratio is None else f'{ratio:.1f}x':>11}"
+                    f"{result['peak_rss_mib']:>9,.0f}  "
                     f"{'yes' if result['warm'] < 1 else 'NO':<11}"
                     f"{'' if ratio is None else ('yes' if ratio <= 3 else 'NO')}"
                 )
