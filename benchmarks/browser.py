@@ -84,6 +84,7 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
 QUIET_MS = 600
+POLL_MS = 200  # how often Playwright asks whether the page is complete; the time itself is taken in the browser
 WARM_UP = ("workbench", "analyst")
 
 # In every page before its scripts run: record websocket message times and when the page became complete.
@@ -202,15 +203,19 @@ class ServerCPU:
     def __init__(self, pids: list[int]):
         self.pids = pids
 
-    def seconds(self) -> float | None:
-        total = 0.0
+    def per_process(self) -> list[float] | None:
+        used = []
         for pid in self.pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 return None
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total if self.pids else None
+            used.append((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        return used if self.pids else None
+
+    def seconds(self) -> float | None:
+        used = self.per_process()
+        return sum(used) if used is not None else None
 
 
 HAPROXY_CONFIG = """global
@@ -355,7 +360,7 @@ class Tab:
         load = Load(key, role, kind, None, Traffic())
         try:
             await action(access.PAGE_BY_KEY[key].title.lower())
-            await self.page.wait_for_function(SETTLED, timeout=timeout * 1000, polling=50)
+            await self.page.wait_for_function(SETTLED, timeout=timeout * 1000, polling=POLL_MS)
             times = await self.page.evaluate(
                 "(() => { const p = window.__ilp; return [p.completeAt - p.start, p.firstMessage - p.start,"
                 " p.finishedAt - p.start]; })()"
@@ -448,7 +453,8 @@ async def one_session(browser, base: str, index: int, role: str, demo: bool, rou
             await tab.visit(url_for(base, order[0].key, role if demo else None), order[0].key, role, "first", timeout)
         )
         for page in order[1:]:
-            if loads[-1].seconds is None:  # the tab is stuck: start a new session on the next page
+            if loads[-1].seconds is None:  # the tab is stuck: close it, start a new session on the next page
+                await tab.page.close()
                 tab = await Tab.open(context)
                 loads.append(
                     await tab.visit(url_for(base, page.key, role if demo else None), page.key, role, "first", timeout)
@@ -495,9 +501,15 @@ def summary(loads: list[Load], label: str) -> str:
     errors = sum(1 for load in loads if load.errors)
     if not times:
         return f"{label}: {len(loads)} loads, none complete, {errors} with errors"
+    ran = [load.finished for load in loads if load.seconds is not None and load.finished is not None]
     return (
         f"{label}: {len(loads)} loads, p50 {statistics.median(times):.2f} s, p95 {percentile(times, 0.95):.2f} s, "
         f"max {max(times):.2f} s, {errors} with errors"
+        + (
+            f"; script runs ended by p50 {statistics.median(ran):.2f} s, p95 {percentile(ran, 0.95):.2f} s"
+            if ran
+            else ""
+        )
     )
 
 
@@ -511,7 +523,7 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
             if args.sessions:
                 roles = args.roles.split(",")
                 print(f"{args.sessions} sessions at once, roles {', '.join(roles)}, {args.rounds} round(s) each")
-                cpu_before = cpu.seconds()
+                cpu_before, each_before = cpu.seconds(), cpu.per_process()
                 loads, wall = await sessions(browser, base, args.sessions, roles, demo, args.rounds, args.timeout)
                 cpu_used = cpu.seconds() - cpu_before if cpu_before is not None else None
                 for load in loads:
@@ -522,8 +534,10 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
                 print(summary([x for x in loads if x.kind == "navigate"], "  navigation (click)"))
                 print(f"wall time {wall:.1f} s; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
                 if cpu_used is not None:
+                    each = [f"{b - a:.1f}" for a, b in zip(each_before, cpu.per_process(), strict=True)]
                     print(
-                        f"server CPU {cpu_used:.1f} s over {len(loads)} page loads ({cpu_used / len(loads):.2f} s a load)"
+                        f"server CPU {cpu_used:.1f} s over {len(loads)} page loads ({cpu_used / len(loads):.2f} s a "
+                        f"load; by process {', '.join(each)} s)"
                     )
             else:
                 pages = [access.PAGE_BY_KEY[k] for k in args.pages.split(",")] if args.pages else list(access.PAGES)
