@@ -1,7 +1,7 @@
 """Browser-side page time: every dashboard page loaded in headless Chromium from a real Streamlit server.
 
-    .venv/bin/python benchmarks/browser.py WAREHOUSE [--pages brief,trends] [--repeat 2]
-    .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 [--rounds 2]
+    .venv/bin/python benchmarks/browser.py WAREHOUSE [--pages brief,trends]
+    .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 [--rounds 2] [--servers 2]
     .venv/bin/python benchmarks/browser.py --url http://127.0.0.1:8600 --sessions 20   # a running server or proxy
 
 WAREHOUSE is a warehouse folder (`ilp --warehouse DIR demo` builds the demo city). The script starts
@@ -32,9 +32,11 @@ The time is measured in the browser (`performance.now()`); the quiet 0.6 s is no
 A warm-up load of `/workbench?role=analyst` runs first (the server's first session: Python imports,
 the entry point's registration), so the workbench's own *first* is not a cold figure.
 
-Per load it prints the websocket messages and bytes received (Streamlit's ForwardMsgs), the number of
-script runs (`script_finished` messages), of elements and blocks drawn, and the bytes of Plotly figure
-JSON, deck.gl JSON and dataframes in the messages.
+Per load it prints when the first websocket message arrived (`ws`) and when the last script run ended
+(`ran`), both from the same start, the CPU seconds the server process used meanwhile (from /proc), the
+websocket messages and bytes received (Streamlit's ForwardMsgs), the number of script runs
+(`script_finished` messages), of elements and blocks drawn, and the bytes of Plotly figure JSON, deck.gl
+JSON and dataframes in the messages.
 
 **Sessions mode** (`--sessions N`): N browser contexts at once in one Chromium, each with one tab and
 one Streamlit session. Session i takes role i of --roles in turn, loads its first page by URL and then
@@ -42,7 +44,9 @@ visits its role's pages through the top navigation (starting at page i, so sessi
 pages), --rounds times over. It prints p50, p95 and max of every page time, and the errors: a page that
 did not complete within --timeout seconds, an exception element, an error message from the page's
 boundary ("could not be shown"), a page error in the browser. Chromium shares the machine with the
-server: on 2 cores, 20 browser tabs drawing charts take CPU the server would use.
+server: on 2 cores, 20 browser tabs drawing charts take CPU the server would use. `--servers K` starts K
+server processes on one app-state file behind haproxy (`balance leastconn`, a cookie keeps each browser
+on its process; README, "Serving many users") and prints each process's CPU.
 
 Prints figures; asserts nothing. Target (issue 10): first under 3 s, second under 1.5 s; 20 sessions
 with 0 errors and p95 under 3 s.
