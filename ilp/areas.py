@@ -19,7 +19,7 @@ from shapely.geometry import mapping as geometry_mapping
 from shapely.geometry import shape
 
 from ilp.errors import UserError
-from ilp.warehouse import Warehouse, WarehouseError
+from ilp.warehouse import Warehouse, WarehouseError, replace_incidents
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 ASSIGNABLE_LEVELS = ("district", "beat")
@@ -178,9 +178,10 @@ def _assign_incidents(con, level: str, rows: list[dict]) -> int:
     hits = frame.iloc[point_index[first]][["source", "source_id"]].copy()
     hits["area_id"] = ids[area_index[first]]
     con.register("area_hits", hits)
-    con.execute(
-        f"UPDATE incidents SET {level} = h.area_id FROM area_hits h "
-        "WHERE incidents.source = h.source AND incidents.source_id = h.source_id"
+    replace_incidents(
+        con,
+        f"SELECT i.* REPLACE (h.area_id AS {level}) FROM incidents i JOIN area_hits h USING (source, source_id) "
+        f"WHERE i.{level} IS DISTINCT FROM h.area_id",
     )
     con.unregister("area_hits")
     return len(hits)

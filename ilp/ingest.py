@@ -49,7 +49,7 @@ from ilp.mapping_sql import (
     parsed_sql,
     read_csv_sql,
 )
-from ilp.warehouse import Warehouse, next_ingest_id
+from ilp.warehouse import Warehouse, next_ingest_id, replace_incidents, writing_table
 
 Progress = Callable[[str, float], None]
 
@@ -968,19 +968,20 @@ def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.d
     if counts.get("updated"):
         con.execute(
             f"""
-            INSERT INTO incident_history
+            INSERT INTO {writing_table(con, "incident_history")}
             SELECT i.source, i.source_id, ?, ?, i.offense_code, i.offense_description, i.offense_category,
                    i.clearance_status, i.arrest, to_json(i)
             FROM incidents i JOIN ({chosen.format("updated")}) u ON i.source = ? AND i.source_id = u.source_id
             """,
             [ingest_id, now, m.name],
         )
-        assignments = ", ".join(f"{c} = u.{c}" for c in INCIDENT_COLUMNS if c != "source_id")
-        con.execute(
+        # the new version keeps what the export does not carry (precision, first ingest); the old one is superseded
+        replace_incidents(
+            con,
             f"""
-            UPDATE incidents SET {assignments}, last_ingest_id = ?
-            FROM ({chosen.format("updated")}) u
-            WHERE incidents.source = ? AND incidents.source_id = u.source_id
+            SELECT i.* REPLACE ({", ".join(f"u.{c} AS {c}" for c in INCIDENT_COLUMNS if c != "source_id")},
+                                ?::INTEGER AS last_ingest_id)
+            FROM incidents i JOIN ({chosen.format("updated")}) u ON i.source = ? AND i.source_id = u.source_id
             """,
             [ingest_id, m.name],
         )
@@ -988,9 +989,11 @@ def _merge(con: duckdb.DuckDBPyConnection, m: Mapping, ingest_id: int, now: dt.d
         columns = ", ".join(INCIDENT_COLUMNS)
         con.execute(
             f"""
-            INSERT INTO incidents (source, occurred_precision, {columns}, first_ingest_id, last_ingest_id)
+            INSERT INTO {writing_table(con, "incidents")} (source, occurred_precision, {columns}, first_ingest_id,
+                                                         last_ingest_id)
             SELECT ?, ?, {columns}, ?, ?
             FROM ({chosen.format("loaded")})
+            ORDER BY occurred_at
             """,
             [m.name, m.precision, ingest_id, ingest_id],
         )

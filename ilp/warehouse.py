@@ -3,8 +3,16 @@
 A warehouse is a folder. Each write builds a *new* snapshot file in it and then atomically replaces
 ``CURRENT`` (a one-line text file naming the current snapshot file). Readers open the file CURRENT names,
 read-only, so they never see a half-written batch and never meet DuckDB's cross-process write lock. A
-failed write deletes its unfinished file and leaves CURRENT untouched. The README (section "What is in it")
-explains the design.
+failed write deletes its unfinished files and leaves CURRENT untouched.
+
+A snapshot file is a small *catalog*: reference data, areas, the ingest log, rejects, summaries. The large
+tables (incidents, their history and persons, calls for service, use of force) live in immutable
+*segment* files, ``segments/gNNNNN.duckdb``, which snapshots share: a write adds one segment with its new
+rows (a changed incident's new version goes there, and its old version is listed in ``superseded``) and
+copies only the catalog, so a 1,000-row ingest costs the same in a large warehouse as in a small one and
+kept snapshots cost little disk. Readers attach the snapshot's segments (``connect_read_only``) and read
+each large table through a view of the same name over all of them. When segments pile up, a write merges
+the newer ones (``compact``). The README (section "What is in it") explains the design.
 """
 
 from __future__ import annotations
@@ -21,13 +29,25 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilp import paths
+from ilp import paths, summaries
 from ilp.errors import UserError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: large tables in segment files
 CURRENT_FILE = "CURRENT"
 SNAPSHOT_PATTERN = re.compile(r"^s(\d{5})-(\d{8}T\d{6}Z)\.duckdb$")
 KEEP_SNAPSHOTS = 3
+SEGMENTS_DIR = "segments"
+SEGMENT_PATTERN = re.compile(r"^g(\d{5})\.duckdb$")
+SEGMENT_TABLES = ("incidents", "incident_history", "incident_persons", "calls_for_service", "use_of_force")
+# Order each table's rows by, when a segment is written or merged (time order keeps range scans short).
+SEGMENT_ORDER = {
+    "incidents": "occurred_at, source, source_id",
+    "incident_history": "superseded_by_ingest, source, source_id",
+    "incident_persons": "source, source_id",
+    "calls_for_service": "received_at, source, call_id",
+    "use_of_force": "occurred_at, source, event_id",
+}
+MAX_SEGMENTS = 8  # more than this after a write: the newer ones are merged
 
 
 class WarehouseError(UserError):
@@ -44,6 +64,8 @@ class Warehouse:
     def __init__(self, directory: str | os.PathLike | None = None):
         self.directory = Path(directory) if directory is not None else default_directory()
         self.writing_version: str | None = None
+        self.writing_segment: str | None = None  # the schema a write puts new large-table rows in, e.g. 'g00012'
+
         self.removed_partials: list[dict] = []  # unfinished snapshot files remove_stale_partials deleted
 
     # ----------------------------------------------------------------------------- reading
@@ -134,7 +156,11 @@ class Warehouse:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _write_locked(self, *, kind: str, fresh: bool, note: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _write_locked(
+        self, *, kind: str, fresh: bool, note: str, refresh_summaries: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The write itself (under the writer lock). ``refresh_summaries=False`` when the write moves rows
+        without changing them (``compact``): the summaries stay as they are."""
         parent = None if fresh else self.current_path()
         if parent is not None:
             parent_kind = read_meta_file(parent).get("kind")
@@ -143,17 +169,35 @@ class Warehouse:
         target = self._next_snapshot_path()
         self.writing_version = target.stem  # lets the writer record which snapshot it is building
         partial = target.with_name(target.name + ".partial")
+        segment_id = self._next_segment_id()
+        segment_file = self.directory / SEGMENTS_DIR / f"{segment_alias(segment_id)}.duckdb"
+        self.writing_segment = segment_alias(segment_id)
+        kept_segment = False
         try:
-            if parent is not None:
-                shutil.copyfile(parent, partial)
+            if parent is not None and is_segmented_file(parent):
+                shutil.copyfile(parent, partial)  # the catalog only: the segments are shared, not copied
             con = duckdb.connect(str(partial))
             try:
                 if parent is None:
                     initialise(con)
-                else:  # a snapshot written by older code gains the current harm macros here
+                elif not is_segmented(con):  # a snapshot written before segments: its large tables move out
+                    _build_catalog_from_single_file(con, parent, self.directory, self._next_segment_id, note)
+                else:  # a snapshot written by older code gains the current harm macros and tables here
+                    attach_segments(con, self.directory)
+                    con.execute(_schema_sql())
                     create_harm_macros(con)
-                con.execute("BEGIN TRANSACTION")
+                segment_id = self._next_segment_id()
+                segment_file = self.directory / SEGMENTS_DIR / f"{segment_alias(segment_id)}.duckdb"
+                self.writing_segment = segment_alias(segment_id)
+                attach_segments(con, self.directory)
+                segment_file.parent.mkdir(exist_ok=True)
+                con.execute(f"ATTACH {_sql_string(str(segment_file))} AS {self.writing_segment}")
+                con.execute(segment_schema_sql(f"{self.writing_segment}."))
+                define_views(con, extra=[segment_id])
                 yield con
+                if refresh_summaries:
+                    summaries.refresh(con, self.writing_segment)
+                kept_segment = _finish_segment(con, segment_id, segment_file, note)
                 write_meta(
                     con,
                     {
@@ -165,26 +209,81 @@ class Warehouse:
                         "last_write": note,
                     },
                 )
-                con.execute("COMMIT")
                 con.execute("CHECKPOINT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    con.execute("ROLLBACK")
-                raise
             finally:
                 con.close()
+            if kept_segment:
+                _fsync(segment_file)
             _fsync(partial)
             os.replace(partial, target)
             self._point_to(target)
         except BaseException:
             # Never let the cleanup's own failure (a folder that turned read-only) hide the real error: what
             # cannot be removed now is removed when the next `ilp` command starts (remove_stale_partials).
-            for leftover in (partial, target, partial.with_name(partial.name + ".wal")):
+            for leftover in (
+                partial,
+                target,
+                partial.with_name(partial.name + ".wal"),
+                segment_file,
+                segment_file.with_name(segment_file.name + ".wal"),
+            ):
                 with contextlib.suppress(OSError, WarehouseError):
                     if leftover != self.current_path():
                         leftover.unlink()
             raise
+        finally:
+            self.writing_segment = None
         self.prune()
+        if len(self.segment_ids()) > MAX_SEGMENTS:
+            self.compact(kind=kind)
+
+    # ----------------------------------------------------------------------------- segments
+    def _next_segment_id(self) -> int:
+        folder = self.directory / SEGMENTS_DIR
+        numbers = (
+            [int(m.group(1)) for p in folder.glob("g*.duckdb") if (m := SEGMENT_PATTERN.match(p.name))]
+            if folder.is_dir()
+            else []
+        )
+        return max(numbers, default=0) + 1
+
+    def segment_ids(self) -> list[int]:
+        """The segments the current snapshot reads, oldest first."""
+        path = self.current_path()
+        if path is None or not is_segmented_file(path):
+            return []
+        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+            return [row[0] for row in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
+
+    def compact(self, *, kind: str) -> None:
+        """Merge segments so that few remain: the newer ones into one (their replaced incident versions
+        dropped) while together they are smaller than the oldest, else all of them. A write like any other
+        (a new snapshot, under the writer lock the caller holds); the snapshots before it are pruned so their
+        merged segments can be deleted and kept snapshots stay near the size of one."""
+        with contextlib.closing(self.connect()) as con:
+            sizes = con.execute("SELECT segment_id, rows FROM segments ORDER BY segment_id").fetchall()
+        if len(sizes) <= 1:
+            return
+        newer = sizes[1:]
+        merged = [sid for sid, _ in (newer if sum(r for _, r in newer) < sizes[0][1] else sizes)]
+        writing = self._write_locked(
+            kind=kind, fresh=False, note=f"merge segments {merged[0]} to {merged[-1]}", refresh_summaries=False
+        )
+        con = next(writing)
+        try:
+            ids = ", ".join(str(i) for i in merged)
+            for table in SEGMENT_TABLES:
+                con.execute(
+                    f"INSERT INTO {self.writing_segment}.{table} BY NAME "
+                    f"SELECT * FROM ({_union_sql(con, table, merged)}) ORDER BY {SEGMENT_ORDER[table]}"
+                )
+            con.execute(f"DELETE FROM superseded WHERE segment_id IN ({ids})")
+            con.execute(f"DELETE FROM segments WHERE segment_id IN ({ids})")
+        except BaseException as error:
+            writing.throw(error)
+        with contextlib.suppress(StopIteration):
+            next(writing)
+        self.prune(keep=1)
 
     def _next_snapshot_path(self) -> Path:
         numbers = [int(SNAPSHOT_PATTERN.match(p.name).group(1)) for p in self.snapshots()]
@@ -202,7 +301,8 @@ class Warehouse:
         _fsync_dir(self.directory)
 
     def prune(self, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
-        """Delete all but the newest ``keep`` snapshots (never the current one).
+        """Delete all but the newest ``keep`` snapshots (never the current one), and every segment file no
+        remaining snapshot reads.
 
         A reader still holding a pruned file keeps working: on POSIX the data stays until it closes.
         """
@@ -214,6 +314,22 @@ class Warehouse:
                 removed.append(old)
         for stale in self._partial_files():
             stale.unlink(missing_ok=True)
+        folder = self.directory / SEGMENTS_DIR
+        if folder.is_dir():
+            used = set()
+            for snapshot in self.snapshots():
+                with contextlib.suppress(duckdb.Error, OSError):
+                    used |= set(segment_files(snapshot))
+            for segment in folder.iterdir():
+                if (
+                    SEGMENT_PATTERN.match(segment.name)
+                    and segment.name not in used
+                    and segment.stem != self.writing_segment
+                ):
+                    segment.unlink(missing_ok=True)
+                    removed.append(segment)
+                elif segment.name.endswith(".duckdb.wal") and segment.name[: -len(".wal")] not in used:
+                    segment.unlink(missing_ok=True)
         return removed
 
     def _partial_files(self) -> list[Path]:
@@ -291,7 +407,186 @@ def _fsync_dir(directory: Path) -> None:
 
 # --------------------------------------------------------------------------------- connections
 def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(path), read_only=True)
+    """A read-only connection to snapshot ``path`` with its segments attached, so the large tables' views
+    work. Use one cursor per thread (``con.cursor()``): cursors share the attachments."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        attach_segments(con, Path(path).parent)
+        if not summaries.stored(con):  # written before summaries: read them through views until the next write
+            summaries.read_through_views(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+# --------------------------------------------------------------------------------- segments
+def segment_alias(segment_id: int) -> str:
+    """The schema name a segment is attached under (and its file's stem): 'g00012'."""
+    return f"g{int(segment_id):05d}"
+
+
+def is_segmented(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open snapshot keeps its large tables in segment files (schema 2)."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND table_name = 'segments'"
+        ).fetchone()[0]
+    )
+
+
+def is_segmented_file(path: Path) -> bool:
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        return is_segmented(con)
+
+
+def segment_files(snapshot: Path) -> list[str]:
+    """The segment file names (``gNNNNN.duckdb``) snapshot ``snapshot`` reads."""
+    with contextlib.closing(duckdb.connect(str(snapshot), read_only=True)) as con:
+        if not is_segmented(con):
+            return []
+        return [Path(row[0]).name for row in con.execute("SELECT file FROM segments").fetchall()]
+
+
+def attach_segments(con: duckdb.DuckDBPyConnection, directory: Path) -> list[int]:
+    """Attach the open snapshot's segments read-only under their aliases; their ids, oldest first."""
+    if not is_segmented(con):
+        return []
+    rows = con.execute("SELECT segment_id, file FROM segments ORDER BY segment_id").fetchall()
+    attached = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    for segment_id, file in rows:
+        alias = segment_alias(segment_id)
+        if alias not in attached:
+            path = Path(directory) / file
+            if not path.exists():
+                raise WarehouseError(f"{path}: a segment file of this snapshot is missing; restore it from a backup")
+            con.execute(f"ATTACH {_sql_string(str(path))} AS {alias} (READ_ONLY)")
+    return [row[0] for row in rows]
+
+
+def segment_schema_sql(prefix: str) -> str:
+    """The large tables' DDL (ilp/segment_schema.sql) for schema ``prefix`` ('' , 'template.' or 'g00012.')."""
+    return (paths.PACKAGE_DIR / "segment_schema.sql").read_text(encoding="utf-8").replace("{schema}", prefix)
+
+
+def _union_sql(con: duckdb.DuckDBPyConnection, table: str, segment_ids: list[int]) -> str:
+    """``table``'s rows over ``segment_ids`` (and the empty template), replaced incident versions left out."""
+    parts = [f"SELECT * FROM template.{table}"]
+    for segment_id in segment_ids:
+        alias = segment_alias(segment_id)
+        if table == "incidents":  # always anti-joined, so a version replaced during a write disappears at once
+            parts.append(
+                f"SELECT i.* FROM {alias}.{table} i ANTI JOIN "
+                f"(SELECT source, source_id FROM superseded WHERE segment_id = {int(segment_id)}) s "
+                "USING (source, source_id)"
+            )
+        else:
+            parts.append(f"SELECT * FROM {alias}.{table}")
+    return "\nUNION ALL BY NAME\n".join(parts)
+
+
+def writing_table(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Where a write puts new rows of large table ``table``: ``gNNNNN.table`` in the segment the write is
+    filling (the one attached segment the catalog does not list yet)."""
+    listed = {segment_alias(row[0]) for row in con.execute("SELECT segment_id FROM segments").fetchall()}
+    attached = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    new = sorted(name for name in attached - listed if SEGMENT_PATTERN.match(f"{name}.duckdb"))
+    if len(new) != 1:
+        raise WarehouseError(f"not inside a warehouse write (segments being written: {new})")
+    return f"{new[0]}.{table}"
+
+
+def replace_incidents(con: duckdb.DuckDBPyConnection, rows_sql: str, parameters=None) -> int:
+    """Replace existing incidents with new versions: ``rows_sql`` selects complete incident rows (every
+    column of ``incidents``) whose (source, source_id) exist. Their current versions are listed in
+    ``superseded`` and the new ones written to the write's segment. Returns how many were replaced."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE replacing AS {rows_sql}", parameters or [])
+    target = writing_table(con, "incidents")
+    new_segment = int(target.split(".")[0][1:])
+    con.execute(
+        "INSERT INTO superseded SELECT v.segment_id, v.source, v.source_id FROM incident_versions v "
+        "JOIN replacing r USING (source, source_id) WHERE v.segment_id <> ?",
+        [new_segment],
+    )
+    count = con.execute("SELECT count(*) FROM replacing").fetchone()[0]
+    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM replacing")
+    con.execute("DROP TABLE replacing")
+    return count
+
+
+def define_views(con: duckdb.DuckDBPyConnection, extra: list[int] = ()) -> None:
+    """(Re)create the large tables' views over the catalog's segments (and ``extra`` ones being written),
+    plus ``incident_versions``: every current incident with the segment holding it (for writes)."""
+    ids = [row[0] for row in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
+    ids += [i for i in extra if i not in ids]
+    for table in SEGMENT_TABLES:
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {_union_sql(con, table, ids)}")
+    located = ["SELECT source, source_id, NULL::INTEGER AS segment_id FROM template.incidents"] + [
+        f"SELECT source, source_id, {int(i)} AS segment_id FROM {segment_alias(i)}.incidents" for i in ids
+    ]
+    con.execute(
+        "CREATE OR REPLACE VIEW incident_versions AS SELECT v.* FROM (" + " UNION ALL ".join(located) + ") v "
+        "ANTI JOIN superseded s USING (segment_id, source, source_id)"
+    )
+
+
+def _finish_segment(con: duckdb.DuckDBPyConnection, segment_id: int, file: Path, note: str) -> bool:
+    """Record the segment a write filled (or drop it if the write added no large-table rows); redefine the
+    views; detach it. True when the segment is kept."""
+    alias = segment_alias(segment_id)
+    rows = sum(con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0] for table in SEGMENT_TABLES)
+    if rows:
+        con.execute(
+            "INSERT INTO segments VALUES (?, ?, ?, ?, ?)",
+            [segment_id, f"{SEGMENTS_DIR}/{file.name}", rows, _utcnow(), note],
+        )
+    define_views(con)
+    con.execute(f"CHECKPOINT {alias}")
+    con.execute(f"DETACH {alias}")
+    if not rows:
+        file.unlink(missing_ok=True)
+        file.with_name(file.name + ".wal").unlink(missing_ok=True)
+    return bool(rows)
+
+
+def _build_catalog_from_single_file(con, parent: Path, directory: Path, next_id, note: str) -> None:
+    """A snapshot from before segments (one file with every table): the new catalog gets its small tables,
+    and its large tables become the first segment (written once, in time order)."""
+    initialise(con, reference=False)
+    con.execute(f"ATTACH {_sql_string(str(parent))} AS old (READ_ONLY)")
+    small = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'old' AND schema_name = 'main'"
+        ).fetchall()
+        if row[0] not in SEGMENT_TABLES and row[0] not in ("segments", "superseded")
+    ]
+    for table in small:
+        con.execute(f"DELETE FROM main.{table}")
+        con.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM old.main.{table}")
+    segment_id = next_id()
+    alias = segment_alias(segment_id)
+    file = directory / SEGMENTS_DIR / f"{alias}.duckdb"
+    file.parent.mkdir(exist_ok=True)
+    con.execute(f"ATTACH {_sql_string(str(file))} AS {alias}")
+    con.execute(segment_schema_sql(f"{alias}."))
+    for table in SEGMENT_TABLES:
+        con.execute(
+            f"INSERT INTO {alias}.{table} BY NAME SELECT * FROM old.main.{table} ORDER BY {SEGMENT_ORDER[table]}"
+        )
+    con.execute("DETACH old")
+    _finish_segment(con, segment_id, file, f"{note} (moved out of a single-file snapshot)")
+    _fsync(file)
+
+
+def _schema_sql() -> str:
+    return (paths.PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8")
+
+
+def _sql_string(text: str) -> str:
+    """A SQL string literal for a path the code chose (never user input)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def read_meta(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -308,14 +603,18 @@ def write_meta(con: duckdb.DuckDBPyConnection, values: Mapping[str, str]) -> Non
 
 
 # --------------------------------------------------------------------------------- schema
-def initialise(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the schema and the harm macros, and load the shipped reference data (categories,
-    taxonomies, harm tables)."""
-    con.execute((paths.PACKAGE_DIR / "schema.sql").read_text(encoding="utf-8"))
+def initialise(con: duckdb.DuckDBPyConnection, *, reference: bool = True) -> None:
+    """Create the catalog schema (small tables, the large tables' empty templates and views) and the harm
+    macros, and load the shipped reference data (categories, taxonomies, harm tables)."""
+    con.execute(_schema_sql())
+    con.execute("CREATE SCHEMA IF NOT EXISTS template")
+    con.execute(segment_schema_sql("template."))
+    define_views(con)
     create_harm_macros(con)
-    from ilp import reference
+    if reference:
+        from ilp import reference as reference_data
 
-    reference.load_all(con)
+        reference_data.load_all(con)
 
 
 def create_harm_macros(con: duckdb.DuckDBPyConnection) -> None:

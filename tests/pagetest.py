@@ -20,6 +20,8 @@ import pandas as pd
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from ilp.warehouse import connect_read_only
+
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINT = REPO / "dashboard.py"
 TIMEOUT = 120
@@ -55,7 +57,7 @@ def snapshot_path(warehouse: Path) -> Path:
 def read_snapshot(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only duckdb connection to the warehouse's current snapshot, for figures computed straight
     from the file (not through ilp.ui or the named queries) to check a page against."""
-    con = duckdb.connect(str(snapshot_path(warehouse)), read_only=True)
+    con = connect_read_only(snapshot_path(warehouse))  # with its segments attached
     try:
         yield con
     finally:

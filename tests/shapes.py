@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ilp.warehouse import Warehouse
+from ilp.warehouse import SEGMENT_TABLES, Warehouse, writing_table
 
 # Harm-bearing, proactive and sensitive categories alike, so every part of the pages has something.
 DEFAULT_CATEGORIES = (
@@ -385,7 +385,9 @@ def build(shape: Shape, directory: Path) -> Path:
             if frame.empty:
                 continue
             con.register("new_rows", frame)
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_rows")
+            con.execute(
+                f"INSERT INTO {writing_table(con, table) if table in SEGMENT_TABLES else table} BY NAME SELECT * FROM new_rows"
+            )
             con.unregister("new_rows")
         con.execute(
             "INSERT INTO ingest_log (ingest_id, kind, source, started_at, finished_at, rows_read, loaded, updated, "

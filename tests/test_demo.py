@@ -95,7 +95,7 @@ def test_every_table_but_rejects_is_filled_and_logged(con):
     ]
     for table in tables:
         count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        if table in ("rejects", "ingest_warnings"):  # what a real export's mapping mistakes leave
+        if table in ("rejects", "ingest_warnings", "superseded"):  # mapping mistakes; versions a later export replaced
             assert count == 0
         else:
             assert count > 0, f"the demo city leaves table {table} empty: fill it in the ilp/demo package"

@@ -52,6 +52,7 @@ def copy_warehouse(source: Path, target: Path, *, kind: str) -> Path:
     target.mkdir(parents=True)
     current = (source / "CURRENT").read_text(encoding="utf-8").strip()
     shutil.copy2(source / current, target / current)
+    shutil.copytree(source / "segments", target / "segments")  # the large tables, shared by snapshots
     (target / "CURRENT").write_text(current + "\n", encoding="utf-8")
     with duckdb.connect(str(target / current)) as con:
         con.execute("UPDATE snapshot_meta SET value = ? WHERE key = 'kind'", [kind])

@@ -11,7 +11,7 @@ import pyproj
 import pytest
 
 from ilp.analytics import hotspots
-from ilp.warehouse import Warehouse, run_query
+from ilp.warehouse import Warehouse, run_query, writing_table
 
 GRID = hotspots.Grid(cell_m=250.0, lat_ref=42.0)
 
@@ -93,7 +93,7 @@ def tiny_warehouse(tmp_path_factory):
     with Warehouse(directory).write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
         con.execute(
-            "INSERT INTO incidents (source, source_id, occurred_at, occurred_precision, offense_category, latitude, "
+            f"INSERT INTO {writing_table(con, 'incidents')} (source, source_id, occurred_at, occurred_precision, offense_category, latitude, "
             "longitude, location_status, district, beat, row_hash) SELECT source, source_id, occurred_at, "
             "occurred_precision, offense_category, latitude, longitude, location_status, district, beat, row_hash "
             "FROM new_rows"

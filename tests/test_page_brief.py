@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from ilp.analytics import brief
 from ilp.state import State
+from ilp.warehouse import connect_read_only
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -97,7 +98,7 @@ def open_brief(role: str, **params) -> AppTest:
 def facts(demo_warehouse) -> dict:
     """The demo city's figures for its last complete week, computed here with duckdb."""
     snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    con = duckdb.connect(str(demo_warehouse / snapshot), read_only=True)
+    con = connect_read_only(demo_warehouse / snapshot)
     try:
         last_day = con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
         as_of = min(dt.date.today() - dt.timedelta(days=1), last_day)
@@ -239,7 +240,7 @@ def series_env(series_city, app_env, monkeypatch):
     """The dashboard over one year of the demo city at its default size (the planted series visible)."""
     monkeypatch.setenv("ILP_WAREHOUSE", str(series_city))
     snapshot = (series_city / "CURRENT").read_text(encoding="utf-8").strip()
-    con = duckdb.connect(str(series_city / snapshot), read_only=True)
+    con = connect_read_only(series_city / snapshot)
     try:
         beat, category, end = con.execute(
             "SELECT area_id, offense_category, end_date FROM demo_truth WHERE kind = 'emerging_series'"
@@ -375,7 +376,7 @@ def repeat_facts(con, as_of: dt.date) -> dict:
 
 def test_brief_tabs_list_repeat_locations_and_count_repeat_victims(app_env, facts, demo_warehouse):
     snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    with duckdb.connect(str(demo_warehouse / snapshot), read_only=True) as con:
+    with connect_read_only(demo_warehouse / snapshot) as con:
         truth = repeat_facts(con, facts["week"] + dt.timedelta(days=6))
     at = open_brief("commander", week=facts["week"].isoformat())
     assert [t.label for t in at.tabs][:4] == [
@@ -419,9 +420,9 @@ def warehouse_without_victims(demo_warehouse, tmp_path, monkeypatch):
 
     directory = tmp_path / "no_victims"
     shutil.copytree(demo_warehouse, directory)
-    snapshot = (directory / "CURRENT").read_text(encoding="utf-8").strip()
-    with duckdb.connect(str(directory / snapshot)) as con:
-        con.execute("DELETE FROM incident_persons WHERE role = 'victim'")
+    for segment in (directory / "segments").glob("g*.duckdb"):  # the large tables live in segment files
+        with duckdb.connect(str(segment)) as con:
+            con.execute("DELETE FROM incident_persons WHERE role = 'victim'")
     monkeypatch.setenv("ILP_WAREHOUSE", str(directory))
     return directory
 
@@ -435,7 +436,7 @@ def test_brief_says_when_the_warehouse_has_no_victim_records(app_env, facts, war
 
 def test_commander_tasks_a_repeat_location_from_the_brief(app_env, facts, demo_warehouse):
     snapshot = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    with duckdb.connect(str(demo_warehouse / snapshot), read_only=True) as con:
+    with connect_read_only(demo_warehouse / snapshot) as con:
         truth = repeat_facts(con, facts["week"] + dt.timedelta(days=6))
         top_category, top_label = con.execute(
             """

@@ -14,7 +14,7 @@ import pytest
 from pagetest import open_page, page_file_as, rerun, switch_refused
 from streamlit.testing.v1 import AppTest
 
-from ilp.warehouse import Warehouse
+from ilp.warehouse import Warehouse, writing_table
 
 pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
@@ -176,7 +176,7 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
     incidents.loc[::10, "location_status"] = "missing"
     with Warehouse(directory).write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
-        con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
+        con.execute(f"INSERT INTO {writing_table(con, 'incidents')} BY NAME SELECT * FROM new_rows")
     return directory
 
 
@@ -218,7 +218,7 @@ def test_month_precision_source_has_no_shift(app_env, tmp_path, monkeypatch):
     )
     with Warehouse(tmp_path / "uk").write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
-        con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
+        con.execute(f"INSERT INTO {writing_table(con, 'incidents')} BY NAME SELECT * FROM new_rows")
     monkeypatch.setenv("ILP_WAREHOUSE", str(tmp_path / "uk"))
     monkeypatch.setenv("ILP_ROLE", "commander")
     at = open_page("deployment", None, weeks="26")

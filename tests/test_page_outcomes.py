@@ -14,7 +14,7 @@ import pytest
 from pagetest import chart_specs, frame_with, open_page, values
 from streamlit.testing.v1 import AppTest
 
-from ilp.warehouse import Warehouse
+from ilp.warehouse import Warehouse, writing_table
 
 pytestmark = pytest.mark.usefixtures("entry_point_has_run")
 
@@ -226,7 +226,7 @@ def bare_real_warehouse(tmp_path_factory) -> Path:
     )
     with Warehouse(directory).write(kind="real", fresh=True) as con:
         con.register("new_rows", incidents)
-        con.execute("INSERT INTO incidents BY NAME SELECT * FROM new_rows")
+        con.execute(f"INSERT INTO {writing_table(con, 'incidents')} BY NAME SELECT * FROM new_rows")
     return directory
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from ilp import ingest as ingest_module
 from ilp.ingest import IngestError, ingest
-from ilp.warehouse import KEEP_SNAPSHOTS, SNAPSHOT_PATTERN, Warehouse, WarehouseError, connect_read_only
+from ilp.warehouse import KEEP_SNAPSHOTS, SNAPSHOT_PATTERN, Warehouse, WarehouseError, connect_read_only, segment_files
 
 BAD_INPUT = Path(__file__).resolve().parent / "bad_input"
 MAPPING = BAD_INPUT / "mapping.toml"
@@ -146,8 +146,13 @@ def test_old_snapshots_are_pruned_to_three(real_warehouse, tmp_path):
     snapshots = [name for name in files if SNAPSHOT_PATTERN.match(name)]
     assert len(snapshots) == KEEP_SNAPSHOTS == 3
     assert snapshots == [f"{r.snapshot}.duckdb" for r in results[-3:]]
-    # no .partial, .wal or pointer temp files left; the writers' lock file stays (it is empty)
-    assert files == sorted([*snapshots, "CURRENT", ".write.lock"])
+    # no .partial, .wal or pointer temp files left; the writers' lock file stays (it is empty); the segments
+    # folder holds exactly the segments the kept snapshots read
+    assert files == sorted([*snapshots, "CURRENT", ".write.lock", "segments"])
+    used = set()
+    for name in snapshots:
+        used |= set(segment_files(real_warehouse.directory / name))
+    assert sorted(p.name for p in (real_warehouse.directory / "segments").iterdir()) == sorted(used)
     assert (real_warehouse.directory / "CURRENT").read_text() == f"{results[-1].snapshot}.duckdb\n"
     with contextlib.closing(real_warehouse.connect()) as con:
         assert count(con, "SELECT count(*) FROM ingest_log") == 5  # history travels with the snapshots

@@ -20,23 +20,27 @@ import pytest
 
 from ilp.analytics import workbench
 from ilp.analytics.workbench import QueryRefused, QueryTimedOut, WorkbenchError
+from ilp.warehouse import connect_read_only
 
 
 @pytest.fixture(scope="module")
 def snapshot(demo_warehouse, tmp_path_factory) -> Path:
-    """A private copy of the demo warehouse's current snapshot file (tests never touch the shared one)."""
+    """A private copy of the demo warehouse's current snapshot file and its segments (tests never touch the
+    shared one)."""
     name = (demo_warehouse / "CURRENT").read_text(encoding="utf-8").strip()
-    copy = tmp_path_factory.mktemp("workbench") / name
-    shutil.copyfile(demo_warehouse / name, copy)
-    return copy
+    folder = tmp_path_factory.mktemp("workbench")
+    shutil.copyfile(demo_warehouse / name, folder / name)
+    shutil.copytree(demo_warehouse / "segments", folder / "segments")
+    return folder / name
 
 
 @pytest.fixture(scope="module", autouse=True)
 def snapshot_bytes_unchanged(snapshot):
     """After all the tests here: the snapshot file is byte-for-byte what it was."""
-    before = hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    files = [snapshot, *sorted((snapshot.parent / "segments").glob("*.duckdb"))]
+    before = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
     yield
-    assert hashlib.sha256(snapshot.read_bytes()).hexdigest() == before, "the workbench changed the snapshot file"
+    assert [hashlib.sha256(f.read_bytes()).hexdigest() for f in files] == before, "the workbench changed a file"
 
 
 @pytest.fixture
@@ -49,10 +53,14 @@ def unchanged(snapshot):
 
 
 def incident_count(snapshot: Path) -> int:
+    """Counted in the segment files themselves, not through the snapshot's views."""
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"ATTACH '{snapshot}' AS s (READ_ONLY)")
-        return con.execute("SELECT count(*) FROM s.incidents").fetchone()[0]
+        total = 0
+        for number, segment in enumerate(sorted((snapshot.parent / "segments").glob("g*.duckdb"))):
+            con.execute(f"ATTACH '{segment}' AS s{number} (READ_ONLY)")
+            total += con.execute(f"SELECT count(*) FROM s{number}.incidents").fetchone()[0]
+        return total
     finally:
         con.close()
 
@@ -85,7 +93,7 @@ def test_rows_are_capped_and_the_result_says_so(snapshot, unchanged):
     result = workbench.run_query(snapshot, "SELECT source_id FROM incidents ORDER BY source_id", row_limit=1_000)
     assert len(result.frame) == 1_000 and result.truncated
     assert "first 1,000 rows" in result.summary
-    expected = duckdb.connect(str(snapshot), read_only=True, config={"threads": 1})
+    expected = connect_read_only(snapshot)
     try:
         first = expected.execute("SELECT source_id FROM incidents ORDER BY source_id LIMIT 1000").df()
     finally:
@@ -245,7 +253,7 @@ def test_a_query_after_a_timeout_still_works(snapshot):
 # ------------------------------------------------------------------------------------- schema, frames, charts
 def test_schema_lists_every_table_and_column(snapshot):
     schema = workbench.schema(str(snapshot))
-    con = duckdb.connect(str(snapshot), read_only=True, config={"threads": 1})
+    con = connect_read_only(snapshot)
     try:
         expected = con.execute(
             "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database()"

@@ -51,6 +51,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ilp.errors import UserError
+from ilp.warehouse import SEGMENT_TABLES, attach_segments
 
 ROW_LIMIT = 10_000
 RESULT_BYTE_LIMIT = 50 * 1024 * 1024  # 50 MiB of Arrow data (and of text, for nested values) per result
@@ -193,6 +194,7 @@ def hardened_connection(snapshot_path: str | Path) -> duckdb.DuckDBPyConnection:
     try:
         con.execute(f"ATTACH {_sql_string(str(path))} AS {DATABASE_ALIAS} (READ_ONLY)")
         con.execute(f"USE {DATABASE_ALIAS}")
+        attach_segments(con, path.parent)  # the large tables' views read the snapshot's segment files
         for statement in LOCKDOWN:
             con.execute(statement)
     except BaseException:
@@ -459,9 +461,11 @@ def schema(snapshot_path: str) -> pd.DataFrame:
             "ORDER BY table_name, column_index",
             [DATABASE_ALIAS],
         ).df()
+        # the large tables are views over the segment files: their rows are the segments' rows
         rows = con.execute(
-            'SELECT table_name AS "table", estimated_size AS rows FROM duckdb_tables() WHERE database_name = ?',
-            [DATABASE_ALIAS],
+            'SELECT table_name AS "table", sum(estimated_size)::BIGINT AS rows FROM duckdb_tables() '
+            "WHERE database_name = ? OR (database_name LIKE 'g%' AND list_contains(?, table_name)) GROUP BY ALL",
+            [DATABASE_ALIAS, list(SEGMENT_TABLES)],
         ).df()
     finally:
         con.close()

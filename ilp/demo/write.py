@@ -21,7 +21,7 @@ from ilp.demo.city_spec import city_spec_path, taxonomy_path
 from ilp.demo.geography import Geography, geojson
 from ilp.demo.incidents import Incidents
 from ilp.demo.offences import OffenceModel
-from ilp.warehouse import SNAPSHOT_PATTERN
+from ilp.warehouse import SNAPSHOT_PATTERN, writing_table
 
 SOURCE = "demo"
 
@@ -181,8 +181,8 @@ def write_incidents(
             JOIN demo_streets s USING (street)
         """)
         con.execute(
-            """
-            INSERT INTO incidents
+            f"""
+            INSERT INTO {writing_table(con, "incidents")}
             SELECT $source, source_id, occurred_at, 'exact', reported_at, offense_code, offense_description,
                    offense_category, latitude, longitude, location_status, location_text, district, beat,
                    NULL, premise_type, domestic, arrest, clearance_status, outcome_description,
@@ -195,8 +195,8 @@ def write_incidents(
             {"source": SOURCE, "ingest_id": ingest_id},
         )
         con.execute(
-            """
-            INSERT INTO incident_history
+            f"""
+            INSERT INTO {writing_table(con, "incident_history")}
             SELECT $source, r.source_id, $ingest_id, h.superseded_at::TIMESTAMP, h.prev_code, h.prev_description,
                    h.prev_category, h.prev_clearance, h.prev_arrest,
                    json_object('offense_code', h.prev_code, 'offense_description', h.prev_description,
@@ -212,8 +212,8 @@ def write_incidents(
 def write_persons(con, spec, incidents: Incidents, persons: pd.DataFrame) -> None:
     with _registered(con, demo_persons=persons):
         con.execute(
-            """
-            INSERT INTO incident_persons
+            f"""
+            INSERT INTO {writing_table(con, "incident_persons")}
             SELECT $source, r.source_id, sha256($salt || p.person_no::VARCHAR),
                    ['victim', 'offender', 'suspect'][p.role + 1],
                    ['<18', '18-24', '25-44', '45-64', '65+'][p.age + 1]
@@ -232,8 +232,8 @@ def write_calls(con, geo: Geography, calls: pd.DataFrame, call_types: list[str],
         con, demo_calls=calls, demo_beats=_beat_frame(geo), demo_call_types=types, demo_dispositions=outcomes
     ):
         con.execute(
-            """
-            INSERT INTO calls_for_service
+            f"""
+            INSERT INTO {writing_table(con, "calls_for_service")}
             SELECT $source, printf('C%d-%07d', c.year, c.seq), c.priority, t.call_type_name,
                    c.received::TIMESTAMP, c.dispatched::TIMESTAMP, c.arrived::TIMESTAMP, c.cleared::TIMESTAMP,
                    b.district_id, b.beat_id, d.disposition_name
@@ -250,8 +250,8 @@ def write_calls(con, geo: Geography, calls: pd.DataFrame, call_types: list[str],
 def write_force(con, geo: Geography, force: pd.DataFrame) -> None:
     with _registered(con, demo_force=force, demo_beats=_beat_frame(geo)):
         con.execute(
-            """
-            INSERT INTO use_of_force
+            f"""
+            INSERT INTO {writing_table(con, "use_of_force")}
             SELECT $source, printf('UOF-%d-%05d', f.year, f.seq), f.occurred::TIMESTAMP, b.district_id, b.beat_id,
                    f.force_type, f.subject_injury, f.officer_injury
             FROM demo_force f JOIN demo_beats b USING (beat)

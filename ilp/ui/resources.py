@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from ilp.state import State
-from ilp.warehouse import KEEP_SNAPSHOTS
+from ilp.warehouse import KEEP_SNAPSHOTS, connect_read_only
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SnapshotConnections:
             except duckdb.ConnectionException:  # closed by someone else: open it again
                 log.warning("The connection to %s was closed; reopening it.", path)
                 del self._open[path]
-        entry = _Open(duckdb.connect(path, read_only=True))
+        entry = _Open(connect_read_only(Path(path)))  # with the snapshot's segments attached
         self._open[path] = entry
         self._close_old()
         return entry, entry.connection.cursor()
