@@ -412,12 +412,25 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     try:
         attach_segments(con, Path(path).parent)
-        if not summaries.stored(con):  # written before summaries: read them through views until the next write
+        # written before summaries: read them through views until the next write (a file with no incidents is not
+        # a warehouse snapshot, and has nothing to summarise)
+        if not summaries.stored(con) and _has_incidents(con):
             summaries.read_through_views(con)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _has_incidents(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open file has an ``incidents`` table or view (a warehouse snapshot, not any DuckDB file)."""
+    return bool(
+        con.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND table_name = 'incidents') + (SELECT count(*) FROM duckdb_views() "
+            "WHERE database_name = current_database() AND view_name = 'incidents')"
+        ).fetchone()[0]
+    )
 
 
 # --------------------------------------------------------------------------------- segments
