@@ -414,23 +414,12 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         attach_segments(con, Path(path).parent)
         # written before summaries: read them through views until the next write (a file with no incidents is not
         # a warehouse snapshot, and has nothing to summarise)
-        if not summaries.stored(con) and _has_incidents(con):
+        if not summaries.stored(con) and _has_relation(con, "incidents"):
             summaries.read_through_views(con)
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _has_incidents(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the open file has an ``incidents`` table or view (a warehouse snapshot, not any DuckDB file)."""
-    return bool(
-        con.execute(
-            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND table_name = 'incidents') + (SELECT count(*) FROM duckdb_views() "
-            "WHERE database_name = current_database() AND view_name = 'incidents')"
-        ).fetchone()[0]
-    )
 
 
 # --------------------------------------------------------------------------------- segments
@@ -441,10 +430,17 @@ def segment_alias(segment_id: int) -> str:
 
 def is_segmented(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the open snapshot keeps its large tables in segment files (schema 2)."""
+    return _has_relation(con, "segments")
+
+
+def _has_relation(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the open file's main schema has a table or view ``name``."""
     return bool(
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
-            "AND table_name = 'segments'"
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = $name) + (SELECT count(*) FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND view_name = $name)",
+            {"name": name},
         ).fetchone()[0]
     )
 

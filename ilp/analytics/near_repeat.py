@@ -108,7 +108,8 @@ def knox_test(
                 np.random.default_rng(seed).choice(len(xy), size=max(2, int(len(xy) * keep_share)), replace=False)
             )
             sampled_from, xy, days = len(xy), xy[chosen], days[chosen]
-        pairs = cKDTree(xy).query_pairs(distance_bands[-1], output_type="ndarray")
+            tree = cKDTree(xy)
+        pairs = tree.query_pairs(distance_bands[-1], output_type="ndarray")
     else:
         pairs = np.zeros((0, 2), dtype=np.int64)
     distance = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) if len(pairs) else np.zeros(0)
