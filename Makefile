@@ -14,9 +14,14 @@ run: install warehouse
 	@echo "==> Starting the dashboard on http://localhost:$(PORT) (demo city; Ctrl-C stops it)"
 	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
 
+# Two worker processes (pytest-xdist), a test file to each in turn: the CI machine has two cores, and much of an
+# end-to-end test is spent waiting on a server or a browser. Module fixtures (a server, a browser) stay in one
+# process; what a session builds once (the demo city, the shapes) is shared between them (tests/once.py).
+TEST_WORKERS ?= 2
+
 test: lint browser
-	@echo "==> Running the test suite"
-	$(BIN)/python -m pytest
+	@echo "==> Running the test suite ($(TEST_WORKERS) worker processes)"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (lint and format) on the Python, sqlfluff (DuckDB dialect) on the named queries; configured in pyproject.toml
 lint: install-test

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from once import built_once
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -31,9 +32,7 @@ def shared_data(*parts: str) -> Path:
 def demo_warehouse(tmp_path_factory) -> Path:
     from ilp.demo import build_demo_warehouse
 
-    directory = tmp_path_factory.mktemp("demo_warehouse")
-    build_demo_warehouse(directory, **TEST_DEMO)
-    return directory
+    return built_once(tmp_path_factory, "demo_warehouse", lambda folder: build_demo_warehouse(folder, **TEST_DEMO))
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +40,7 @@ def series_city(tmp_path_factory) -> Path:
     """One year of the demo city at its default size, where the emerging robbery series stands out."""
     from ilp.demo import build_demo_warehouse
 
-    directory = tmp_path_factory.mktemp("series_city")
-    build_demo_warehouse(directory, **SERIES_CITY)
-    return directory
+    return built_once(tmp_path_factory, "series_city", lambda folder: build_demo_warehouse(folder, **SERIES_CITY))
 
 
 @pytest.fixture
@@ -73,10 +70,11 @@ def app_env(demo_warehouse, tmp_path, monkeypatch):
 def empty_warehouse_template(tmp_path_factory) -> Path:
     from ilp.warehouse import Warehouse
 
-    directory = tmp_path_factory.mktemp("empty_warehouse") / "warehouse"
-    with Warehouse(directory).write(kind="real", fresh=True, note="empty test warehouse"):
-        pass
-    return directory
+    def build(folder: Path) -> None:
+        with Warehouse(folder / "warehouse").write(kind="real", fresh=True, note="empty test warehouse"):
+            pass
+
+    return built_once(tmp_path_factory, "empty_warehouse", build) / "warehouse"
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from once import built_once
 
 from ilp.warehouse import SEGMENT_TABLES, Warehouse, writing_table
 
@@ -403,5 +404,6 @@ _BUILT: dict[str, Path] = {}
 def warehouse(name: str, tmp_path_factory) -> Path:
     """The warehouse of shape ``name``, built once per test session."""
     if name not in _BUILT:
-        _BUILT[name] = build(SHAPES[name], tmp_path_factory.mktemp(f"shape_{name}") / "warehouse")
+        folder = built_once(tmp_path_factory, f"shape_{name}", lambda folder: build(SHAPES[name], folder / "warehouse"))
+        _BUILT[name] = folder / "warehouse"
     return _BUILT[name]
