@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+TITLE = '[data-testid="stMain"] h1'
 SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # attribute checked in 1.67's bundle
 DATA_SELECTORS = (
     '[data-testid="stDataFrame"]',
@@ -189,6 +190,15 @@ def settle(page) -> None:
     page.wait_for_timeout(400)  # plotly and deck.gl draw after the elements mount
 
 
+def open_url(page, url: str) -> None:
+    """Load ``url`` in ``page`` and wait until the page has drawn. Until the websocket connects the app reads
+    as not running, so under load ``settle`` alone could pass before the script has started: wait first for
+    a title (every page has one, the sign-in page and refusals included) or an exception drawn instead."""
+    page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_selector(f"{TITLE}, [data-testid='stException']", timeout=LOAD_TIMEOUT_MS)
+    settle(page)
+
+
 def save_screenshot(page, path: Path) -> None:
     """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its height first."""
     height = page.evaluate("(document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
@@ -213,8 +223,7 @@ def load(context, url: str, screenshot: Path | None = None) -> PageLoad:
     )
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     try:
-        page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, url)
         main = page.locator('[data-testid="stMain"]')
         sidebar = page.locator('[data-testid="stSidebar"]')
         headings = page.locator('[data-testid="stMain"] h1').all_inner_texts()
@@ -333,8 +342,7 @@ def test_threat_table_is_wide_enough_at_1400_px(site):
 
     page = site.context.new_page()
     try:
-        page.goto(f"{site.server.url}/brief?role=commander", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{site.server.url}/brief?role=commander")
         table = page.locator('.st-key-top_threats [data-testid="stDataFrame"]').first
         box = table.bounding_box()
     finally:
@@ -362,8 +370,7 @@ def test_brief_downloads_as_html_and_pdf_and_is_audited(site, tmp_path):
     version = Warehouse(site.server.warehouse).current_version()
     page = site.context.new_page()
     try:
-        page.goto(f"{site.server.url}/brief?role=commander", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{site.server.url}/brief?role=commander")
         saved = {}
         for label, suffix in (("Download brief (HTML)", "html"), ("Download brief (PDF)", "pdf")):
             with page.expect_download(timeout=LOAD_TIMEOUT_MS) as download:
@@ -390,6 +397,10 @@ def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_wa
     picker; on a real warehouse sign-in) and opens the page asked for. So the outcome is always framed: the
     page itself for a role that may see it, or the refusal inside the frame; never a bare page file's
     content and never the sidebar of auto-discovered page files.
+
+    Only the first request finds the server fresh; after it, the pages a role may see are loaded in the
+    frame by ``test_page_loads_in_chromium``. So here: the first page, every page the demo's default role
+    (commander) may not see, and a role in the URL.
     """
     server = StreamlitServer(demo_warehouse, tmp_path / "state.sqlite", tmp_path / "streamlit.log")
     guard = NetworkGuard()
@@ -399,7 +410,9 @@ def test_fresh_server_refuses_page_urls_without_a_role(chromium_browser, demo_wa
         context = new_guarded_context(chromium_browser, guard)
         # Every page without a role; then one with a role in the URL, which grants nothing by itself.
         first = access.PAGES[0]
-        urls = [f"/{page.key}" for page in access.PAGES] + [f"/{first.key}?role={sorted(first.roles)[0]}"]
+        refused = [page for page in access.PAGES if "commander" not in page.roles]
+        assert refused, "the default role sees every page: this test would load no refusal"
+        urls = [f"/{page.key}" for page in [first, *refused]] + [f"/{first.key}?role={sorted(first.roles)[0]}"]
         for path in urls:  # the first request of the server's life is the first page's URL
             result = load(
                 context, server.url + path, SCREENSHOTS / f"fresh-server-{path.strip('/').replace('?', '-')}.png"

@@ -26,7 +26,7 @@ from test_e2e_browser import (
     chromium_browser,  # noqa: F401 - the module's browser fixture
     load,
     new_guarded_context,
-    settle,
+    open_url,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,8 +65,7 @@ def test_two_processes_behind_haproxy_keep_each_browser_on_its_own(chromium_brow
         assert sorted(chosen) == ["s1", "s2"], f"the two browsers went to {chosen}, not one process each"
 
         page = contexts[1].new_page()
-        page.goto(f"{proxy.url}/brief?role=commander", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{proxy.url}/brief?role=commander")
         with page.expect_download(timeout=LOAD_TIMEOUT_MS) as download:
             page.get_by_role("button", name="Download brief (HTML)").click()
         saved = tmp_path / download.value.suggested_filename

@@ -32,6 +32,7 @@ from test_e2e_browser import (
     free_port,
     load,
     new_guarded_context,
+    open_url,
     settle,
 )
 
@@ -123,8 +124,7 @@ def real_warehouse_copy(demo_warehouse, tmp_path) -> Path:
 
 def open_tab(context, url: str):
     page = context.new_page()
-    page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-    settle(page)
+    open_url(page, url)
     return page
 
 

@@ -37,7 +37,7 @@ from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, StreamlitServer, load, settle
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, StreamlitServer, load, open_url, settle
 
 from ilp.state import State
 from ilp.ui import context as ui
@@ -321,8 +321,7 @@ def test_the_toolbar_offers_no_clear_cache(served):
     """The "c" shortcut opens the clear-cache dialog only in the developer toolbar modes."""
     page = served.context.new_page()
     try:
-        page.goto(f"{served.url}/brief?role=analyst", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{served.url}/brief?role=analyst")
         page.locator('[data-testid="stMain"] h1').first.click()
         page.keyboard.press("c")
         page.wait_for_timeout(700)
@@ -338,8 +337,7 @@ def test_tables_offer_no_download_or_copy_of_their_own(served):
     un-neutralised export of every table)."""
     page = served.context.new_page()
     try:
-        page.goto(f"{served.url}/governance?role=analyst", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{served.url}/governance?role=analyst")
         tables = page.locator('[data-testid="stDataFrame"]:visible')
         assert tables.count() >= 2
         labels = []
@@ -393,8 +391,7 @@ def test_a_download_url_is_dead_for_every_other_client(served, tmp_path):
     sql = "SELECT '=1+1' AS formula, 42 AS answer"
     page = served.context.new_page()
     try:
-        page.goto(f"{served.url}/workbench?role=analyst", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{served.url}/workbench?role=analyst")
         page.get_by_label("SQL").fill(sql)
         page.get_by_role("button", name="Run query").click()
         settle(page)
@@ -404,8 +401,7 @@ def test_a_download_url_is_dead_for_every_other_client(served, tmp_path):
         page.close()
     page = served.context.new_page()
     try:
-        page.goto(f"{served.url}/governance?role=admin", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-        settle(page)
+        open_url(page, f"{served.url}/governance?role=admin")
         page.get_by_role("tab", name="Audit log").click()
         page.wait_for_timeout(500)
         audit_url, audit_csv = click_download(page, "Download these entries (CSV)", tmp_path / "audit.csv")
