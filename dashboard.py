@@ -229,11 +229,14 @@ def main() -> None:
         filters=filters,
         info=info,
     )
-    with error_boundary(spec.title if spec is not None else "This page"):
-        current.run()
+    try:
+        with error_boundary(spec.title if spec is not None else "This page"):
+            current.run()
 
-    page_key = current.url_path or pages[0].key
-    ui.footer(ui.PageContext(key=page_key, **st.session_state["ilp_context"]))
+        page_key = current.url_path or pages[0].key
+        ui.footer(ui.PageContext(key=page_key, **st.session_state["ilp_context"]))
+    finally:  # also when the page stops early or switches page
+        sign_in.seen()
 
 
 with error_boundary("The dashboard"):

@@ -43,6 +43,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TITLE = '[data-testid="stMain"] h1'
+DRAWN = f'{TITLE}, [data-testid="stException"], [data-testid="stAlert"]:has-text("Access refused")'
 SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'  # attribute checked in 1.67's bundle
 DATA_SELECTORS = (
     '[data-testid="stDataFrame"]',
@@ -191,11 +192,12 @@ def settle(page) -> None:
 
 
 def open_url(page, url: str) -> None:
-    """Load ``url`` in ``page`` and wait until the page has drawn. Until the websocket connects the app reads
-    as not running, so under load ``settle`` alone could pass before the script has started: wait first for
-    a title (every page has one, the sign-in page and refusals included) or an exception drawn instead."""
+    """Load ``url`` in ``page`` and wait until the page has drawn. The app reads
+    as not running between the runs of a hand-over (a page's gate switching to the entry point), so under
+    load ``settle`` alone could pass before the page has drawn: wait first for what every outcome draws, a
+    title (every page and the sign-in form), a refusal, or an exception."""
     page.goto(url, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
-    page.wait_for_selector(f"{TITLE}, [data-testid='stException']", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_selector(DRAWN, timeout=LOAD_TIMEOUT_MS)
     settle(page)
 
 

@@ -72,6 +72,14 @@ def _local(settings: auth.AuthSettings, store: State) -> Identity | None:
     return Identity(user=session["user"], role=role, method="local")
 
 
+def seen() -> None:
+    """The page has been delivered: a signed-in session's idle time counts from now, not from when the page
+    was asked for, so a page that took long to draw does not use up its user's idle allowance."""
+    session = st.session_state.get(SESSION_KEY)
+    if session:
+        session["last_seen"] = time.time()
+
+
 def _oidc(settings: auth.AuthSettings, store: State) -> Identity | None:
     if not st.user.is_logged_in:
         st.session_state.pop(SESSION_KEY, None)
