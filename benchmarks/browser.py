@@ -221,6 +221,20 @@ class ServerCPU:
         used = self.per_process()
         return sum(used) if used is not None else None
 
+    def memory(self) -> str | None:
+        """Each server process's resident memory now and its peak since it started (VmRSS, VmHWM)."""
+        parts = []
+        for pid in self.pids:
+            try:
+                status = dict(
+                    line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+                )
+            except OSError:
+                return None
+            now, peak = (int(status[k].split()[0]) // 1024 for k in ("VmRSS", "VmHWM"))
+            parts.append(f"{now:,} MiB now, peak {peak:,} MiB")
+        return "; ".join(parts) if parts else None
+
 
 HAPROXY_CONFIG = """global
     maxconn 4096
@@ -543,6 +557,8 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
                         f"server CPU {cpu_used:.1f} s over {len(loads)} page loads ({cpu_used / len(loads):.2f} s a "
                         f"load; by process {', '.join(each)} s)"
                     )
+                if cpu.memory():
+                    print(f"server memory (resident; the peak is while the sessions ran): {cpu.memory()}")
             else:
                 pages = [access.PAGE_BY_KEY[k] for k in args.pages.split(",")] if args.pages else list(access.PAGES)
                 pages = [p for p in pages if p.key != WARM_UP[0]] + [p for p in pages if p.key == WARM_UP[0]]
@@ -550,6 +566,8 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
                 for kind in ("first", "second", "navigate"):
                     print(summary([x for x in loads if x.kind == kind], f"{kind:<8}"))
                 print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+                if cpu.memory():
+                    print(f"server memory (resident): {cpu.memory()}")
         finally:
             await browser.close()
 

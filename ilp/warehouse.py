@@ -252,7 +252,7 @@ class Warehouse:
         path = self.current_path()
         if path is None or not is_segmented_file(path):
             return []
-        with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        with contextlib.closing(open_read_only(path)) as con:
             return [row[0] for row in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
 
     def compact(self, *, kind: str) -> None:
@@ -406,10 +406,36 @@ def _fsync_dir(directory: Path) -> None:
 
 
 # --------------------------------------------------------------------------------- connections
+# DuckDB's memory for one read-only snapshot (its buffer cache and its queries' working memory). DuckDB's own
+# default is 80% of the machine's memory, which a dashboard server holding a 10M-incident snapshot would fill with
+# cached blocks; past this limit it evicts cached blocks and spills large operators to a temporary folder.
+READ_MEMORY_LIMIT_ENV = "ILP_DUCKDB_MEMORY_LIMIT"
+READ_MEMORY_LIMIT = "1GB"
+
+
+def read_config() -> dict[str, str]:
+    """The configuration of a read-only connection: memory limit (``ILP_DUCKDB_MEMORY_LIMIT``, e.g. ``2GB``;
+    default 1GB) and a temporary folder for what a query spills (the system's, not beside the snapshot: the
+    warehouse folder may be read-only to the server)."""
+    spill = Path(os.environ.get("TMPDIR") or "/tmp") / f"ilp-duckdb-{os.getuid()}"
+    return {
+        "memory_limit": os.environ.get(READ_MEMORY_LIMIT_ENV) or READ_MEMORY_LIMIT,
+        "temp_directory": str(spill),
+    }
+
+
+def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """The snapshot file ``path`` opened read-only with ``read_config()``, nothing attached. Every read-only
+    open in the library goes through here: DuckDB refuses a second connection to a file that one process
+    already holds open with a different configuration."""
+    return duckdb.connect(str(path), read_only=True, config=read_config())
+
+
 def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to snapshot ``path`` with its segments attached, so the large tables' views
-    work. Use one cursor per thread (``con.cursor()``): cursors share the attachments."""
-    con = duckdb.connect(str(path), read_only=True)
+    work, within ``read_config()``'s memory. Use one cursor per thread (``con.cursor()``): cursors share the
+    attachments."""
+    con = open_read_only(path)
     try:
         attach_segments(con, Path(path).parent)
         # written before summaries: read them through views until the next write (a file with no incidents is not
@@ -446,13 +472,13 @@ def _has_relation(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def is_segmented_file(path: Path) -> bool:
-    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+    with contextlib.closing(open_read_only(path)) as con:
         return is_segmented(con)
 
 
 def segment_files(snapshot: Path) -> list[str]:
     """The segment file names (``gNNNNN.duckdb``) snapshot ``snapshot`` reads."""
-    with contextlib.closing(duckdb.connect(str(snapshot), read_only=True)) as con:
+    with contextlib.closing(open_read_only(snapshot)) as con:
         if not is_segmented(con):
             return []
         return [Path(row[0]).name for row in con.execute("SELECT file FROM segments").fetchall()]

@@ -27,7 +27,7 @@ layers (DuckDB's "Securing DuckDB" guide, 2.0 option names):
    Streamlit's ``server.maxMessageSize`` and bounds what a session keeps.
 
 Why not ``duckdb.connect(snapshot, read_only=True, config=...)``: the dashboard already holds the
-snapshot open read-only with default settings (ilp.ui.context), and DuckDB refuses a second
+snapshot open read-only with its own settings (ilp.warehouse.read_config), and DuckDB refuses a second
 connection to the same file in one process with a different configuration. Attaching the file
 READ_ONLY to a separate locked in-memory instance gives the same guarantees (see
 tests/test_workbench.py, which checks each refusal on a copy of a real snapshot).
