@@ -148,7 +148,9 @@ def _store_metadata(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE OR REPLACE TABLE summary.{table} AS SELECT * FROM summary.{rows}")
 
 
-def _refresh_weekly_tables(con: duckdb.DuckDBPyConnection, ranges: list[tuple[dt.date, dt.date]], undated: bool) -> None:
+def _refresh_weekly_tables(
+    con: duckdb.DuckDBPyConnection, ranges: list[tuple[dt.date, dt.date]], undated: bool
+) -> None:
     """WEEKLY_TABLES: delete the touched weeks (``ranges`` of Mondays; the undated rows when ``undated``) and
     re-aggregate them from ``incidents``, as for the cube."""
     for table, (macro, _) in WEEKLY_TABLES.items():
@@ -183,7 +185,9 @@ def touched_weeks(con: duckdb.DuckDBPyConnection, segment: str) -> tuple[list[dt
     # people the write links to an incident it did not write (itself in an earlier segment)
     linked_elsewhere = f"SELECT source, source_id FROM {segment}.incident_persons ANTI JOIN {segment}.incidents USING (source, source_id)"
     if con.execute(f"SELECT EXISTS ({linked_elsewhere})").fetchone()[0]:
-        parts.append(f"SELECT i.occurred_at FROM incidents i SEMI JOIN ({linked_elsewhere}) p USING (source, source_id)")
+        parts.append(
+            f"SELECT i.occurred_at FROM incidents i SEMI JOIN ({linked_elsewhere}) p USING (source, source_id)"
+        )
     rows = con.execute(
         "SELECT DISTINCT CAST(date_trunc('week', occurred_at) AS DATE) AS week FROM ("
         + " UNION ALL ".join(parts)

@@ -3,7 +3,7 @@
 -- behind $today (the viewer's date, passed by the page). Incidents are counted from the data-quality cube
 -- summary.source_weeks (ilp/summaries.sql).
 WITH datasets AS (
-    SELECT 'Incidents' AS dataset, source, CAST(sum(incidents) AS BIGINT) AS records,
+    SELECT 'Incidents' AS dataset, source, sum(incidents)::BIGINT AS records,
            min(first_at)::DATE AS first_date, max(last_at)::DATE AS last_date
     FROM summary.source_weeks GROUP BY source
     UNION ALL

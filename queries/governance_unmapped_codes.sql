@@ -5,7 +5,7 @@
 SELECT source,
        unmapped_code AS offense_code,
        min(unmapped_description) AS description,
-       CAST(sum(incidents) AS BIGINT) AS incidents,
+       sum(incidents)::BIGINT AS incidents,
        min(first_at)::DATE AS first_seen,
        max(last_at)::DATE AS last_seen,
        count(*) OVER () AS codes_in_all

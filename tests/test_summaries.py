@@ -424,7 +424,9 @@ def test_a_write_that_replaces_incidents_and_links_people_keeps_the_person_summa
             "SELECT source, source_id FROM incidents WHERE occurred_at < TIMESTAMP '2024-06-01' "
             "AND offense_category <> 'unmapped' ORDER BY occurred_at DESC LIMIT 1"
         ).fetchone()
-    with demo_copy.write(kind="demo", note="a victim's incident moved; a repeat victim added to an old incident") as con:
+    with demo_copy.write(
+        kind="demo", note="a victim's incident moved; a repeat victim added to an old incident"
+    ) as con:
         from ilp.warehouse import replace_incidents
 
         replace_incidents(
