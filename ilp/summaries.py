@@ -9,6 +9,10 @@ A summary is the rows of a table macro in ``ilp/summaries.sql`` stored as a tabl
   last time. Harm is not stored: a query multiplies ``incidents`` by ``category_harm``'s weight
   (ilp/harm.sql), so it equals ``incident_harm`` summed over the same incidents under any harm index,
   including one loaded later.
+- ``summary.victims`` (victim links with their incident's time and place, so repeat-victim figures read
+  the days they need) and ``summary.source_weeks`` (the data-quality cube: incidents by week, source,
+  location status, clearance status, arrest flag recorded, unmapped code), kept by week like the cube
+  (``WEEKLY_TABLES``).
 - ``summary.facts`` (one row: first and last day, counts of what the incidents carry),
   ``summary.districts`` and ``summary.categories`` (those with incidents): the snapshot's metadata,
   computed from ``summary.weeks``.
