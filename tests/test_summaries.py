@@ -461,3 +461,40 @@ def test_old_snapshots_read_the_person_and_quality_queries_through_views(old_sna
         for params in weekly_query_params(new)[:4]:
             for name in WEEKLY_QUERIES:
                 pd.testing.assert_frame_equal(run_query(old, name, params), run_query(new, name, params))
+
+
+@pytest.fixture
+def version_1_snapshot(demo_copy) -> Warehouse:
+    """A copy of the demo warehouse whose snapshot stores the summaries of VERSION 1 (no victims, source_weeks)."""
+    path = demo_copy.require_current()
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("DROP TABLE summary.victims")
+        con.execute("DROP TABLE summary.source_weeks")
+        con.execute("UPDATE snapshot_meta SET value = '1' WHERE key = ?", [summaries.META_KEY])
+    return demo_copy
+
+
+def test_a_snapshot_with_older_summaries_reads_the_missing_ones_from_a_private_copy(version_1_snapshot, demo_warehouse):
+    path = version_1_snapshot.require_current()
+    before = path.read_bytes()
+    with (
+        contextlib.closing(version_1_snapshot.connect()) as old,
+        contextlib.closing(Warehouse(demo_warehouse).connect()) as new,
+    ):
+        assert old.execute("SELECT current_database()").fetchone()[0] == path.stem  # a copy, by the same name
+        assert not summaries.stored(old)  # the missing ones are views there
+        assert (
+            old.execute("SELECT count(*) FROM summary.weeks").fetchone()
+            == new.execute("SELECT count(*) FROM summary.weeks").fetchone()
+        )
+        assert_weekly_tables_match_incidents(old.cursor())
+        for params in weekly_query_params(new)[:4]:
+            for name in WEEKLY_QUERIES:
+                pd.testing.assert_frame_equal(run_query(old, name, params), run_query(new, name, params))
+    assert path.read_bytes() == before  # the snapshot itself is never written
+    with version_1_snapshot.write(kind="demo", note="any write"):
+        pass
+    assert meta(version_1_snapshot)[summaries.REFRESH_KEY] == "rebuilt"
+    with contextlib.closing(version_1_snapshot.connect()) as con:
+        assert summaries.stored(con)
+        assert_summaries_match_incidents(con)
