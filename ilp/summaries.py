@@ -9,6 +9,10 @@ A summary is the rows of a table macro in ``ilp/summaries.sql`` stored as a tabl
   last time. Harm is not stored: a query multiplies ``incidents`` by ``category_harm``'s weight
   (ilp/harm.sql), so it equals ``incident_harm`` summed over the same incidents under any harm index,
   including one loaded later.
+- ``summary.victims`` (victim links with their incident's time and place, so repeat-victim figures read
+  the days they need) and ``summary.source_weeks`` (the data-quality cube: incidents by week, source,
+  location status, clearance status, arrest flag recorded, unmapped code), kept by week like the cube
+  (``WEEKLY_TABLES``).
 - ``summary.facts`` (one row: first and last day, counts of what the incidents carry),
   ``summary.districts`` and ``summary.categories`` (those with incidents): the snapshot's metadata,
   computed from ``summary.weeks``.
@@ -24,13 +28,18 @@ macros through views (:func:`read_through_views`): every figure is the same, onl
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import shutil
+import tempfile
+import threading
+from pathlib import Path
 
 import duckdb
 
 from ilp import paths
 
-VERSION = "1"  # raise when ilp/summaries.sql changes what a stored summary holds: the next write rebuilds
+VERSION = "2"  # raise when ilp/summaries.sql changes what a stored summary holds: the next write rebuilds
 META_KEY = "summaries"  # snapshot_meta key holding the VERSION the stored summaries were built by
 REFRESH_KEY = "summaries_refresh"  # snapshot_meta key saying what the write did to them ('rebuilt', ...)
 TABLES = {  # summary table -> the macro giving its rows
@@ -38,6 +47,12 @@ TABLES = {  # summary table -> the macro giving its rows
     "facts": "facts_rows()",
     "districts": "district_rows()",
     "categories": "category_rows()",
+}
+# Issue 10: summaries kept by week like the cube (each macro takes week_from, week_to, undated; each table has
+# a `week` column, NULL for undated incidents): summary table -> (macro, row order of a rebuild).
+WEEKLY_TABLES = {
+    "victims": ("victim_rows", "occurred_at"),  # victim links with their incident's time and place
+    "source_weeks": ("source_week_rows", "week, source"),  # the data-quality cube
 }
 MAX_RANGES = 24  # more separate ranges of touched weeks than this: rebuild the cube in one pass
 CUBE_ORDER = "week, month, district, beat, category"  # time order keeps a page's week range a short scan
@@ -63,9 +78,10 @@ def stored(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the open snapshot stores its summaries (a snapshot written before them does not)."""
     found = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'summary' AND table_name IN ('weeks', 'facts', 'districts', 'categories')"
+        "AND schema_name = 'summary' AND list_contains($tables, table_name)",
+        {"tables": [*TABLES, *WEEKLY_TABLES]},
     ).fetchone()[0]
-    return found == len(TABLES)
+    return found == len(TABLES) + len(WEEKLY_TABLES)
 
 
 def _built_version(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -110,6 +126,7 @@ def _refresh(con: duckdb.DuckDBPyConnection, segment: str) -> str:
         )
     if undated:
         con.execute("INSERT INTO summary.weeks SELECT * FROM summary.week_rows(NULL, NULL, true)")
+    _refresh_weekly_tables(con, ranges, undated)
     _store_metadata(con)
     return f"updated {len(weeks)} weeks"
 
@@ -120,6 +137,11 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     _create(
         con, f"CREATE OR REPLACE TABLE summary.weeks AS SELECT * FROM summary.{TABLES['weeks']} ORDER BY {CUBE_ORDER}"
     )
+    for table, (macro, order) in WEEKLY_TABLES.items():
+        con.execute(
+            f"CREATE OR REPLACE TABLE summary.{table} AS "
+            f"SELECT * FROM summary.{macro}('-infinity', 'infinity', true) ORDER BY {order}"
+        )
     _store_metadata(con)
     con.execute("INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [META_KEY, VERSION])
 
@@ -130,10 +152,30 @@ def _store_metadata(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE OR REPLACE TABLE summary.{table} AS SELECT * FROM summary.{rows}")
 
 
+def _refresh_weekly_tables(
+    con: duckdb.DuckDBPyConnection, ranges: list[tuple[dt.date, dt.date]], undated: bool
+) -> None:
+    """WEEKLY_TABLES: delete the touched weeks (``ranges`` of Mondays; the undated rows when ``undated``) and
+    re-aggregate them from ``incidents``, as for the cube."""
+    for table, (macro, _) in WEEKLY_TABLES.items():
+        for first, last in ranges:
+            con.execute(f"DELETE FROM summary.{table} WHERE week >= ? AND week <= ?", [first, last])
+        if undated:
+            con.execute(f"DELETE FROM summary.{table} WHERE week IS NULL")
+        for first, last in ranges:
+            con.execute(
+                f"INSERT INTO summary.{table} SELECT * FROM summary.{macro}(?, ?, false)",
+                [first, last + dt.timedelta(days=7)],
+            )
+        if undated:
+            con.execute(f"INSERT INTO summary.{table} SELECT * FROM summary.{macro}(NULL, NULL, true)")
+
+
 def touched_weeks(con: duckdb.DuckDBPyConnection, segment: str) -> tuple[list[dt.date], bool]:
     """The weeks (Mondays, oldest first) holding an incident the write added or replaced (its new version
-    in ``segment``; the version it replaced, listed in ``superseded``, in an earlier segment), and whether
-    any of them is undated. A write that only adds incidents reads nothing but its own segment."""
+    in ``segment``; the version it replaced, listed in ``superseded``, in an earlier segment) or linked to a
+    person the write added (summary.victims), and whether any of them is undated. A write that only adds
+    incidents (with their people) reads nothing but its own segment."""
     from ilp.warehouse import segment_alias
 
     same_incident = "n.source = o.source AND n.source_id = o.source_id"
@@ -144,6 +186,12 @@ def touched_weeks(con: duckdb.DuckDBPyConnection, segment: str) -> tuple[list[dt
         f"SELECT o.occurred_at FROM {segment_alias(row[0])}.incidents o SEMI JOIN {segment}.incidents n ON {same_incident}"
         for row in replaced
     ]
+    # people the write links to an incident it did not write (itself in an earlier segment)
+    linked_elsewhere = f"SELECT source, source_id FROM {segment}.incident_persons ANTI JOIN {segment}.incidents USING (source, source_id)"
+    if con.execute(f"SELECT EXISTS ({linked_elsewhere})").fetchone()[0]:
+        parts.append(
+            f"SELECT i.occurred_at FROM incidents i SEMI JOIN ({linked_elsewhere}) p USING (source, source_id)"
+        )
     rows = con.execute(
         "SELECT DISTINCT CAST(date_trunc('week', occurred_at) AS DATE) AS week FROM ("
         + " UNION ALL ".join(parts)
@@ -174,3 +222,67 @@ def read_through_views(con: duckdb.DuckDBPyConnection) -> None:
     for table, rows in TABLES.items():
         if table != "weeks":
             con.execute(f"CREATE VIEW summary.{table} AS SELECT * FROM summary.{rows}")
+    for table, (macro, _) in WEEKLY_TABLES.items():
+        con.execute(f"CREATE VIEW summary.{table} AS SELECT * FROM summary.{macro}('-infinity', 'infinity', true)")
+
+
+# Issue 10: a snapshot whose summaries were built by an older definition that lacked some of today's tables
+# (summaries VERSION 1 stored weeks, facts, districts and categories only) cannot take the in-memory schema
+# of read_through_views: its own schema `summary` would make every `summary.<table>` ambiguous. It is read
+# from a private copy of its catalog (a few MB; the segments are only attached) in which the missing tables
+# are views over their macros, reopened read-only; the warehouse is never written, and its next write stores
+# them.
+_copies: dict[Path, Path] = {}
+_copies_lock = threading.Lock()
+_copies_folder: Path | None = None
+
+
+def partly_stored(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the open snapshot has a schema ``summary`` (it stores some summaries, maybe not all)."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_schemas() WHERE database_name = current_database() AND schema_name = 'summary'"
+        ).fetchone()[0]
+    )
+
+
+def copy_with_views(snapshot: Path, attach) -> Path:
+    """A private copy of catalog ``snapshot`` whose missing summaries are views (made once per process);
+    ``attach(con)`` attaches the warehouse's segments to a connection."""
+    global _copies_folder
+    snapshot = Path(snapshot).resolve()
+    with _copies_lock:
+        if snapshot in _copies:
+            return _copies[snapshot]
+        if _copies_folder is None:
+            _copies_folder = Path(tempfile.mkdtemp(prefix="ilp-summaries-"))
+            atexit.register(shutil.rmtree, _copies_folder, True)
+        copy = _copies_folder / f"{len(_copies):04d}" / snapshot.name  # same name: same current_database()
+        copy.parent.mkdir()
+        shutil.copyfile(snapshot, copy)
+        con = duckdb.connect(str(copy))
+        try:
+            attach(con)
+            present = {
+                row[0]
+                for row in con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                    "AND schema_name = 'summary'"
+                ).fetchall()
+            }
+            for statement in _macros():
+                con.execute(statement)
+            for table, rows in TABLES.items():
+                if table not in present:
+                    arguments = rows if table != "weeks" else TABLES["weeks"]
+                    con.execute(f"CREATE VIEW summary.{table} AS SELECT * FROM summary.{arguments}")
+            for table, (macro, _) in WEEKLY_TABLES.items():
+                if table not in present:
+                    con.execute(
+                        f"CREATE VIEW summary.{table} AS SELECT * FROM summary.{macro}('-infinity', 'infinity', true)"
+                    )
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _copies[snapshot] = copy
+        return copy

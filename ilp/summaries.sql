@@ -74,3 +74,60 @@ CREATE OR REPLACE MACRO summary.category_rows() AS TABLE
 SELECT w.category, CAST(sum(w.incidents) AS BIGINT) AS incidents
 FROM summary.weeks w
 GROUP BY w.category;
+
+-- ---------------------------------------------------------------------------------------------------------
+-- Issue 10 (cold pages at 10M incidents): the person-level and data-quality summaries. Like the cube, each
+-- is kept by week (a write recomputes the weeks it touched) and its macro takes (week_from, week_to,
+-- undated); ilp/summaries.py WEEKLY_TABLES lists them.
+
+-- Victim links with their incident's time and place (summary.victims), so repeat-victim figures read the
+-- weeks they need instead of joining every person link to every incident. One row per incident_persons row
+-- with role 'victim' whose incident (current version) is dated from week_from (inclusive) to week_to
+-- (exclusive), or undated when `undated`: week (the Monday, NULL when undated), the incident's occurred_at,
+-- source, source_id, district, beat, offence category and domestic flag, and the person's pseudonymous
+-- person_key and age band. Person-level like incident_persons: never shown, only counted.
+CREATE OR REPLACE MACRO summary.victim_rows(week_from, week_to, undated) AS TABLE  -- noqa: CP05
+SELECT
+    CAST(date_trunc('week', i.occurred_at) AS DATE) AS week,
+    i.occurred_at,
+    p.person_key,
+    i.source,
+    i.source_id,
+    i.district,
+    i.beat,
+    i.offense_category AS category,
+    i.domestic,
+    p.age_band
+FROM incidents i
+INNER JOIN incident_persons p ON i.source = p.source AND i.source_id = p.source_id
+WHERE
+    p.role = 'victim'
+    AND (
+        (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
+        OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
+    );
+
+-- The data-quality cube (summary.source_weeks): what the governance page and the outcomes' availability
+-- check count over every incident. One row per (week, month, source, location_status, clearance_status,
+-- whether the arrest flag is recorded, whether the offence is unmapped and then its offence_code) with
+-- incidents dated from week_from (inclusive) to week_to (exclusive), plus the undated ones (week and month
+-- NULL) when `undated`: incidents, the first and last occurred_at, and for unmapped codes the smallest
+-- offence description as published (NULL for mapped offences).
+CREATE OR REPLACE MACRO summary.source_week_rows(week_from, week_to, undated) AS TABLE  -- noqa: CP05
+SELECT
+    CAST(date_trunc('week', i.occurred_at) AS DATE) AS week,
+    CAST(date_trunc('month', i.occurred_at) AS DATE) AS month,
+    i.source,
+    i.location_status,
+    i.clearance_status,
+    i.arrest IS NOT NULL AS arrest_recorded,
+    i.offense_category = 'unmapped' AS unmapped,
+    CASE WHEN i.offense_category = 'unmapped' THEN i.offense_code END AS unmapped_code,
+    min(CASE WHEN i.offense_category = 'unmapped' THEN i.offense_description END) AS unmapped_description,
+    count(*) AS incidents,
+    min(i.occurred_at) AS first_at,
+    max(i.occurred_at) AS last_at
+FROM incidents i
+WHERE (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
+   OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
+GROUP BY ALL;

@@ -441,7 +441,13 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         # written before summaries: read them through views until the next write (a file with no incidents is not
         # a warehouse snapshot, and has nothing to summarise)
         if not summaries.stored(con) and _has_relation(con, "incidents"):
-            summaries.read_through_views(con)
+            if summaries.partly_stored(con):  # an older definition stored some: read a copy with views for the rest
+                con.close()
+                copy = summaries.copy_with_views(Path(path), lambda c: attach_segments(c, Path(path).parent))
+                con = duckdb.connect(str(copy), read_only=True)
+                attach_segments(con, Path(path).parent)
+            else:
+                summaries.read_through_views(con)
     except BaseException:
         con.close()
         raise

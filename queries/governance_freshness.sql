@@ -1,10 +1,11 @@
 -- Data freshness: one row per (dataset, source) the snapshot holds: records, first and last event
 -- date, the last ingest/build of that source (ingest_log) and how many days the last event date is
--- behind $today (the viewer's date, passed by the page).
+-- behind $today (the viewer's date, passed by the page). Incidents are counted from the data-quality cube
+-- summary.source_weeks (ilp/summaries.sql).
 WITH datasets AS (
-    SELECT 'Incidents' AS dataset, source, count(*) AS records,
-           min(occurred_at)::DATE AS first_date, max(occurred_at)::DATE AS last_date
-    FROM incidents GROUP BY source
+    SELECT 'Incidents' AS dataset, source, sum(incidents)::BIGINT AS records,
+           min(first_at)::DATE AS first_date, max(last_at)::DATE AS last_date
+    FROM summary.source_weeks GROUP BY source
     UNION ALL
     SELECT 'Calls for service', source, count(*), min(received_at)::DATE, max(received_at)::DATE
     FROM calls_for_service GROUP BY source

@@ -7,18 +7,17 @@
 -- (a month is a bit of a HUGEINT); more fails with DuckDB's "Overflow in left shift".
 WITH person_months AS (
     -- one row per (victim, month): the distinct incidents in which the person was a victim that month, the
-    -- month numbered from $window_from (0)
+    -- month numbered from $window_from (0); victim links with their incident's time and district from
+    -- summary.victims (ilp/summaries.sql), stored by week, so only the window is read
     SELECT
-        p.person_key,
-        12 * (year(i.occurred_at) - year($window_from)) + month(i.occurred_at) - month($window_from) AS month_number,
-        count(DISTINCT (i.source, i.source_id)) AS incidents  -- noqa: CP03, ST08, LT01, LT06
-    FROM incidents AS i
-    INNER JOIN incident_persons AS p ON i.source = p.source AND i.source_id = p.source_id
+        v.person_key,
+        12 * (year(v.occurred_at) - year($window_from)) + month(v.occurred_at) - month($window_from) AS month_number,
+        count(DISTINCT (v.source, v.source_id)) AS incidents  -- noqa: CP03, ST08, LT01, LT06
+    FROM summary.victims AS v
     WHERE
-        i.occurred_at >= $window_from AND i.occurred_at < $month_to
-        AND ($district IS NULL OR i.district = $district)
-        AND p.role = 'victim'
-    GROUP BY p.person_key, month_number
+        v.occurred_at >= $window_from AND v.occurred_at < $month_to
+        AND ($district IS NULL OR v.district = $district)
+    GROUP BY v.person_key, month_number
 ),
 
 people AS (

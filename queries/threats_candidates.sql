@@ -81,27 +81,28 @@ locations AS (
     GROUP BY area_id, category
 ),
 recent_victims AS (
+    -- victim links of the recent window (summary.victims, ilp/summaries.sql: each with its incident's time and
+    -- place, stored by week; bounds written as constants, so the scan reads the recent days only)
     SELECT
         s.area_id,
         s.category,
-        p.person_key,
-        bool_or(p.age_band = '<18') AS under_18,
-        bool_or(p.age_band = '65+') AS aged_65_plus
+        v.person_key,
+        bool_or(v.age_band = '<18') AS under_18,
+        bool_or(v.age_band = '65+') AS aged_65_plus
     FROM scoped s
-    JOIN incident_persons p ON p.source = s.source AND p.source_id = s.source_id
-    WHERE s.recent AND p.role = 'victim'
-    GROUP BY s.area_id, s.category, p.person_key
+    JOIN summary.victims v ON v.source = s.source AND v.source_id = s.source_id
+    WHERE s.recent
+      AND v.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER)
+      AND v.occurred_at < CAST($as_of AS DATE) + 1
+    GROUP BY s.area_id, s.category, v.person_key
 ),
 victim_history AS (
-    SELECT p.person_key, count(DISTINCT i.source || '|' || i.source_id) AS incidents
-    FROM incident_persons p
-    JOIN incidents i ON i.source = p.source AND i.source_id = p.source_id
-    CROSS JOIN bounds b
-    WHERE p.role = 'victim'
-      AND p.person_key IN (SELECT person_key FROM recent_victims)
-      AND i.occurred_at >= b.recent_end - CAST($repeat_victim_days AS INTEGER)
-      AND i.occurred_at < b.recent_end
-    GROUP BY p.person_key
+    SELECT v.person_key, count(DISTINCT v.source || '|' || v.source_id) AS incidents
+    FROM summary.victims v
+    WHERE v.person_key IN (SELECT person_key FROM recent_victims)
+      AND v.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($repeat_victim_days AS INTEGER)
+      AND v.occurred_at < CAST($as_of AS DATE) + 1
+    GROUP BY v.person_key
 ),
 victims AS (
     SELECT

@@ -1,7 +1,7 @@
 -- Repeat victims (ilp/analytics/threats.py `repeat_victims`), counted, never listed. One row per (area at
 -- $level, offence category) of recent incidents of repeat victims: victims (incident_persons, role
--- 'victim', by pseudonymous person_key) with 2+ incidents in the $window_days days ending $as_of
--- (inclusive; any category, anywhere) and at least one in the recent $recent_days days. Per row: how
+-- 'victim', by pseudonymous person_key; read from summary.victims, ilp/summaries.sql) with 2+ incidents
+-- in the $window_days days ending $as_of (inclusive; any category, anywhere) and at least one in the recent $recent_days days. Per row: how
 -- many such victims had a recent incident of the category in the area, those incidents, all their
 -- incidents in the window, how many of those victims were under 18 or 65+ at a recent incident there,
 -- and how many of those recent incidents were flagged domestic. $level is 'beat', 'district' or 'city'
@@ -9,25 +9,24 @@
 -- place a victim in a row (not for what makes them a repeat victim). Never returns a person_key or a
 -- per-person row.
 WITH victimisations AS (
-    -- the window's incidents first (bounds written as constants, so the scan skips the rest), then their
-    -- victims. A person linked twice to one incident gives two rows; everything below counts distinct
-    -- incidents and people, so no DISTINCT here (it cost a sixth of the query).
+    -- the window's victim links (summary.victims: each with its incident's time and place, stored by week,
+    -- so the window is a short scan; bounds written as constants, so the scan skips the rest). A person
+    -- linked twice to one incident gives two rows; everything below counts distinct incidents and people,
+    -- so no DISTINCT here (it cost a sixth of the query).
     SELECT
-        p.person_key,
-        i.source,
-        i.source_id,
-        i.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) AS recent,
-        CASE $level WHEN 'beat' THEN i.beat WHEN 'district' THEN i.district ELSE 'citywide' END AS area_id,
-        i.district,
-        i.offense_category AS category,
-        coalesce(i.domestic, false) AS domestic,
-        p.age_band
-    FROM incidents AS i
-    INNER JOIN incident_persons AS p ON i.source = p.source AND i.source_id = p.source_id
+        v.person_key,
+        v.source,
+        v.source_id,
+        v.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) AS recent,
+        CASE $level WHEN 'beat' THEN v.beat WHEN 'district' THEN v.district ELSE 'citywide' END AS area_id,
+        v.district,
+        v.category,
+        coalesce(v.domestic, false) AS domestic,
+        v.age_band
+    FROM summary.victims AS v
     WHERE
-        i.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($window_days AS INTEGER)
-        AND i.occurred_at < CAST($as_of AS DATE) + 1
-        AND p.role = 'victim'
+        v.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($window_days AS INTEGER)
+        AND v.occurred_at < CAST($as_of AS DATE) + 1
 ),
 repeaters AS (
     SELECT person_key, count(DISTINCT source || '|' || source_id) AS window_incidents

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def assert_summaries_match_incidents(con) -> int:
     assert (
         categories == con.execute("SELECT offense_category, count(*) FROM incidents GROUP BY 1 ORDER BY 1").fetchall()
     )
+    assert_weekly_tables_match_incidents(con)
     return len(cube)
 
 
@@ -306,3 +308,193 @@ def test_area_and_category_listings_count_what_incidents_hold(demo_warehouse):
         counted = dict(con.execute("SELECT offense_category, count(*) FROM incidents GROUP BY 1").fetchall())
         assert categories.to_dict() == {c: counted.get(c, 0) for c in categories.index}
         assert categories.sum() > 0
+
+
+# ------------------------------------------------------------------------------------------ issue 10
+# summary.victims and summary.source_weeks written out independently of ilp/summaries.sql, and the named
+# queries that read them run on these live aggregations instead (same answer, every incident read).
+DIRECT_VICTIMS = """
+SELECT CAST(date_trunc('week', i.occurred_at) AS DATE) AS week, i.occurred_at, p.person_key, i.source, i.source_id,
+       i.district, i.beat, i.offense_category AS category, i.domestic, p.age_band
+FROM incident_persons p JOIN incidents i USING (source, source_id)
+WHERE p.role = 'victim'
+"""
+DIRECT_SOURCE_WEEKS = """
+SELECT CAST(date_trunc('week', occurred_at) AS DATE) AS week, CAST(date_trunc('month', occurred_at) AS DATE) AS month,
+       source, location_status, clearance_status, arrest IS NOT NULL AS arrest_recorded,
+       offense_category = 'unmapped' AS unmapped,
+       CASE WHEN offense_category = 'unmapped' THEN offense_code END AS unmapped_code,
+       min(offense_description) FILTER (WHERE offense_category = 'unmapped') AS unmapped_description,
+       count(*) AS incidents, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+FROM incidents
+GROUP BY ALL
+"""
+LIVE = {"summary.victims": DIRECT_VICTIMS, "summary.source_weeks": DIRECT_SOURCE_WEEKS}
+WEEKLY_QUERIES = (  # the named queries that read summary.victims or summary.source_weeks
+    "threats_candidates",
+    "threats_repeat_victims",
+    "outcomes_repeat_victimisation",
+    "outcomes_availability",
+    "governance_freshness",
+    "governance_geocoding_by_source",
+    "governance_geocoding_by_month",
+    "governance_unmapped_codes",
+)
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = list(frame.columns)
+    return frame.sort_values(keys, na_position="first").reset_index(drop=True)
+
+
+def assert_weekly_tables_match_incidents(con) -> None:
+    for table, direct in LIVE.items():
+        stored_rows = con.execute(f"SELECT * FROM {table}").df()
+        live_rows = con.execute(direct).df()[list(stored_rows.columns)]
+        pd.testing.assert_frame_equal(_sorted(stored_rows), _sorted(live_rows), check_dtype=False)
+
+
+def weekly_query_params(con) -> list[dict]:
+    """Parameters for WEEKLY_QUERIES: the last data day and a year before, citywide and for one district, by
+    beat and by district."""
+    last = con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
+    district = con.execute("SELECT min(district) FROM incidents").fetchone()[0]
+    month_to = dt.date(last.year, last.month, 1)
+    base = {
+        "harm_index": "cchi",
+        "harm_version": "2016",
+        "recent_days": 28,
+        "baseline_weeks": 12,
+        "decay": 0.9,
+        "repeat_victim_days": 365,
+        "window_days": 365,
+        "timely_days": 7.0,
+        "exclude_proactive": True,
+        "category": None,
+        "today": last + dt.timedelta(days=3),
+        "month_from": dt.date(month_to.year - 1, month_to.month, 1),
+        "month_to": month_to,
+        "window_from": dt.date(month_to.year - 2, month_to.month, 1) + dt.timedelta(days=31),
+        "repeat_months": 12,
+    }
+    base["window_from"] = dt.date(base["window_from"].year, base["window_from"].month, 1)
+    return [
+        {**base, "as_of": as_of, "level": level, "district": scope}
+        for as_of in (last, last - dt.timedelta(days=200))
+        for level in ("beat", "district", "city")
+        for scope in (None, district)
+    ]
+
+
+def assert_weekly_queries_match_live(con) -> None:
+    """Each query that reads the new summaries gives what it gives on the live aggregations over incidents."""
+    from ilp.warehouse import query_text
+
+    checked = 0
+    for params in weekly_query_params(con):
+        for name in WEEKLY_QUERIES:
+            sql, wanted = query_text(name)
+            live_sql = re.sub(r"--[^\n]*", "", sql)  # comments mention the tables too
+            for table, direct in LIVE.items():
+                live_sql = live_sql.replace(table, f"({direct})")
+            assert "summary." not in live_sql, name
+            stored_result = run_query(con, name, params)
+            live_result = con.execute(live_sql, {k: params[k] for k in wanted}).df()
+            pd.testing.assert_frame_equal(stored_result, live_result, check_dtype=False)
+            checked += len(stored_result)
+    assert checked > 0
+
+
+def test_person_and_quality_queries_read_summaries_that_equal_the_live_computation(demo_warehouse):
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        assert con.execute("SELECT count(*) FROM summary.victims").fetchone()[0] > 1000
+        assert_weekly_tables_match_incidents(con)
+        assert_weekly_queries_match_live(con)
+        repeat = run_query(con, "threats_repeat_victims", weekly_query_params(con)[0])
+        assert repeat["repeat_victims"].sum() > 0  # the comparison compares something
+
+
+def test_a_write_that_replaces_incidents_and_links_people_keeps_the_person_summaries_exact(demo_copy):
+    with contextlib.closing(demo_copy.connect()) as con:
+        victim = con.execute(
+            "SELECT p.source, p.source_id, p.person_key FROM incident_persons p JOIN incidents i USING (source, source_id) "
+            "WHERE p.role = 'victim' AND i.occurred_at >= TIMESTAMP '2025-03-03' ORDER BY i.occurred_at LIMIT 1"
+        ).fetchone()
+        old_incident = con.execute(
+            "SELECT source, source_id FROM incidents WHERE occurred_at < TIMESTAMP '2024-06-01' "
+            "AND offense_category <> 'unmapped' ORDER BY occurred_at DESC LIMIT 1"
+        ).fetchone()
+    with demo_copy.write(
+        kind="demo", note="a victim's incident moved; a repeat victim added to an old incident"
+    ) as con:
+        from ilp.warehouse import replace_incidents
+
+        replace_incidents(
+            con,
+            "SELECT * REPLACE (occurred_at + INTERVAL 21 DAY AS occurred_at, 'unmapped' AS offense_category, "
+            "'missing' AS location_status) FROM incidents WHERE source = ? AND source_id = ?",
+            [victim[0], victim[1]],
+        )
+        # only a person link, to an incident of an earlier segment: its week must be recomputed too
+        con.execute(
+            f"INSERT INTO {writing_table(con, 'incident_persons')} VALUES (?, ?, ?, 'victim', '65+')",
+            [old_incident[0], old_incident[1], victim[2]],
+        )
+    done = meta(demo_copy)[summaries.REFRESH_KEY]
+    assert done.startswith("updated ") and int(done.split()[1]) <= 3, done
+    with contextlib.closing(demo_copy.connect()) as con:
+        assert_weekly_tables_match_incidents(con)
+        assert_weekly_queries_match_live(con)
+        linked = con.execute(
+            "SELECT count(*) FROM summary.victims WHERE source = ? AND source_id = ? AND person_key = ?",
+            [old_incident[0], old_incident[1], victim[2]],
+        ).fetchone()[0]
+        assert linked == 1
+
+
+def test_old_snapshots_read_the_person_and_quality_queries_through_views(old_snapshot, demo_warehouse):
+    with (
+        contextlib.closing(old_snapshot.connect()) as old,
+        contextlib.closing(Warehouse(demo_warehouse).connect()) as new,
+    ):
+        assert not summaries.stored(old)
+        for params in weekly_query_params(new)[:4]:
+            for name in WEEKLY_QUERIES:
+                pd.testing.assert_frame_equal(run_query(old, name, params), run_query(new, name, params))
+
+
+@pytest.fixture
+def version_1_snapshot(demo_copy) -> Warehouse:
+    """A copy of the demo warehouse whose snapshot stores the summaries of VERSION 1 (no victims, source_weeks)."""
+    path = demo_copy.require_current()
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("DROP TABLE summary.victims")
+        con.execute("DROP TABLE summary.source_weeks")
+        con.execute("UPDATE snapshot_meta SET value = '1' WHERE key = ?", [summaries.META_KEY])
+    return demo_copy
+
+
+def test_a_snapshot_with_older_summaries_reads_the_missing_ones_from_a_private_copy(version_1_snapshot, demo_warehouse):
+    path = version_1_snapshot.require_current()
+    before = path.read_bytes()
+    with (
+        contextlib.closing(version_1_snapshot.connect()) as old,
+        contextlib.closing(Warehouse(demo_warehouse).connect()) as new,
+    ):
+        assert old.execute("SELECT current_database()").fetchone()[0] == path.stem  # a copy, by the same name
+        assert not summaries.stored(old)  # the missing ones are views there
+        assert (
+            old.execute("SELECT count(*) FROM summary.weeks").fetchone()
+            == new.execute("SELECT count(*) FROM summary.weeks").fetchone()
+        )
+        assert_weekly_tables_match_incidents(old.cursor())
+        for params in weekly_query_params(new)[:4]:
+            for name in WEEKLY_QUERIES:
+                pd.testing.assert_frame_equal(run_query(old, name, params), run_query(new, name, params))
+    assert path.read_bytes() == before  # the snapshot itself is never written
+    with version_1_snapshot.write(kind="demo", note="any write"):
+        pass
+    assert meta(version_1_snapshot)[summaries.REFRESH_KEY] == "rebuilt"
+    with contextlib.closing(version_1_snapshot.connect()) as con:
+        assert summaries.stored(con)
+        assert_summaries_match_incidents(con)
