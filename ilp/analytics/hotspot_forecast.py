@@ -1467,7 +1467,10 @@ def prepare_page_defaults(con, today: dt.date | None = None):
             harm_version=harm_version,
             shift_hours=ShiftHours(),
         )
-        plans = [(shift, next_week_plan(con, shift=shift, data=data, **common)) for shift in shifts]
+        plans = []
+        for shift in shifts:
+            plans.append((shift, next_week_plan(con, shift=shift, data=data, **common)))
+            data._cache.clear()  # a shift's (weeks x cells) arrays: rebuilt on demand, not held for the next
     except ForecastError:
         return []  # too little history: the page says so at once, live
     results = [(next_week_plan, {**common, "shift": shift}, plan) for shift, plan in plans]
