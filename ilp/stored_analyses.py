@@ -22,6 +22,7 @@ live.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -37,6 +38,7 @@ import pandas as pd
 
 VERSION = "1"  # raise when an encoding or a stored function's result changes shape: older rows are ignored
 TABLE = "summary.analyses"
+META_KEY = "stored_analyses"  # snapshot_meta key saying what the write stored ('stored 5 in 21.3 s', or why not)
 # Functions (module, name) that list what to store: each takes (con, today) and returns (function, parameters,
 # result) triples, computing the results (it may share work between them).
 PREPARERS = (("ilp.analytics.hotspot_forecast", "prepare_page_defaults"),)
@@ -60,7 +62,7 @@ def parameters_key(parameters: dict) -> str:
 # ------------------------------------------------------------------------------------------ writing
 def store(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> str:
     """Compute every listed analysis on the snapshot being written and replace ``summary.analyses`` with them.
-    Returns a short note ('stored N analyses in S s' or the failure); never raises."""
+    Returns a short note ('stored N in S s' or the failure), also kept in snapshot_meta; never raises."""
     import time
 
     started = time.perf_counter()
@@ -78,11 +80,13 @@ def store(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> str:
                 rows.append((function_name(function), parameters_key(parameters), VERSION, snapshot, encode(result)))
         if rows:
             con.executemany(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?)", rows)
+        note = f"stored {len(rows)} in {time.perf_counter() - started:.1f} s"
     except Exception as error:  # noqa: BLE001 - the write has succeeded; the page computes live instead
-        note = f"stored analyses skipped ({type(error).__name__}: {error}); pages compute them live"
-        print(f"ilp: {note}", file=sys.stderr)
-        return note
-    return f"stored {len(rows)} analyses in {time.perf_counter() - started:.1f} s"
+        note = f"skipped ({type(error).__name__}: {error}); pages compute them live"
+        print(f"ilp: stored analyses {note}", file=sys.stderr)
+    with contextlib.suppress(duckdb.Error):
+        con.execute("INSERT OR REPLACE INTO snapshot_meta VALUES (?, ?)", [META_KEY, note])
+    return note
 
 
 def _snapshot_version(con: duckdb.DuckDBPyConnection) -> str:

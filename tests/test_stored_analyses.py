@@ -113,6 +113,7 @@ def test_an_incremental_write_stores_the_new_snapshots_analyses(demo_copy):
     assert_stored_equal_live(demo_copy)
     with contextlib.closing(Warehouse(demo_copy).connect()) as con:
         after = {name: result for name, _, result, _ in stored_rows(con)}
+        assert read_meta(con)[stored_analyses.META_KEY].startswith(f"stored {len(hf.SHIFT_SCOPES) + 1} in ")
     assert before.keys() == after.keys() and before != after
 
 
