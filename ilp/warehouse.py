@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilp import paths, summaries
+from ilp import paths, stored_analyses, summaries
 from ilp.errors import UserError
 
 SCHEMA_VERSION = "2"  # 2: large tables in segment files
@@ -209,6 +209,10 @@ class Warehouse:
                         "last_write": note,
                     },
                 )
+                # After the metadata (a stored result names this snapshot's version), on every segment (the
+                # write's own was detached when it was finished): the analyses pages open with.
+                attach_segments(con, self.directory)
+                stored_analyses.store(con)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()

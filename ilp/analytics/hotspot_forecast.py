@@ -1389,12 +1389,15 @@ def next_week_plan(
     cell_m: float = DEFAULT_CELL_METRES,
     shift_hours_text: str | None = None,
     include_proactive: bool = False,
+    data: CellWeeks | None = None,
 ) -> Plan:
     """The plan for the week starting ``week``: harm forecast (choosing the method), count forecast of the same
-    method, and the top 10% of cells with their place, nearest block and the offences behind them."""
+    method, and the top 10% of cells with their place, nearest block and the offences behind them. ``data``:
+    the cell-weeks these parameters load (``load_for_weeks``), when the caller has them already (several
+    shifts of one week share them)."""
     shift_hours = ShiftHours.parse(shift_hours_text)
     week = _as_date(week)
-    data = load_for_weeks(
+    data = data or load_for_weeks(
         con,
         first_week=week - dt.timedelta(weeks=LIVE_EVALUATION_WEEKS),
         last_week=week,
@@ -1425,6 +1428,61 @@ def next_week_plan(
     return Plan(
         harm=primary, count=count, cells=described, snapshot=read_meta(con).get("version", "?"), ranked_by=ranked_by
     )
+
+
+def prepare_page_defaults(con, today: dt.date | None = None):
+    """What the Next-week plan page (pages/deployment_forecast.py) computes when it opens with the sidebar's
+    defaults, as (function, parameters, result): the plan of every shift it offers for the week after the last
+    complete week (all districts and categories, the first harm index, the default cell size) and the
+    near-repeat alerts beside it. Run when a snapshot is written (``ilp.stored_analyses``): the parameters
+    are exactly the page's, so its first visitor reads the stored result instead of waiting for the fit."""
+    from ilp.analytics.near_repeat import near_repeat_alerts
+    from ilp.snapshot import SnapshotInfo
+
+    info = SnapshotInfo.read(con)
+    default_week = info.default_week(today)
+    if default_week is None or not info.has_coordinates or not info.harm_indices:
+        return []
+    week = default_week + dt.timedelta(weeks=1)
+    harm_index, harm_version = info.harm_indices[0].key.split(":", 1)
+    shifts = SHIFT_SCOPES if info.time_precision == "exact" else ("all",)
+    common = {
+        "week": week,
+        "category": None,
+        "district": None,
+        "harm_index": harm_index,
+        "harm_version": harm_version,
+        "cell_m": float(DEFAULT_CELL_METRES),
+    }
+    try:
+        data = load_for_weeks(
+            con,
+            first_week=week - dt.timedelta(weeks=LIVE_EVALUATION_WEEKS),
+            last_week=week,
+            selection_weeks=LIVE_SELECTION_WEEKS,
+            category=None,
+            district=None,
+            cell_m=DEFAULT_CELL_METRES,
+            harm_index=harm_index,
+            harm_version=harm_version,
+            shift_hours=ShiftHours(),
+        )
+        plans = []
+        for shift in shifts:
+            plans.append((shift, next_week_plan(con, shift=shift, data=data, **common)))
+            data._cache.clear()  # a shift's (weeks x cells) arrays: rebuilt on demand, not held for the next
+    except ForecastError:
+        return []  # too little history: the page says so at once, live
+    results = [(next_week_plan, {**common, "shift": shift}, plan) for shift, plan in plans]
+    forecast = plans[0][1].harm  # every shift has the same grid
+    alerts_parameters = {
+        "week": week,
+        "cell_m": float(forecast.cell_m),
+        "lat_ref": float(forecast.lat_ref),
+        "district": None,
+    }
+    results.append((near_repeat_alerts, alerts_parameters, near_repeat_alerts(con, **alerts_parameters)))
+    return results
 
 
 def plan_cells(con, top: pd.DataFrame, count: Forecast, data: CellWeeks, shift: str, week: dt.date) -> pd.DataFrame:
@@ -1460,22 +1518,23 @@ def plan_cells(con, top: pd.DataFrame, count: Forecast, data: CellWeeks, shift: 
     offences = run_query(con, "hotspot_cell_offences", params)
     if data.category is not None:
         offences = offences[offences["category"] == data.category]
-    keys = set(zip(out["cell_x"], out["cell_y"]))
-    offences = offences[[key in keys for key in zip(offences["cell_x"], offences["cell_y"])]]
-    drivers = {
-        key: _drivers(group)
-        for key, group in offences.sort_values(["harm", "incidents"], ascending=False).groupby(["cell_x", "cell_y"])
-    }
-    out["offences"] = [drivers.get(key, "") for key in zip(out["cell_x"], out["cell_y"])]
+    plan_keys = pd.MultiIndex.from_frame(out[["cell_x", "cell_y"]])
+    offences = offences[pd.MultiIndex.from_frame(offences[["cell_x", "cell_y"]]).isin(plan_keys)]
+    out["offences"] = _drivers(offences).reindex(plan_keys).fillna("").to_numpy()
     return out
 
 
-def _drivers(group: pd.DataFrame, top: int = 3) -> str:
-    """'Robbery 12 (harm 4,380), Violence with injury 9 (3,285)': the offences with most harm in the cell."""
-    parts = []
-    for r in group.head(top).itertuples():
-        parts.append(f"{r.label} {int(r.incidents)}" + (f" (harm {r.harm:,.0f})" if r.harm else ""))
-    return ", ".join(parts)
+def _drivers(offences: pd.DataFrame, top: int = 3) -> pd.Series:
+    """Per cell (index cell_x, cell_y): 'Robbery 12 (harm 4,380), Violence with injury 9 (3,285)', the ``top``
+    offences with most harm in the cell (then most incidents; ties keep the query's order, by category)."""
+    ranked = offences.sort_values(["harm", "incidents"], ascending=False, kind="stable")
+    first = ranked.groupby(["cell_x", "cell_y"], sort=False).head(top)
+    parts = [
+        f"{label} {int(n)}" + (f" (harm {harm:,.0f})" if harm else "")
+        for label, n, harm in zip(first["label"], first["incidents"], first["harm"])
+    ]
+    cells = pd.MultiIndex.from_frame(first[["cell_x", "cell_y"]])
+    return pd.Series(parts, index=cells, dtype=object).groupby(level=[0, 1], sort=False).agg(", ".join)
 
 
 PLAN_COLUMNS = {

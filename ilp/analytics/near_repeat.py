@@ -115,17 +115,27 @@ def knox_test(
     distance = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) if len(pairs) else np.zeros(0)
     d_band = np.searchsorted(distance_bands, distance, side="right") - 1
     keep = (d_band >= 0) & (d_band < n_d)
-    first, second, d_band = pairs[keep, 0], pairs[keep, 1], d_band[keep]
+    # 32-bit indices and days halve the memory each permutation's gathers move (sampling keeps pairs to a few
+    # million; indices stay below 2**31 for any sample that fits in memory)
+    first, second = pairs[keep, 0].astype(np.int32), pairs[keep, 1].astype(np.int32)
+    # Time band of each number of days apart, as a lookup (days apart are whole days): a band past the last
+    # (index n_t) collects pairs too far apart in time, so one bincount over (distance band, time band or
+    # past it) counts a permutation without masking its millions of pairs. Same counts as a searchsorted.
+    longest = int(time_bands[-1])
+    apart_band = np.searchsorted(time_bands, np.arange(longest + 1), side="right") - 1
+    apart_band = np.where((apart_band >= 0) & (apart_band < n_t), apart_band, n_t).astype(np.int32)
+    base = (d_band[keep] * (n_t + 1)).astype(np.int32)
+    day32 = days.astype(np.int32) if len(days) and np.abs(days).max() < 2**30 else days
 
     def counts(day_values: np.ndarray) -> np.ndarray:
         apart = np.abs(day_values[first] - day_values[second])
-        t_band = np.searchsorted(time_bands, apart, side="right") - 1
-        inside = (t_band >= 0) & (t_band < n_t)
-        return np.bincount(d_band[inside] * n_t + t_band[inside], minlength=n_d * n_t).reshape(n_d, n_t)
+        np.minimum(apart, longest, out=apart)
+        code = base + apart_band[apart]
+        return np.bincount(code, minlength=n_d * (n_t + 1)).reshape(n_d, n_t + 1)[:, :n_t]
 
-    observed = counts(days)
+    observed = counts(day32)
     rng = np.random.default_rng(seed)
-    simulated = np.stack([counts(rng.permutation(days)) for _ in range(permutations)]) if len(first) else None
+    simulated = np.stack([counts(rng.permutation(day32)) for _ in range(permutations)]) if len(first) else None
     if simulated is None:
         simulated = np.zeros((max(permutations, 1), n_d, n_t))
     expected = simulated.mean(axis=0)

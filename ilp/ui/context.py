@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from ilp import access
+from ilp import access, stored_analyses
 from ilp.snapshot import HarmIndex, SnapshotInfo
 from ilp.state import State
 from ilp.ui import resources, server_guards
@@ -71,7 +71,8 @@ def _cached_analysis(snapshot_path: str, version: str, config: float, name: str,
     name, parameters); the function object itself is not hashed (leading underscore), its name stands for it."""
     del version, config, name  # part of the cache key only
     with reading(Path(snapshot_path)) as con:
-        return _function(con, **dict(parameters))
+        stored = stored_analyses.lookup(con, _function, dict(parameters))  # computed when the snapshot was written
+        return stored if stored is not None else _function(con, **dict(parameters))
 
 
 @st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
