@@ -448,7 +448,7 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
             if summaries.partly_stored(con):  # an older definition stored some: read a copy with views for the rest
                 con.close()
                 copy = summaries.copy_with_views(Path(path), lambda c: attach_segments(c, Path(path).parent))
-                con = duckdb.connect(str(copy), read_only=True)
+                con = open_read_only(copy)
                 attach_segments(con, Path(path).parent)
             else:
                 summaries.read_through_views(con)
