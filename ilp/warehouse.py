@@ -22,8 +22,9 @@ import datetime as dt
 import os
 import re
 import shutil
+import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import duckdb
@@ -36,6 +37,9 @@ SCHEMA_VERSION = "2"  # 2: large tables in segment files
 CURRENT_FILE = "CURRENT"
 SNAPSHOT_PATTERN = re.compile(r"^s(\d{5})-(\d{8}T\d{6}Z)\.duckdb$")
 KEEP_SNAPSHOTS = 3
+# From this many incidents a write also stores the analyses the pages open with (_store_analyses_locked).
+STORE_ANALYSES_FROM_ENV = "ILP_STORE_ANALYSES_FROM"
+STORE_ANALYSES_FROM = 1_000_000
 SEGMENTS_DIR = "segments"
 SEGMENT_PATTERN = re.compile(r"^g(\d{5})\.duckdb$")
 SEGMENT_TABLES = ("incidents", "incident_history", "incident_persons", "calls_for_service", "use_of_force")
@@ -133,6 +137,7 @@ class Warehouse:
         try:
             with self._writer_lock():
                 yield from self._write_locked(kind=kind, fresh=fresh, note=note)
+                self._store_analyses_locked(kind)
         except BaseException:
             if created:  # a failed first write leaves no folder behind, as if it had never run
                 with contextlib.suppress(OSError):  # never let the cleanup hide the real error
@@ -156,11 +161,45 @@ class Warehouse:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
+    def _store_analyses_locked(self, kind: str) -> None:
+        """After a write, whose new rows are already readable: on a warehouse of ``STORE_ANALYSES_FROM`` incidents
+        or more, a second snapshot of the same data adds the analyses the pages open with (ilp.stored_analyses),
+        so a page's first visit reads them instead of computing them (seconds at a large force's size). Smaller
+        warehouses compute them live on the first visit, quickly enough. A failure here never undoes the write."""
+        threshold = int(os.environ.get(STORE_ANALYSES_FROM_ENV) or STORE_ANALYSES_FROM)
+        with contextlib.closing(self.connect()) as con:
+            if (
+                not _has_relation(con, "incidents")
+                or con.execute("SELECT count(*) FROM incidents").fetchone()[0] < threshold
+            ):
+                return
+        try:
+            for _ in self._write_locked(
+                kind=kind,
+                fresh=False,
+                note="analyses the pages open with",
+                refresh_summaries=False,
+                after_meta=stored_analyses.store,
+            ):
+                pass
+        except Exception as error:  # noqa: BLE001 - the data write has succeeded; the pages compute live instead
+            print(
+                f"ilp: the analyses the pages open with were not stored ({error}); pages compute them live",
+                file=sys.stderr,
+            )
+
     def _write_locked(
-        self, *, kind: str, fresh: bool, note: str, refresh_summaries: bool = True
+        self,
+        *,
+        kind: str,
+        fresh: bool,
+        note: str,
+        refresh_summaries: bool = True,
+        after_meta: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """The write itself (under the writer lock). ``refresh_summaries=False`` when the write moves rows
-        without changing them (``compact``): the summaries stay as they are."""
+        without changing them (``compact``): the summaries stay as they are. ``after_meta(con)`` runs once the
+        new snapshot's metadata is written, with every segment attached (``_store_analyses_locked``)."""
         parent = None if fresh else self.current_path()
         if parent is not None:
             parent_kind = read_meta_file(parent).get("kind")
@@ -209,10 +248,11 @@ class Warehouse:
                         "last_write": note,
                     },
                 )
-                # After the metadata (a stored result names this snapshot's version), on every segment (the
-                # write's own was detached when it was finished): the analyses pages open with.
-                attach_segments(con, self.directory)
-                stored_analyses.store(con)
+                if after_meta is not None:
+                    # after the metadata (a stored result names this snapshot's version), on every segment (the
+                    # write's own was detached when it was finished)
+                    attach_segments(con, self.directory)
+                    after_meta(con)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()

@@ -23,7 +23,14 @@ from pagetest import open_page
 from ilp import stored_analyses
 from ilp.analytics import hotspot_forecast as hf
 from ilp.analytics import near_repeat
-from ilp.warehouse import Warehouse, read_meta, writing_table
+from ilp.warehouse import (
+    STORE_ANALYSES_FROM,
+    STORE_ANALYSES_FROM_ENV,
+    Warehouse,
+    connect_read_only,
+    read_meta,
+    writing_table,
+)
 
 
 def assert_same(stored, live, where: str = "result") -> None:
@@ -75,11 +82,41 @@ def assert_stored_equal_live(warehouse: Path) -> list[dict]:
         return [parameters for _, parameters, _, _ in rows]
 
 
-def test_a_demo_build_stores_the_pages_default_analyses_equal_to_live(demo_warehouse):
-    parameters = assert_stored_equal_live(demo_warehouse)
+@pytest.fixture(scope="module")
+def stored_city(demo_warehouse, tmp_path_factory) -> Path:
+    """The test demo city after one write with the size threshold at 0, so the write stores the analyses (the
+    test city is far below the default threshold, where nothing is stored)."""
+    directory = tmp_path_factory.mktemp("stored_city") / "warehouse"
+    shutil.copytree(demo_warehouse, directory)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(STORE_ANALYSES_FROM_ENV, "0")
+        with Warehouse(directory).write(kind="demo", note="nothing new"):
+            pass
+    return directory
+
+
+def test_a_warehouse_below_the_threshold_stores_nothing_and_above_it_a_second_snapshot_does(
+    demo_warehouse, stored_city
+):
+    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+        assert con.execute("SELECT count(*) FROM incidents").fetchone()[0] < STORE_ANALYSES_FROM
+        assert stored_analyses.META_KEY not in read_meta(con)
+        assert stored_analyses.lookup(con, near_repeat.near_repeat_alerts, {}) is None
+    snapshots = Warehouse(stored_city).snapshots()
+    notes = []
+    for path in snapshots[-2:]:
+        with contextlib.closing(connect_read_only(path)) as con:
+            notes.append((read_meta(con)["last_write"], read_meta(con).get(stored_analyses.META_KEY, "")))
+    # the data write first (its rows readable at once), then the same data with the analyses
+    assert notes[0] == ("nothing new", "") and notes[1][0] == "analyses the pages open with", notes
+    assert notes[1][1].startswith(f"stored {len(hf.SHIFT_SCOPES) + 1} in "), notes
+
+
+def test_a_write_stores_the_pages_default_analyses_equal_to_live(stored_city):
+    parameters = assert_stored_equal_live(stored_city)
     plans = [p for p in parameters if "shift" in p]
     assert {p["shift"] for p in plans} == set(hf.SHIFT_SCOPES)
-    with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
+    with contextlib.closing(Warehouse(stored_city).connect()) as con:
         from ilp.snapshot import SnapshotInfo
 
         info = SnapshotInfo.read(con)
@@ -92,9 +129,10 @@ def test_a_demo_build_stores_the_pages_default_analyses_equal_to_live(demo_wareh
 
 
 @pytest.fixture
-def demo_copy(demo_warehouse, tmp_path) -> Path:
+def demo_copy(stored_city, tmp_path, monkeypatch) -> Path:
     directory = tmp_path / "demo_copy"
-    shutil.copytree(demo_warehouse, directory)
+    shutil.copytree(stored_city, directory)
+    monkeypatch.setenv(STORE_ANALYSES_FROM_ENV, "0")
     return directory
 
 
@@ -146,10 +184,11 @@ def test_stored_values_round_trip_and_code_is_never_loaded():
 
 
 @pytest.mark.usefixtures("entry_point_has_run")
-def test_the_page_reads_the_stored_plan_without_fitting(app_env, monkeypatch):
+def test_the_page_reads_the_stored_plan_without_fitting(app_env, stored_city, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the page fitted a forecast the snapshot stores")
 
+    monkeypatch.setenv("ILP_WAREHOUSE", str(stored_city))
     monkeypatch.setattr(hf, "load_for_weeks", refuse)
     monkeypatch.setattr(near_repeat, "knox_test", refuse)
     st.cache_data.clear()
