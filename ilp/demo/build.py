@@ -76,6 +76,7 @@ CHECKSUM_TABLES = (
 )
 
 Progress = Callable[[str, float], None]
+DUCKDB_MEMORY_LIMIT = "1GB"  # for the writing connection during a build
 
 
 def build_demo(
@@ -110,6 +111,9 @@ def build_demo(
         raise WarehouseError("The demo city is built into a fresh warehouse only (Warehouse.write(fresh=True)).")
     ingest_id = next_ingest_id(con)
     con.execute("SET enable_progress_bar = false")  # the caller draws its own progress
+    # DuckDB's cache of the segment being written grows with it (about 130 MB per million incidents); capped,
+    # it is written out instead, so the build's memory is one chunk's plus this at any size
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     spec = load_city_spec()
     proactive = {row[0] for row in con.execute("SELECT category FROM offence_categories WHERE proactive").fetchall()}
     model = load_offence_model(spec, proactive)
