@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's ilp, not an installed one
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 from ilp.analytics import hotspot_forecast as hf  # noqa: E402
 from ilp.warehouse import Warehouse  # noqa: E402
 from pages import chicago_warehouse  # noqa: E402  (the same warehouse as the page benchmark)

@@ -214,6 +214,17 @@ def _parser() -> argparse.ArgumentParser:
         help="single workstation: everyone who reaches the server has this role (loopback only)",
     )
     serve.add_argument("--check", action="store_true", help="only say whether this configuration may start")
+    lake = commands.add_parser(
+        "export-parquet", help="write the current snapshot as Parquet files (for Spark, Trino, a regional view)"
+    )
+    lake.set_defaults(func=_export_parquet)
+    lake.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    lake.add_argument(
+        "--include-persons", action="store_true", help="export incident_persons too (person-level: left out by default)"
+    )
+    lake.add_argument(
+        "--state", type=Path, default=None, help="app-state SQLite (default: $ILP_STATE or the warehouse's own)"
+    )
     _add_state_commands(commands)
     _add_forecast_commands(commands)
     return parser
@@ -593,6 +604,30 @@ def _brief(args, warehouse: Warehouse) -> int:
         f"{len(result.significant_changes)} significant changes, {len(result.taskings_due)} taskings due.\n"
         + "".join(f"{note}\n" for note in (result.level_note, result.staleness) if note)
         + result.stamp
+    )
+    return 0
+
+
+def _export_parquet(args, warehouse: Warehouse) -> int:
+    import getpass
+
+    from ilp.lake import export_parquet
+    from ilp.state import State
+
+    manifest = export_parquet(warehouse, args.out, include_persons=args.include_persons)
+    state = State(args.state) if args.state else State.for_warehouse(warehouse.directory)
+    state.record(
+        user=f"{getpass.getuser()} (cli)",
+        role=None,
+        action="export_parquet",
+        parameters={"out": str(args.out), "include_persons": args.include_persons},
+        data_version=manifest["snapshot"],
+    )
+    tables = manifest["tables"]
+    print(
+        f"Wrote {args.out}: snapshot {manifest['snapshot']}, "
+        + ", ".join(f"{name} {t['rows']:,} rows" for name, t in tables.items() if "rows" in t and t["rows"])
+        + "".join(f"\n{name}: {t['left_out']}" for name, t in tables.items() if "left_out" in t)
     )
     return 0
 

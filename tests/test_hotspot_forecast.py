@@ -125,6 +125,26 @@ def test_the_choice_may_honestly_be_a_naive_map():
     assert means["naive_last_year"] == pytest.approx(max(means.values()))
 
 
+@pytest.mark.parametrize(
+    ("gain", "expected"),
+    [(1.01, "naive_last_year"), (1.019, "naive_last_year"), (1.03, "kernel_density"), (1.2, "kernel_density")],
+)
+def test_last_years_map_stays_unless_beaten_by_the_margin(monkeypatch, gain, expected):
+    # the rule: a method that does not clearly beat the naive map on the selection window leaves it in use
+    pai = {"naive_last_year": 5.0, "naive_last_4_weeks": 4.0, "kernel_density": 5.0 * gain}
+
+    class Scores:
+        def __init__(self, name):
+            self.name = name
+
+        def scores(self, selection):
+            return self.name
+
+    monkeypatch.setattr(hf, "_mean_pai", lambda history, scores, selection: pai[scores])
+    chosen, means = hf.choose(None, {name: Scores(name) for name in pai}, np.arange(3))
+    assert chosen == expected and means == pai
+
+
 # ----------------------------------------------------------------------------------------- near repeats
 def _planted_burglaries(follow_ons: bool, n: int = 800, seed: int = 11):
     rng = np.random.default_rng(seed)
@@ -174,7 +194,9 @@ def test_backtest_reports_every_method_and_chooses_on_the_weeks_before(con):
     assert set(result.rows["method"]) == set(hf.METHODS) and set(result.rows["coverage"]) == set(hf.COVERAGES)
     assert (result.rows["weeks"] == 8).all()
     means = dict(zip(result.selection["method"], result.selection["pai"]))
-    assert result.chosen == max(means, key=means.get)
+    best = max(means, key=means.get)
+    kept = means[best] < means["naive_last_year"] * hf.MIN_GAIN_OVER_NAIVE
+    assert result.chosen == ("naive_last_year" if kept else best)
     payload = result.as_json()
     assert {"chosen", "rows"} <= payload.keys()
     assert set(payload["rows"][0]) == {"method", "coverage", "hit_rate", "pai", "pei_star", "rri", "weeks"}

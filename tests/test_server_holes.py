@@ -213,7 +213,12 @@ class RawSession:
         from websockets.sync.client import connect
 
         self.connection = connect(
-            url.replace("http://", "ws://") + "/_stcore/stream", subprotocols=["streamlit"], max_size=None
+            url.replace("http://", "ws://") + "/_stcore/stream",
+            subprotocols=["streamlit"],
+            max_size=None,
+            max_queue=None,  # unread replies to the flood must not stall the socket (the server then drops it)
+            ping_interval=None,  # a probing script sends no keepalives (on a loaded CI machine their 20 s pong
+            # deadline, not the server, failed the test); run()'s own timeout bounds each wait
         )
         self.lock = threading.Lock()
 

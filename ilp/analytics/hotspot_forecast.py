@@ -60,6 +60,9 @@ CELL_SIZES = (100.0, 150.0, 200.0, 250.0, 300.0)
 MIN_CELL_METRES, MAX_CELL_METRES = 50.0, 1000.0
 COVERAGES = (0.01, 0.05, 0.10)
 SELECTION_COVERAGE = 0.05  # the chosen method has the highest mean PAI at this coverage on the selection window
+# ... and replaces last year's map only when that PAI is at least this multiple of the map's (the issue's rule:
+# "if no method gets there, keep the naive map"; a 2% margin is about the week-to-week noise of a 52-week mean)
+MIN_GAIN_OVER_NAIVE = 1.02
 MEASURES = ("count", "harm")
 SHIFTS = ("day", "evening", "night")
 SHIFT_SCOPES = (*SHIFTS, "all")
@@ -750,12 +753,17 @@ def _calibrate(history: History, method: FittedMethod, selection: np.ndarray) ->
 
 
 def choose(history: History, fitted: dict, selection: np.ndarray) -> tuple[str, dict[str, float]]:
-    """The method with the highest mean PAI at 5% on the selection window (ties: the simpler), and each one's."""
+    """The method with the highest mean PAI at 5% on the selection window (ties: the simpler), and each one's.
+    Last year's map stays unless the best beats it there by MIN_GAIN_OVER_NAIVE: a model that wins by a hair
+    on one window is not worth a map commanders cannot check against last year's."""
     means = {name: _mean_pai(history, method.scores(selection), selection) for name, method in fitted.items()}
     chosen = None
     for name in fitted:  # METHODS order: simplest first, so a tie keeps the simpler
         if np.isfinite(means[name]) and (chosen is None or means[name] > means[chosen] + 1e-12):
             chosen = name
+    naive = means.get("naive_last_year", float("nan"))
+    if chosen and chosen != "naive_last_year" and np.isfinite(naive) and means[chosen] < naive * MIN_GAIN_OVER_NAIVE:
+        chosen = "naive_last_year"
     return chosen or "naive_last_year", means
 
 
