@@ -23,7 +23,7 @@ lint: install-test
 	@echo "==> Linting: ruff check, ruff format --check, sqlfluff lint"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint --disable-progress-bar queries/ ilp/harm.sql
+	$(BIN)/sqlfluff lint --disable-progress-bar queries/ ilp/harm.sql ilp/summaries.sql
 
 # --- environment -----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -51,12 +51,13 @@ warehouse: install
 	@$(BIN)/ilp demo --if-missing
 
 # --- browser for end-to-end tests (Debian's chromium; Playwright drives it, downloads nothing) -------
+# haproxy: the end-to-end test of several dashboard processes behind a sticky proxy (tests/test_e2e_proxy.py)
 browser:
-	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then \
-	  echo "==> Chromium and poppler-utils present: $$(command -v chromium)"; \
+	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && command -v haproxy >/dev/null 2>&1; then \
+	  echo "==> Chromium, poppler-utils and haproxy present: $$(command -v chromium)"; \
 	else \
-	  echo "==> Installing Debian's chromium and poppler-utils with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  echo "==> Installing Debian's chromium, poppler-utils and haproxy with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils haproxy >/dev/null; \
 	fi
 
 clean:

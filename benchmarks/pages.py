@@ -1,11 +1,13 @@
 """Page latency: server-side time of each dashboard page, cold and warm, on the demo city and on Chicago.
 
     .venv/bin/python benchmarks/pages.py [--warehouse-dir DIR] [--skip-chicago] [--pages brief,trends] [--warm-runs 3]
+    .venv/bin/python benchmarks/pages.py --warehouse /work/big/demo10m [--warehouse OTHER] [--pages ...]
 
 Warehouses: the demo city at its default size (`ilp.demo.build_demo_warehouse`) and the three Chicago
 files (2016-2018) ingested with the `chicago` mapping. They are built in DIR/demo and DIR/chicago (a
 temporary folder, deleted afterwards, unless --warehouse-dir is given; an existing warehouse there is
-reused).
+reused). --warehouse times existing warehouses instead (named by their folder) and builds nothing; nothing
+here writes to a warehouse (pages open it read-only, app state goes to a temporary file).
 
 How a page is timed: in a new Python process per (warehouse, page), AppTest runs dashboard.py as a role
 that may see the page (analyst; commander for taskings, the role that edits them), exactly as the
@@ -19,7 +21,13 @@ the DuckDB connection) and the page is run:
 
 Python imports made by the registration run (the role's first page) are not counted as cold. The
 time is wall time of `AppTest.run()`: all queries and analytics plus Streamlit's script overhead,
-without the browser's drawing. Target: every page under 1 s warm. Prints figures; asserts nothing.
+without the browser's drawing. Peak RSS is the page process's maximum resident memory over all its
+runs (getrusage). Target: every page under 1 s warm.
+
+Beside each page, in the same run: *bare*, the time of one bare DuckDB aggregate over the incident columns
+the page's queries read (``BARE_AGGREGATES``: a GROUP BY over every incident of the warehouse, on a
+read-only connection already warm, the median of three), and the ratio warm / bare. Issue 10's target:
+every page's warm time no more than 3x its bare aggregate. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -43,6 +52,44 @@ from ilp import access  # noqa: E402
 
 CHICAGO_FILES = sorted(glob.glob(str(REPO.parent / "shared" / "data" / "chicago" / "crimes_201*.csv.gz")))
 PREFERRED_ROLE = {"taskings": "commander"}
+
+# The incident columns each page's queries read, aggregated bare over the whole incidents table: what
+# DuckDB alone takes to answer the page's question from raw rows (the yardstick for its warm time).
+_WEEK, _MONTH = "date_trunc('week', occurred_at)", "date_trunc('month', occurred_at)"
+_CELL = "floor(latitude / 0.002), floor(longitude / 0.002)"
+BARE_AGGREGATES = {
+    "brief": f"SELECT {_WEEK}, district, beat, offense_category, count(*) FROM incidents GROUP BY ALL",
+    "trends": f"SELECT {_WEEK}, {_MONTH}, district, offense_category, count(*) FROM incidents GROUP BY ALL",
+    "deployment": f"SELECT {_CELL}, hour(occurred_at), district, beat, offense_category, count(*) "
+    "FROM incidents GROUP BY ALL",
+    "deployment_forecast": f"SELECT {_CELL}, {_WEEK}, hour(occurred_at), count(*) FROM incidents GROUP BY ALL",
+    "forecast_scoreboard": f"SELECT {_CELL}, {_WEEK}, hour(occurred_at), count(*) FROM incidents GROUP BY ALL",
+    "taskings": f"SELECT {_WEEK}, district, beat, offense_category, count(*) FROM incidents GROUP BY ALL",
+    "outcomes": f"SELECT {_MONTH}, district, offense_category, clearance_status, arrest, count(*) "
+    "FROM incidents GROUP BY ALL",
+    "workbench": "SELECT offense_category, count(*) FROM incidents GROUP BY ALL",
+    "governance": f"SELECT source, location_status, {_MONTH}, count(*) FROM incidents GROUP BY ALL",
+}
+
+
+def bare_aggregate(warehouse: Path, key: str) -> float | None:
+    """Median seconds of three runs of the page's bare aggregate (after one unmeasured run)."""
+    from ilp.warehouse import Warehouse
+
+    sql = BARE_AGGREGATES.get(key)
+    if sql is None:
+        return None
+    con = Warehouse(warehouse).connect()
+    try:
+        con.execute(sql).fetchall()
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            times.append(time.perf_counter() - started)
+    finally:
+        con.close()
+    return statistics.median(times)
 
 
 def role_for(page: access.PageSpec) -> str:
@@ -95,6 +142,7 @@ def time_page(key: str, role: str, warm_runs: int) -> dict:
         "warm_runs": times[1:],
         "registration": registration,
         "drawn": drawn,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # kB on Linux
     }
 
 
@@ -152,11 +200,21 @@ def chicago_warehouse(folder: Path) -> Path | None:
     return target
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 # ------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--warehouse-dir", type=Path, help="build or reuse warehouses here (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        action="append",
+        help="time this existing warehouse (read-only; repeatable); builds nothing",
     )
     parser.add_argument("--skip-chicago", action="store_true", help="time the demo city only")
     parser.add_argument("--pages", help="comma-separated page keys (default: all)")
@@ -177,8 +235,13 @@ def main() -> None:
         folder = Path(scratch)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        warehouses = {"demo": demo_warehouse(folder)}
-        if not args.skip_chicago:
+        if args.warehouse:
+            warehouses = {path.name: path for path in args.warehouse}
+            for path in warehouses.values():
+                print(f"{path.name}: {path} (existing, read-only)")
+        else:
+            warehouses = {"demo": demo_warehouse(folder)}
+        if not args.skip_chicago and not args.warehouse:
             chicago = chicago_warehouse(folder)
             if chicago is not None:
                 warehouses["chicago"] = chicago
@@ -189,32 +252,42 @@ def main() -> None:
             for page in pages:
                 with tempfile.TemporaryDirectory() as state_dir:
                     result = measure(warehouse, Path(state_dir) / "state.sqlite", page, args.warm_runs)
+                result["bare"] = bare_aggregate(warehouse, page.key)
                 rows.append((page.key, name, result))
                 if "error" in result:
                     print(f"  {name:<8} {page.key:<11} ERROR {result['error']}", flush=True)
                 else:
                     print(
                         f"  {name:<8} {page.key:<11} cold {result['cold']:6.2f} s  warm {result['warm']:6.2f} s  "
+                        f"bare {_seconds(result['bare'])}  peak RSS {result['peak_rss_mib']:,.0f} MiB  "
                         f"(reruns {', '.join(f'{t:.2f}' for t in result['warm_runs'])}; drew "
                         f"{', '.join(f'{n} {k}' for k, n in result['drawn'].items() if n) or 'no data element'})",
                         flush=True,
                     )
 
         print()
-        print(f"{'page':<12}{'warehouse':<10}{'role':<12}{'cold s':>8}{'warm s':>8}  warm < 1 s")
+        print(
+            f"{'page':<20}{'warehouse':<14}{'role':<12}{'cold s':>8}{'warm s':>8}{'bare s':>8}{'warm/bare':>11}"
+            f"{'RSS MiB':>9}  warm < 1 s  warm <= 3x bare"
+        )
         for name in warehouses:
             cold_total = warm_total = 0.0
             for key, warehouse, result in (r for r in rows if r[1] == name):
                 if "error" in result:
-                    print(f"{key:<12}{warehouse:<10}{result['role']:<12}{'error':>8}{'':>8}  {result['error']}")
+                    print(f"{key:<20}{warehouse:<14}{result['role']:<12}{'error':>8}{'':>8}  {result['error']}")
                     continue
                 cold_total += result["cold"]
                 warm_total += result["warm"]
+                bare = result.get("bare")
+                ratio = result["warm"] / bare if bare else None
                 print(
-                    f"{key:<12}{warehouse:<10}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}  "
-                    f"{'yes' if result['warm'] < 1 else 'NO'}"
+                    f"{key:<20}{warehouse:<14}{result['role']:<12}{result['cold']:>8.2f}{result['warm']:>8.2f}"
+                    f"{_seconds(bare):>8}{'' if ratio is None else f'{ratio:.1f}x':>11}"
+                    f"{result['peak_rss_mib']:>9,.0f}  "
+                    f"{'yes' if result['warm'] < 1 else 'NO':<11}"
+                    f"{'' if ratio is None else ('yes' if ratio <= 3 else 'NO')}"
                 )
-            print(f"{'total':<12}{name:<10}{'':<12}{cold_total:>8.2f}{warm_total:>8.2f}")
+            print(f"{'total':<20}{name:<14}{'':<12}{cold_total:>8.2f}{warm_total:>8.2f}")
         print(f"\nload average after timing: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         if scratch is not None:

@@ -87,12 +87,12 @@ def working_copy(source: Path, parent: Path) -> Path:
     return copy
 
 
-def last_day(directory: Path) -> dt.date:
+def incidents_and_last_day(directory: Path) -> tuple[int, dt.date]:
     from ilp.warehouse import connect_read_only
 
     con = connect_read_only(Warehouse(directory).require_current())
     try:
-        return con.execute("SELECT max(occurred_at)::DATE FROM incidents").fetchone()[0]
+        return con.execute("SELECT count(*), max(occurred_at)::DATE FROM incidents").fetchone()
     finally:
         con.close()
 
@@ -143,22 +143,12 @@ def snapshot_bytes(directory: Path) -> int:
     return current.stat().st_size + sum((directory / SEGMENTS_DIR / n).stat().st_size for n in segment_files(current))
 
 
-def incident_count(directory: Path) -> int:
-    from ilp.warehouse import connect_read_only
-
-    con = connect_read_only(Warehouse(directory).require_current())
-    try:
-        return con.execute("SELECT count(*) FROM incidents").fetchone()[0]
-    finally:
-        con.close()
-
-
 def bench(source: Path, rows: int, repeat: int) -> dict:
     header, sample = sample_rows(rows)
     copy = working_copy(source, source.parent)
     try:
-        incidents = incident_count(copy)
-        start = last_day(copy) + dt.timedelta(days=1)
+        incidents, last = incidents_and_last_day(copy)
+        start = last + dt.timedelta(days=1)
         batches = []
         for k in range(repeat):
             file = copy / f"batch{k}.csv"

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ilp import paths
+from ilp import paths, summaries
 from ilp.errors import UserError
 
 SCHEMA_VERSION = "2"  # 2: large tables in segment files
@@ -156,7 +156,11 @@ class Warehouse:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _write_locked(self, *, kind: str, fresh: bool, note: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _write_locked(
+        self, *, kind: str, fresh: bool, note: str, refresh_summaries: bool = True
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The write itself (under the writer lock). ``refresh_summaries=False`` when the write moves rows
+        without changing them (``compact``): the summaries stay as they are."""
         parent = None if fresh else self.current_path()
         if parent is not None:
             parent_kind = read_meta_file(parent).get("kind")
@@ -191,6 +195,8 @@ class Warehouse:
                 con.execute(segment_schema_sql(f"{self.writing_segment}."))
                 define_views(con, extra=[segment_id])
                 yield con
+                if refresh_summaries:
+                    summaries.refresh(con, self.writing_segment)
                 kept_segment = _finish_segment(con, segment_id, segment_file, note)
                 write_meta(
                     con,
@@ -260,7 +266,9 @@ class Warehouse:
             return
         newer = sizes[1:]
         merged = [sid for sid, _ in (newer if sum(r for _, r in newer) < sizes[0][1] else sizes)]
-        writing = self._write_locked(kind=kind, fresh=False, note=f"merge segments {merged[0]} to {merged[-1]}")
+        writing = self._write_locked(
+            kind=kind, fresh=False, note=f"merge segments {merged[0]} to {merged[-1]}", refresh_summaries=False
+        )
         con = next(writing)
         try:
             ids = ", ".join(str(i) for i in merged)
@@ -404,6 +412,10 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     try:
         attach_segments(con, Path(path).parent)
+        # written before summaries: read them through views until the next write (a file with no incidents is not
+        # a warehouse snapshot, and has nothing to summarise)
+        if not summaries.stored(con) and _has_relation(con, "incidents"):
+            summaries.read_through_views(con)
     except BaseException:
         con.close()
         raise
@@ -418,10 +430,17 @@ def segment_alias(segment_id: int) -> str:
 
 def is_segmented(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the open snapshot keeps its large tables in segment files (schema 2)."""
+    return _has_relation(con, "segments")
+
+
+def _has_relation(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the open file's main schema has a table or view ``name``."""
     return bool(
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
-            "AND table_name = 'segments'"
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = $name) + (SELECT count(*) FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = 'main' AND view_name = $name)",
+            {"name": name},
         ).fetchone()[0]
     )
 

@@ -15,11 +15,42 @@ import streamlit as st
 
 from ilp.analytics import district_panels, forecast
 from ilp.snapshot import PROACTIVE_NOTE
+from ilp.ui import context as ui
 from ilp.ui.context import gate
 
 HISTORY_WEEKS = 104  # drawn; the model sees up to forecast.TRAIN_WEEKS before each origin
 MONTHS_SHOWN = 24  # drawn for a source that dates offences to the month only
 QUERY_WEEKS = forecast.TRAIN_WEEKS + forecast.BACKTEST_WEEKS + forecast.HORIZON  # history the backtest needs
+
+
+def district_small_multiples(
+    panels: pd.DataFrame,
+    panel_order: tuple,
+    period: str,
+    labels: tuple[str, str],
+    measure: str,
+    title: str,
+    subtitle: str,
+) -> go.Figure:
+    """One line panel per district, each with its own y-axis (built through ilp.ui.context.figure: cached)."""
+    figure = px.line(
+        panels,
+        x=period,
+        y=measure,
+        facet_col="panel",
+        facet_col_wrap=district_panels.COLUMNS,
+        facet_col_spacing=0.07,
+        facet_row_spacing=district_panels.row_spacing(len(panel_order)),  # room for each panel's own y-axis
+        category_orders={"panel": list(panel_order)},
+        hover_name="district_name",
+        labels={period: labels[0], measure: labels[1], "panel": "District"},
+        height=district_panels.height(len(panel_order)),
+    )
+    figure.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    figure.update_yaxes(matches=None, rangemode="tozero", showticklabels=True, nticks=4)
+    figure.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, margin={"t": 90})
+    return figure
+
 
 page = gate("trends")
 f = page.filters
@@ -358,41 +389,24 @@ if not citywide_only:
                     placeholder="Choose up to 12 districts to compare",
                 )
             shown = district_panels.chosen(ranked, panel_page, picked)
-            panels = by_district.merge(shown[["district", "panel"]], on="district")
-            small_multiples = px.line(
-                panels,
-                x=period,
-                y=measure,
-                facet_col="panel",
-                facet_col_wrap=district_panels.COLUMNS,
-                facet_col_spacing=0.07,
-                facet_row_spacing=district_panels.row_spacing(len(shown)),  # room for each panel's own y-axis
-                category_orders={"panel": shown["panel"].tolist()},
-                hover_name="district_name",
-                labels={
-                    period: period_label,
-                    measure: f"{measure.capitalize()} per {period} ({measure_unit})",
-                    "panel": "District",
-                },
-                height=district_panels.height(len(shown)),
-            )
-            small_multiples.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
-            small_multiples.update_yaxes(matches=None, rangemode="tozero", showticklabels=True, nticks=4)
             top = ranked.iloc[0]
             which = (
                 f"{len(shown)} picked districts"
                 if picked
                 else (f"all {len(ranked)} districts" if len(panel_pages) == 1 else panel_page.label.lower())
             )
-            small_multiples.update_layout(
-                title={
-                    "text": (
-                        f"{period.capitalize()}ly {measure} by district, last {by_district[period].nunique()} "
-                        f"{period}s: {top['panel']} carries {top['share']:.0%} of the city's {measure}"
-                    ),
-                    "subtitle": {"text": f"Showing {which}."},
-                },
-                margin={"t": 90},
+            small_multiples = ui.figure(
+                district_small_multiples,
+                panels=by_district.merge(shown[["district", "panel"]], on="district"),
+                panel_order=tuple(shown["panel"]),
+                period=period,
+                labels=(period_label, f"{measure.capitalize()} per {period} ({measure_unit})"),
+                measure=measure,
+                title=(
+                    f"{period.capitalize()}ly {measure} by district, last {by_district[period].nunique()} "
+                    f"{period}s: {top['panel']} carries {top['share']:.0%} of the city's {measure}"
+                ),
+                subtitle=f"Showing {which}.",
             )
             st.plotly_chart(small_multiples, width="stretch", theme="streamlit", key="trends_district_chart")
             st.caption(

@@ -1,19 +1,17 @@
 -- Command brief, change by district. One row per (district, offence category) with the incidents
--- recorded in the selected week ($week .. $week + 7 days), in the 4 weeks before it, and in the same
--- week 52 weeks earlier (the Monday 364 days before), plus the harm one incident of the category carries
--- in the chosen index (category_harm, ilp/harm.sql: 0 for proactive categories, whose counts measure
--- police activity, and for categories the index does not weigh). district is NULL for incidents not
--- placed in a district.
+-- recorded in the selected week ($week, a Monday, .. $week + 7 days), in the 4 weeks before it, and in
+-- the same week 52 weeks earlier (the Monday 364 days before), plus the harm one incident of the category
+-- carries in the chosen index (category_harm, ilp/harm.sql: 0 for proactive categories, whose counts
+-- measure police activity, and for categories the index does not weigh). district is NULL for incidents
+-- not placed in a district. Counts from the weekly cube summary.weeks (ilp/summaries.sql).
 -- Respects the category filter; ignores the district filter (the brief shows every district).
 WITH scoped AS (
-    SELECT i.district, i.offense_category AS category, i.occurred_at
-    FROM incidents i
-    WHERE ($category IS NULL OR i.offense_category = $category)
+    SELECT k.district, k.category, k.week, k.incidents
+    FROM summary.weeks k
+    WHERE ($category IS NULL OR k.category = $category)
       AND (
-            (i.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 28 DAY
-             AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY)
-         OR (i.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 364 DAY
-             AND i.occurred_at < CAST($week AS TIMESTAMP) - INTERVAL 357 DAY)
+            (k.week >= CAST($week AS DATE) - 28 AND k.week <= CAST($week AS DATE))
+         OR k.week = CAST($week AS DATE) - 364
       )
 )
 SELECT
@@ -23,10 +21,11 @@ SELECT
     coalesce(c.label, s.category) AS category_label,
     coalesce(c.proactive, false) AS proactive,
     coalesce(h.harm_weight, 0.0) AS weight,
-    count(*) FILTER (WHERE s.occurred_at >= CAST($week AS TIMESTAMP)) AS current_incidents,
-    count(*) FILTER (WHERE s.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 28 DAY
-                       AND s.occurred_at < CAST($week AS TIMESTAMP)) AS prior_4wk_incidents,
-    count(*) FILTER (WHERE s.occurred_at < CAST($week AS TIMESTAMP) - INTERVAL 357 DAY) AS last_year_incidents
+    CAST(coalesce(sum(s.incidents) FILTER (WHERE s.week = CAST($week AS DATE)), 0) AS BIGINT) AS current_incidents,
+    CAST(coalesce(sum(s.incidents) FILTER (WHERE s.week >= CAST($week AS DATE) - 28
+                                             AND s.week < CAST($week AS DATE)), 0) AS BIGINT) AS prior_4wk_incidents,
+    CAST(coalesce(sum(s.incidents) FILTER (WHERE s.week = CAST($week AS DATE) - 364), 0) AS BIGINT)
+        AS last_year_incidents
 FROM scoped s
 LEFT JOIN offence_categories c ON c.category = s.category
 LEFT JOIN category_harm($harm_index, $harm_version) h ON h.category = s.category

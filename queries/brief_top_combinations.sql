@@ -1,25 +1,28 @@
 -- Command brief, top harm. One row per (offence category, beat): its harm and incident count in the
--- 28 days ending with the selected week ($week - 21 days .. $week + 7 days) and its share of its
--- district's harm over the same days (the district's harm from all categories, whatever the category
--- filter). Only the 10 highest-harm rows. Harm = sum of incident_harm's harm in the chosen index
--- (ilp/harm.sql): proactive categories weigh 0 (the CCHI excludes them), so they never appear here.
+-- 28 days ending with the selected week ($week, a Monday: the 4 weeks from $week - 21 days) and its
+-- share of its district's harm over the same days (the district's harm from all categories, whatever the
+-- category filter). Only the 10 highest-harm rows. Harm = incidents (the weekly cube summary.weeks,
+-- ilp/summaries.sql) times category_harm's weight in the chosen index (ilp/harm.sql): proactive
+-- categories weigh 0 (the CCHI excludes them), so they never appear here.
 -- Respects the district and category filters.
 WITH weighted AS (
     SELECT
-        i.district,
-        i.beat,
-        i.offense_category AS category,
-        i.harm AS weight
-    FROM incident_harm($harm_index, $harm_version) i
-    WHERE i.occurred_at >= CAST($week AS TIMESTAMP) - INTERVAL 21 DAY
-      AND i.occurred_at < CAST($week AS TIMESTAMP) + INTERVAL 7 DAY
-      AND ($district IS NULL OR i.district = $district)
+        k.district,
+        k.beat,
+        k.category,
+        k.incidents,
+        k.incidents * coalesce(h.harm_weight, 0.0) AS harm
+    FROM summary.weeks k
+    LEFT JOIN category_harm($harm_index, $harm_version) h ON h.category = k.category
+    WHERE k.week >= CAST($week AS DATE) - 21
+      AND k.week <= CAST($week AS DATE)
+      AND ($district IS NULL OR k.district = $district)
 ),
 district_harm AS (
-    SELECT district, sum(weight) AS district_harm FROM weighted GROUP BY district
+    SELECT district, sum(harm) AS district_harm FROM weighted GROUP BY district
 ),
 combinations AS (
-    SELECT district, beat, category, sum(weight) AS harm, count(*) AS incidents
+    SELECT district, beat, category, sum(harm) AS harm, CAST(sum(incidents) AS BIGINT) AS incidents
     FROM weighted
     WHERE ($category IS NULL OR category = $category)
     GROUP BY district, beat, category

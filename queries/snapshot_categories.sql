@@ -2,5 +2,5 @@
 -- incidents: its code and label, ordered by label.
 SELECT c.category, c.label
 FROM offence_categories c
-WHERE c.category IN (SELECT DISTINCT offense_category FROM incidents)
+WHERE c.category IN (SELECT category FROM summary.categories)
 ORDER BY c.label;

@@ -2,12 +2,17 @@
 -- and from the incidents themselves (a warehouse without boundaries, e.g. a plain ingest, still has them).
 -- One row per (area_level, area_id): level ('district' or 'beat'), id, display name, parent district,
 -- a label for pickers ("District 1 — Harbour", "Beat 1A — Harbour 1A (district 1)") and incidents.
-WITH from_incidents AS (
-    SELECT 'district' AS area_level, district AS area_id, NULL::VARCHAR AS district, count(*) AS incidents
-    FROM incidents WHERE district IS NOT NULL GROUP BY district
+-- Incidents per area, and a beat's commonest district, from the snapshot's summaries (ilp/summaries.sql).
+WITH beat_districts AS (
+    SELECT beat, district, sum(incidents) AS incidents
+    FROM summary.weeks WHERE beat IS NOT NULL GROUP BY beat, district
+),
+from_incidents AS (
+    SELECT 'district' AS area_level, district AS area_id, NULL::VARCHAR AS district, incidents
+    FROM summary.districts
     UNION ALL
-    SELECT 'beat', beat, mode(district), count(*)
-    FROM incidents WHERE beat IS NOT NULL GROUP BY beat
+    SELECT 'beat', beat, arg_max(district, incidents) FILTER (WHERE district IS NOT NULL), sum(incidents)::BIGINT
+    FROM beat_districts GROUP BY beat
 ),
 known AS (
     SELECT level AS area_level, area_id, name, CASE WHEN parent_level = 'district' THEN parent_id END AS district

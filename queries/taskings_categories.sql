@@ -1,12 +1,12 @@
 -- Offence categories a tasking's threat may name.
 -- One row per offence category (all but 'unmapped'): category code, human label, whether it is
--- proactive (excluded from harm by default, as the CCHI does) and its incidents in the snapshot.
+-- proactive (excluded from harm by default, as the CCHI does) and its incidents in the snapshot
+-- (summary.categories, ilp/summaries.sql).
 SELECT c.category,
        c.label,
        c.proactive,
-       count(i.offense_category) AS incidents
+       coalesce(s.incidents, 0) AS incidents
 FROM offence_categories c
-LEFT JOIN incidents i ON i.offense_category = c.category
+LEFT JOIN summary.categories s ON s.category = c.category
 WHERE c.category <> 'unmapped'
-GROUP BY c.category, c.label, c.proactive
 ORDER BY c.label;

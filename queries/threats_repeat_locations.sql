@@ -11,14 +11,7 @@
 -- (homicide, sexual offences) and incidents flagged domestic, whose repeat locations would point at
 -- victims' homes. Respects $district and $category (NULL = all): only that district's and that
 -- category's incidents count.
-WITH bounds AS (
-    SELECT
-        CAST($as_of AS DATE) + 1 AS recent_end,
-        CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) AS recent_start,
-        CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) - 7 * CAST($baseline_weeks AS INTEGER)
-            AS baseline_start
-),
-categories AS (
+WITH categories AS (
     SELECT c.category, c.label, h.harm_weight AS weight
     FROM offence_categories c
     JOIN category_harm($harm_index, $harm_version, include_proactive := NOT $exclude_proactive) h
@@ -32,11 +25,11 @@ scoped AS (
         i.district,
         i.offense_category AS category,
         i.occurred_at,
-        i.occurred_at >= b.recent_start AS recent
+        i.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) AS recent
     FROM incidents i
-    CROSS JOIN bounds b
-    WHERE i.occurred_at >= b.baseline_start
-      AND i.occurred_at < b.recent_end
+    -- bounds written as constants, so the scan reads the baseline and recent days only
+    WHERE i.occurred_at >= CAST($as_of AS DATE) + 1 - CAST($recent_days AS INTEGER) - 7 * CAST($baseline_weeks AS INTEGER)
+      AND i.occurred_at < CAST($as_of AS DATE) + 1
       AND i.location_text IS NOT NULL
       AND NOT coalesce(i.domestic, false)
       AND i.offense_category IN (SELECT category FROM categories)

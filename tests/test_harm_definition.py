@@ -4,6 +4,9 @@
   unless asked, or the index does not weigh it), checked against a hand-made join of the raw tables;
 * every named query that reports harm agrees with an independent aggregation over ``incident_harm``,
   and so does the README's "Adding a view" example;
+* the per-snapshot weekly cube (ilp/summaries.sql), whose counts times ``category_harm``'s weight give
+  the pages' harm, agrees with ``incident_harm`` summed per week, month, area and category, and stores
+  no harm of its own;
 * no query reads ``harm_weights`` itself except the listings of the weight table, so a copy of the rule
   cannot creep back;
 * a snapshot written before the macros existed gains them on its next write, and reading it before
@@ -767,6 +770,40 @@ def test_only_listings_of_the_weight_table_read_harm_weights():
         f"(ilp/harm.sql, the one definition of harm) instead of joining the weight table"
     )
     assert READS_WEIGHT_TABLE <= readers  # the allow-list names real files that still need it
+
+
+@pytest.mark.parametrize("include_proactive", [False, True])
+@pytest.mark.parametrize("index", INDICES, ids=lambda index: ":".join(index))
+def test_the_weekly_cube_times_category_harm_is_incident_harm(con, index, include_proactive):
+    keys = "week, month, district, beat, category"
+    from_cube = con.execute(
+        "SELECT k.week, k.month, k.district, k.beat, k.category, sum(k.incidents * coalesce(h.harm_weight, 0.0)) AS harm, "
+        "sum(k.incidents * coalesce(h.harm_weight, 0.0) ^ 2) AS harm_squared, sum(k.incidents) AS incidents "
+        "FROM summary.weeks k LEFT JOIN category_harm(?, ?, include_proactive := ?) h ON h.category = k.category "
+        "GROUP BY ALL",
+        [*index, include_proactive],
+    ).df()
+    direct = incident_harm(
+        con,
+        index,
+        include_proactive=include_proactive,
+        group_by="CAST(date_trunc('week', occurred_at) AS DATE) AS week, "
+        "CAST(date_trunc('month', occurred_at) AS DATE) AS month, district, beat, offense_category AS category",
+    )
+    merged = from_cube.merge(direct, on=keys.split(", "), how="outer", suffixes=("", "_macro"))
+    assert len(merged) == len(from_cube) == len(direct)
+    np.testing.assert_allclose(merged["harm"], merged["harm_macro"], rtol=1e-12)
+    np.testing.assert_allclose(merged["harm_squared"], merged["harm_squared_macro"], rtol=1e-12)
+    assert (merged["incidents"] == merged["incidents_macro"]).all()
+    assert merged["harm"].sum() > 0
+
+
+def test_summaries_store_no_harm_of_their_own():
+    sql = sql_without_comments(paths.PACKAGE_DIR / "summaries.sql")
+    assert not re.search(r"\b(harm_weights|harm_weight|category_harm|incident_harm)\b", sql), (
+        "ilp/summaries.sql must not store harm: pages multiply the cube's counts by category_harm's weight, so a "
+        "harm index loaded later, or a changed weight, is seen without rebuilding the summaries"
+    )
 
 
 def test_readme_example_view_computes_the_macros_harm(con, days, busy):

@@ -170,6 +170,19 @@ def test_knox_finds_planted_near_repeats_and_not_chance():
     assert "No near-repeat pattern" in chance.sentence()
 
 
+def test_knox_on_too_many_pairs_samples_the_burglaries_and_still_finds_the_window():
+    # 6,000 planted burglaries: ~90,000 pairs within 800 m, three times a 30,000-pair budget
+    xy, days = _planted_burglaries(True, n=4000, seed=5)
+    whole = near_repeat.knox_test(xy, days, max_pairs=10**9)
+    sampled = near_repeat.knox_test(xy, days, max_pairs=30_000)
+    assert whole.sampled_from is None and whole.events == len(xy)
+    assert sampled.sampled_from == len(xy) and sampled.events < 0.7 * len(xy)
+    assert whole.found and sampled.found
+    assert (sampled.distance_m, sampled.days) == (whole.distance_m, whole.days)
+    assert sampled.nearest().ratio > 2
+    assert f"a random sample of the {len(xy):,} there were" in sampled.sentence()
+
+
 # ----------------------------------------------------------------------------------------- the demo city
 @pytest.fixture(scope="module")
 def con(demo_warehouse):

@@ -62,33 +62,31 @@ def test_reporting_window_uses_complete_months_only():
 
 
 # ------------------------------------------------------------------------------------------ metrics
-def test_repeat_victimisation_by_hand():
-    frame = pd.DataFrame(
-        {
-            "person_key": ["A", "A", "B", "C", "D"],
-            "month": pd.to_datetime(["2024-01-01", "2024-12-01", "2025-01-01", "2023-12-01", "2024-06-01"]),
-            "incidents": [1, 1, 2, 1, 1],
-        }
+def test_repeat_victimisation_rate_interval_and_complete_windows():
+    # The counts come from queries/outcomes_repeat_victimisation.sql (tests/test_repeat_victimisation.py);
+    # here: the rate, its interval, the months without a row and the months whose window is incomplete.
+    monthly = pd.DataFrame(
+        {"month": [dt.date(2024, 12, 1), dt.date(2025, 2, 1)], "victims": [2, 3], "repeat_victims": [1, 1]}
     )
     result = outcomes.repeat_victimisation(
-        frame, window(dt.date(2024, 12, 1), dt.date(2025, 2, 1), data_start=dt.date(2024, 1, 1))
+        monthly, window(dt.date(2024, 12, 1), dt.date(2025, 3, 1), data_start=dt.date(2024, 1, 1))
     )
-    # Dec 2024 window = Jan-Dec 2024: A (2 incidents), D (1) -> 1 repeat of 2 victims. C (Dec 2023) is outside.
-    # Jan 2025 window = Feb 2024-Jan 2025: A (1, Dec), B (2), D (1) -> 1 repeat of 3 victims.
-    assert result["victims"].tolist() == [2, 3]
-    assert result["repeat_victims"].tolist() == [1, 1]
-    assert result["rate"].tolist() == pytest.approx([0.5, 1 / 3])
-    assert result["complete_window"].tolist() == [True, True]
-    lo, hi = outcomes.proportion_interval([1, 1], [2, 3])
-    assert result["rate_lo"].tolist() == pytest.approx(lo.tolist())
+    assert result["victims"].tolist() == [2, 0, 3]
+    assert result["repeat_victims"].tolist() == [1, 0, 1]
+    assert result["rate"].tolist()[::2] == pytest.approx([0.5, 1 / 3]) and np.isnan(result["rate"].iloc[1])
+    lo, hi = outcomes.proportion_interval([1, 0, 1], [2, 0, 3])
+    np.testing.assert_allclose(result["rate_lo"], lo)
+    np.testing.assert_allclose(result["rate_hi"], hi)
+    # Dec 2024's window starts in Jan 2024, the first complete month; Jan 2025's in Feb 2024.
+    assert result["complete_window"].tolist() == [True, True, True]
     later_start = outcomes.repeat_victimisation(
-        frame, window(dt.date(2024, 12, 1), dt.date(2025, 2, 1), data_start=dt.date(2024, 3, 1))
+        monthly, window(dt.date(2024, 12, 1), dt.date(2025, 3, 1), data_start=dt.date(2024, 2, 1))
     )
-    assert later_start["complete_window"].tolist() == [False, False]
+    assert later_start["complete_window"].tolist() == [False, True, True]
 
 
 def test_repeat_victimisation_with_no_victims():
-    empty = pd.DataFrame({"person_key": [], "month": pd.to_datetime([]), "incidents": []})
+    empty = pd.DataFrame({"month": pd.to_datetime([]), "victims": [], "repeat_victims": []})
     result = outcomes.repeat_victimisation(empty, window(dt.date(2024, 1, 1), dt.date(2024, 3, 1)))
     assert result["victims"].tolist() == [0, 0] and result["rate"].isna().all()
 
@@ -293,15 +291,9 @@ def test_trust_view_for_a_city_leader_hides_respondents_under_the_threshold():
 
 
 def test_repeat_victimisation_facts_for_a_city_leader_leave_out_the_victim_count():
-    # June 2025: 30 victims, 12 of them with a second incident.
-    victims = pd.DataFrame(
-        {
-            "person_key": [f"p{i}" for i in range(30)] + [f"p{i}" for i in range(12)],
-            "month": [dt.date(2025, 6, 1)] * 30 + [dt.date(2025, 5, 1)] * 12,
-            "incidents": 1,
-        }
-    )
-    query = queries(outcomes_victim_months=victims)
+    # June 2025: 30 victims in the 12 months, 12 of them with a second incident.
+    victims = pd.DataFrame({"month": [dt.date(2025, 6, 1)], "victims": [30], "repeat_victims": [12]})
+    query = queries(outcomes_repeat_victimisation=victims)
     analyst = outcome_measures.measure(outcome_measures.REPEAT_VICTIMISATION, context(), query, "analyst")
     leader = outcome_measures.measure(outcome_measures.REPEAT_VICTIMISATION, context(), query, "city_leader")
     assert analyst.metrics[0].value == leader.metrics[0].value == "40.0%"

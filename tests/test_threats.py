@@ -508,6 +508,26 @@ def test_repeat_victims_are_counted_as_an_independent_count_says(series_city, le
     )
 
 
+def test_repeats_before_the_last_week_count_only_the_days_up_to_as_of(series_city):
+    """A brief for an earlier week reads its own windows: nothing after as_of, nothing before the window."""
+    with connect(series_city) as con:
+        as_of = default_as_of(con) - dt.timedelta(weeks=13)
+        victims = repeats.repeat_victims(con, as_of=as_of, level="district")
+        expected_victims = independent_repeat_victims(con, as_of, "district")
+        locations = repeats.repeat_locations(con, as_of=as_of)
+        expected_locations, _ = independent_repeat_locations(con, as_of)
+    got = victims.set_index(["area", "offense_category"])
+    want = expected_victims.reindex(got.index)
+    assert len(victims) == len(expected_victims) > 10
+    for column in ("repeat_victims", "incidents_recent", "incidents_window"):
+        assert (got[column] == want[column]).all(), column
+    by_location = locations.set_index("location")
+    assert len(locations) > 100 and set(by_location.index) == set(expected_locations.index)
+    assert (by_location["incidents"] == expected_locations["incidents"].reindex(by_location.index)).all()
+    assert (by_location["baseline_count"] == expected_locations["baseline_count"].reindex(by_location.index)).all()
+    assert (locations["last_seen"] <= as_of).all()
+
+
 def test_repeat_victims_never_expose_a_person(series_city):
     with connect(series_city) as con:
         keys = set(con.execute("SELECT DISTINCT person_key FROM incident_persons").df()["person_key"])

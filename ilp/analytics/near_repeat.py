@@ -35,6 +35,12 @@ ALPHA = 0.05
 MIN_RATIO = 1.1
 STUDY_WEEKS = 52  # burglaries of the last year make the test
 SEED = 1964
+# Pairs within the widest band the test may hold. A large force's year of burglaries (85,000 on the 10M demo
+# city) makes 44 million pairs, and 99 permutations of them took minutes and gigabytes; above this the test
+# runs on a uniform random sample of the burglaries (fixed seed), sized so its pairs are about this many.
+# Sampling scales observed and expected pairs alike, so the ratios keep their meaning; Chicago's and the
+# demo city's default years are far below it.
+MAX_PAIRS = 3_000_000
 
 
 @dataclasses.dataclass
@@ -44,6 +50,7 @@ class KnoxResult:
     permutations: int
     distance_m: float | None  # the fitted window (None: no near-repeat pattern found)
     days: int | None
+    sampled_from: int | None = None  # the burglaries there were, when the test ran on a sample of them
 
     @property
     def found(self) -> bool:
@@ -60,7 +67,8 @@ class KnoxResult:
         band = (
             f"within {first.distance_to:.0f} m and {int(first.days_to)} days of each other: "
             f"{first.ratio:.1f}x the pairs expected by chance (p = {first.p_value:.2f}, {self.permutations} "
-            f"permutations, {self.events:,} burglaries)"
+            f"permutations, {self.events:,} burglaries"
+            + (f", a random sample of the {self.sampled_from:,} there were)" if self.sampled_from else ")")
         )
         if not self.found:
             return f"No near-repeat pattern: burglaries {band}, not significantly more than chance."
@@ -84,13 +92,24 @@ def knox_test(
     time_bands: tuple[int, ...] = TIME_BANDS_DAYS,
     permutations: int = PERMUTATIONS,
     seed: int = SEED,
+    max_pairs: int = MAX_PAIRS,
 ) -> KnoxResult:
     """Knox ratios and Monte Carlo p-values for pairs of events in each (distance band, time band)."""
     xy = np.asarray(xy, dtype=float)
     days = np.asarray(days, dtype=np.int64)
     n_d, n_t = len(distance_bands) - 1, len(time_bands) - 1
+    sampled_from = None
     if len(xy) >= 2:
-        pairs = cKDTree(xy).query_pairs(distance_bands[-1], output_type="ndarray")
+        tree = cKDTree(xy)
+        pairs_within = (int(tree.count_neighbors(tree, distance_bands[-1])) - len(xy)) // 2  # cheap: counts only
+        if pairs_within > max_pairs:
+            keep_share = (max_pairs / pairs_within) ** 0.5  # pairs fall with the square of the sample's share
+            chosen = np.sort(
+                np.random.default_rng(seed).choice(len(xy), size=max(2, int(len(xy) * keep_share)), replace=False)
+            )
+            sampled_from, xy, days = len(xy), xy[chosen], days[chosen]
+            tree = cKDTree(xy)
+        pairs = tree.query_pairs(distance_bands[-1], output_type="ndarray")
     else:
         pairs = np.zeros((0, 2), dtype=np.int64)
     distance = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) if len(pairs) else np.zeros(0)
@@ -138,7 +157,14 @@ def knox_test(
         while span < n_t and significant[0, span]:
             span += 1
         distance_m, days_open = float(distance_bands[reach]), int(time_bands[span])
-    return KnoxResult(table=table, events=len(xy), permutations=permutations, distance_m=distance_m, days=days_open)
+    return KnoxResult(
+        table=table,
+        events=len(xy),
+        permutations=permutations,
+        distance_m=distance_m,
+        days=days_open,
+        sampled_from=sampled_from,
+    )
 
 
 @dataclasses.dataclass

@@ -427,9 +427,9 @@ def _table(
 
 
 # ------------------------------------------------------------------------------------------ the measures
-def _repeat_victimisation(victim_months: pd.DataFrame, context: OutcomeContext) -> pd.DataFrame:
+def _repeat_victimisation(monthly: pd.DataFrame, context: OutcomeContext) -> pd.DataFrame:
     """Months whose trailing 12 months are complete and have victims; other months blank (no rate, counts 0)."""
-    repeat = outcomes.repeat_victimisation(victim_months, context.window)
+    repeat = outcomes.repeat_victimisation(monthly, context.window)
     usable = repeat["complete_window"] & (repeat["victims"] > 0)
     return (
         repeat.where(usable)
@@ -601,7 +601,7 @@ REPEAT_VICTIMISATION = MeasureSpec(
     requires=(
         ("victim_links", "Not available: no victim data loaded (the export links no people to incidents as victims)."),
     ),
-    query="outcomes_victim_months",
+    query="outcomes_repeat_victimisation",
     compute=_repeat_victimisation,
     counts=("victims", "repeat_victims"),
     dependent={"repeat_victims": RATE_INTERVAL},

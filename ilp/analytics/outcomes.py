@@ -44,6 +44,7 @@ class ReportingWindow:
             "month_from": self.month_from,
             "month_to": self.month_to,
             "window_from": add_months(self.month_from, -(REPEAT_WINDOW_MONTHS - 1)),
+            "repeat_months": REPEAT_WINDOW_MONTHS,
         }
 
 
@@ -166,59 +167,24 @@ def harm_rate(monthly: pd.DataFrame, population: float | None, window: Reporting
     return frame
 
 
-def repeat_victimisation(
-    victim_months: pd.DataFrame, window: ReportingWindow, window_months: int = REPEAT_WINDOW_MONTHS
-) -> pd.DataFrame:
-    """Share of victims with 2+ incidents in the trailing ``window_months`` months, by month.
+def repeat_victimisation(monthly: pd.DataFrame, window: ReportingWindow) -> pd.DataFrame:
+    """Share of victims with 2+ incidents in the trailing ``REPEAT_WINDOW_MONTHS`` months, by month.
 
-    ``victim_months``: person_key, month (first of the month), incidents (distinct incidents in which the
-    person was a victim that month). For month M the window is M-(window_months-1) .. M inclusive:
-    victims = persons with at least one incident in the window, repeat_victims = those with two or more.
-    ``complete_window`` is False when the window reaches back before the first complete month of data.
+    ``monthly`` (``queries/outcomes_repeat_victimisation.sql``, which counts the people in SQL): month,
+    victims (people recorded as a victim in at least one incident in the REPEAT_WINDOW_MONTHS months up to
+    and including the month), repeat_victims (those of them in two or more). Adds the rate and its Wilson
+    interval; ``complete_window`` is False when the window reaches back before the first complete month of
+    data.
     """
     months = month_range(window.month_from, window.month_to)
-    result = pd.DataFrame({"month": months})
-    if victim_months.empty:
-        counts = pd.DataFrame({"month": months, "victims": 0, "repeat_victims": 0})
-    else:
-        month_index = _month_index(pd.to_datetime(victim_months["month"]))
-        person, _ = pd.factorize(victim_months["person_key"])
-        incidents = victim_months["incidents"].to_numpy(dtype=np.int64)
-        wanted = _month_index(months)
-        first = int(wanted.min())
-        # Each person-month counts towards the windows ending in that month and the next window_months-1.
-        ends = (month_index[:, None] + np.arange(window_months)[None, :]).ravel()
-        people = np.repeat(person.astype(np.int64), window_months)
-        counts_each = np.repeat(incidents, window_months)
-        keep = np.isin(ends, wanted)
-        persons = int(person.max()) + 1 if len(person) else 1
-        key = (ends[keep] - first) * persons + people[keep]
-        inverse, unique_keys = pd.factorize(key)
-        per_person = np.bincount(inverse, weights=counts_each[keep])
-        end_of_key = unique_keys // persons
-        slots = int(wanted.max()) - first + 1
-        victims = np.bincount(end_of_key, minlength=slots)
-        repeats = np.bincount(end_of_key, weights=(per_person >= 2).astype(float), minlength=slots)
-        counts = pd.DataFrame(
-            {
-                "month": months,
-                "victims": victims[wanted - first],
-                "repeat_victims": repeats[wanted - first].astype(np.int64),
-            }
-        )
-    result = result.merge(counts, on="month", how="left")
-    result[["victims", "repeat_victims"]] = result[["victims", "repeat_victims"]].fillna(0).astype("int64")
+    result = _on_months(monthly[["month", "victims", "repeat_victims"]], window, {"victims": 0, "repeat_victims": 0})
+    result[["victims", "repeat_victims"]] = result[["victims", "repeat_victims"]].astype("int64")
     with np.errstate(invalid="ignore", divide="ignore"):
         result["rate"] = np.where(result["victims"] > 0, result["repeat_victims"] / result["victims"], np.nan)
     result["rate_lo"], result["rate_hi"] = proportion_interval(result["repeat_victims"], result["victims"])
-    first_window_month = [add_months(m.date(), -(window_months - 1)) for m in months]
+    first_window_month = [add_months(m.date(), -(REPEAT_WINDOW_MONTHS - 1)) for m in months]
     result["complete_window"] = [start >= window.data_start for start in first_window_month]
     return result
-
-
-def _month_index(months) -> np.ndarray:
-    stamps = pd.DatetimeIndex(months)
-    return (stamps.year * 12 + stamps.month - 1).to_numpy(dtype=np.int64)
 
 
 def response_times(calls: pd.DataFrame, window: ReportingWindow) -> pd.DataFrame:

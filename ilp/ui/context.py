@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -71,6 +72,25 @@ def _cached_analysis(snapshot_path: str, version: str, config: float, name: str,
     del version, config, name  # part of the cache key only
     with reading(Path(snapshot_path)) as con:
         return _function(con, **dict(parameters))
+
+
+@st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
+def _cached_figure(name: str, _build, parameters: tuple) -> dict:
+    """``_build(**parameters).to_dict()``, cached on the function's qualified name and the parameters
+    (data frames among them are hashed by content); the function object itself is not hashed."""
+    del name  # part of the cache key only
+    return _build(**dict(parameters)).to_dict()
+
+
+def figure(build, **parameters) -> go.Figure:
+    """The Plotly figure ``build(**parameters)``, built once per distinct parameters and then rebuilt from
+    its cached dict without plotly's validation (``_validate=False``): building a faceted figure through
+    plotly's validators takes far longer than the page's cached queries (0.2-0.8 s for Trends' small
+    multiples), and the cached dict was validated when it was built. ``build`` must depend on its
+    parameters only (pass the data frames and every label it draws), so the cache cannot serve a stale
+    figure."""
+    name = f"{build.__module__}.{build.__qualname__}"
+    return go.Figure(_cached_figure(name, build, tuple(sorted(parameters.items()))), _validate=False)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
