@@ -4,6 +4,9 @@ One city of 2 years x 100,000 incidents a year is checked for content and plante
 checks use tolerances derived from Poisson noise at that size, so they hold for any seed, not just the
 one used here. Determinism is checked on three smaller builds (1 year x 60,000: still over one DuckDB
 row group of calls, so parallel paths run): two with one seed must be identical, another seed differs.
+Both are drawn in several chunks of days (smaller chunks than a real build's), so the truths and people
+planned over the whole period, and the numbering and time order carried from chunk to chunk, are tested
+across chunk boundaries.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ import pytest
 import shapely
 
 from ilp import demo
+from ilp.demo import chunks
 from ilp.warehouse import Warehouse
 
 YEARS = 2
 PER_YEAR = 100_000
 SMALL = dict(years=1, incidents_per_year=60_000)
 END = demo.DEFAULT_END_DATE
+CHUNK_INCIDENTS = 15_000  # about 13 weeks a chunk at 60,000 a year, 8 at 100,000
 
 
 def _build(tmp_path_factory, name: str, seed: int, progress=None, **size):
     directory = tmp_path_factory.mktemp(name)
     size = size or dict(years=YEARS, incidents_per_year=PER_YEAR)
-    summary = demo.build_demo_warehouse(directory, seed=seed, progress=progress, **size)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chunks, "CHUNK_INCIDENTS", CHUNK_INCIDENTS)
+        summary = demo.build_demo_warehouse(directory, seed=seed, progress=progress, **size)
     return directory, summary
 
 
@@ -73,6 +80,47 @@ def test_same_seed_gives_identical_tables_and_other_seed_differs(tmp_path_factor
     # the map and the reference data do not depend on the seed
     for table in ("areas", "offence_categories", "offence_taxonomy", "harm_weights"):
         assert different[table] == first[table], table
+
+
+def test_chunks_join_up(built, con):
+    """Drawn in chunks, the tables read as one: ids numbered without gaps within each year, incidents and
+    calls stored in time order, and people who recur across chunks (their pools span the whole period)."""
+    assert built["summary"]["chunks"] >= 5
+    for table, column, pattern in (
+        ("incidents", "source_id", r"PM(\d{4})-(\d{6})"),
+        ("calls_for_service", "call_id", r"C(\d{4})-(\d{7})"),
+        ("use_of_force", "event_id", r"UOF-(\d{4})-(\d{5})"),
+    ):
+        numbering = con.execute(
+            f"""
+            SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM (
+                SELECT regexp_extract({column}, $pattern, 1) AS year, regexp_extract({column}, $pattern, 2)::INT AS seq
+                FROM {table})
+            GROUP BY year""",
+            {"pattern": pattern},
+        ).fetchall()
+        assert len(numbering) >= 2, table
+        for count, distinct, first, last in numbering:
+            assert count == distinct == last and first == 1, (table, count, distinct, first, last)
+    (segment,) = con.execute("SELECT segment_id FROM segments").fetchone()
+    for table, column in (
+        ("incidents", "occurred_at"),
+        ("calls_for_service", "received_at"),
+        ("use_of_force", "occurred_at"),
+    ):
+        out_of_order = con.execute(
+            f"SELECT count(*) FROM (SELECT {column} < lag({column}) OVER (ORDER BY rowid) AS back "
+            f"FROM g{segment:05d}.{table}) WHERE back"
+        ).fetchone()[0]
+        assert out_of_order == 0, table
+    longest = con.execute("""
+        SELECT p.role = 'victim', max(span) FROM (
+            SELECT p.person_key, any_value(p.role) AS role, max(i.occurred_at) - min(i.occurred_at) AS span
+            FROM incident_persons p JOIN incidents i USING (source, source_id) GROUP BY p.person_key) p
+        GROUP BY ALL""").fetchall()
+    chunk_days = CHUNK_INCIDENTS * 364 // PER_YEAR
+    for _, span in longest:  # domestic-abuse victims and offenders both recur further apart than a chunk
+        assert span > dt.timedelta(days=2 * chunk_days), longest
 
 
 def test_summary_and_progress(built, con):

@@ -29,15 +29,11 @@ def demo_con(demo_warehouse):
 
 
 @pytest.fixture(scope="session")
-def intervention_city(tmp_path_factory):
-    """Two years of the demo city at its default density (150,000 incidents a year): at the smaller test size
-    the planted beat has about 2.7 burglaries a week, too few for any honest evaluation to find a 40% cut
-    (the evaluation's own minimum detectable effect there is about 60%)."""
-    from ilp.demo import build_demo_warehouse
-
-    directory = tmp_path_factory.mktemp("intervention_city")
-    build_demo_warehouse(directory, years=2, incidents_per_year=150_000, seed=7)
-    return directory
+def intervention_city(dense_city):
+    """Two years of the demo city at its default density (150,000 incidents a year, conftest.DENSE_CITY): at
+    the smaller test size the planted beat has about 2.7 burglaries a week, too few for any honest evaluation
+    to find a 40% cut (the evaluation's own minimum detectable effect there is about 60%)."""
+    return dense_city
 
 
 def planted_truth(con) -> dict:
@@ -212,12 +208,18 @@ def test_choose_comparison_prefers_the_same_level_and_trend_and_skips_excluded_a
 # ------------------------------------------------------------------------------------------ planted truth
 def test_the_planted_intervention_is_found_with_its_fraction_inside_the_interval(intervention_city):
     """A tasking recorded on the planted beat at the planted start date: the ratio's 95% interval holds the
-    planted fraction and excludes 1, and WDD z is below -2, at the default windows and over the whole
-    planted period (26 weeks, with 26 before)."""
+    planted fraction and the estimate is a fall, at the default windows (12 weeks each side) and over the
+    whole planted period (26 weeks, with 26 before), where the estimate is under 0.8.
+
+    What the planted 40% cut does not reliably give at this density, measured over 20 builds (seeds 1-20):
+    an interval that excludes 1 (6 of 20 at 12/12 weeks, where the evaluation's own minimum detectable
+    effect is near 50%; 18 of 20 at 26/26) and WDD z below -2 (0 and 3 of 20: with whole neighbouring beats
+    as the buffer it has little power). The estimate itself: 0.43-0.82 at 12/12, 0.45-0.73 at 26/26; the
+    interval held 0.6 in 20 of 20. So those are not asserted: a pass would be the seed's luck."""
     with contextlib.closing(Warehouse(intervention_city).connect()) as con:
         truth = planted_truth(con)
         assert (truth["beat"], truth["category"], truth["effect"]) == (PLANTED_BEAT, PLANTED_CATEGORY, 0.6)
-        for pre, post in ((12, 12), (26, 26)):
+        for pre, post, below in ((12, 12, 1.0), (26, 26, 0.8)):
             result = evaluation.evaluate(
                 con,
                 level="beat",
@@ -230,11 +232,8 @@ def test_the_planted_intervention_is_found_with_its_fraction_inside_the_interval
             assert result.status == "ok", result.message
             ratio = result.ratio
             assert ratio.low <= truth["effect"] <= ratio.high, (pre, post, ratio)
-            assert ratio.high < 1, (pre, post, ratio)
-            assert result.reduction and result.reading == "Measurable reduction"
-            assert result.wdd.z < -2, (pre, post, result.wdd)
+            assert ratio.ratio < below, (pre, post, ratio)
             assert result.comparison_area not in (truth["beat"], *result.buffer)
-            assert result.harm_prevented_low > 0  # harm fell by more than the comparison says it would have
             kinds = {caveat.kind for caveat in result.caveats}
             assert {"regression_to_mean", "pre_trend", "power", "displacement", "inference"} <= kinds
 

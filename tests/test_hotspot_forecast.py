@@ -3,9 +3,10 @@ the CLI and the Next-week and Scoreboard pages.
 
 Hand-made arrays pin the scores (hit rate, PAI, PEI*, RRI, ties pro rata), the regression and the Knox test;
 the session's demo city (3 years) checks the rest: a forecast does not change when data on or after its
-week is shuffled, a backtest's choice comes from its selection window only, the planted moving hot spot is
-flagged by the chosen method within 8 weeks of the move while last year's map misses it, the planted
-near-repeat window is found, and forecasts are recorded, audited and scored once. The Chicago figures are
+week is shuffled, a backtest's choice comes from its selection window only, the planted near-repeat window
+is found, and forecasts are recorded, audited and scored once. The planted moving hot spot, flagged by the
+chosen method within 8 weeks of the move and ranked above where last year's map ranks it, is checked on
+``dense_city`` (2 years at the default density). The Chicago figures are
 in benchmarks/hotspots.py, not here.
 """
 
@@ -191,13 +192,27 @@ def con(demo_warehouse):
     connection.close()
 
 
-@pytest.fixture(scope="module")
-def truth(con) -> dict:
+def planted(con) -> dict:
     """The moving hot spot's phase 2 (start and centre) and the near-repeat truth."""
     rows = con.execute("SELECT kind, start_date, details FROM demo_truth ORDER BY kind, start_date").fetchall()
     moving = [(start, json.loads(details)) for kind, start, details in rows if kind == "moving_hotspot"]
     near = next(json.loads(details) for kind, _, details in rows if kind == "near_repeat")
     return {"move": moving[1][0], "to": moving[1][1], "near": near}
+
+
+@pytest.fixture(scope="module")
+def truth(con) -> dict:
+    return planted(con)
+
+
+@pytest.fixture(scope="module")
+def dense_con(dense_city):
+    """Two years at the default density (conftest.DENSE_CITY), for the moving hot spot. At the test size's
+    density last year's map (top 5% of cells) already holds the new centre's cell in the week of the move in
+    most builds, so "before last year's map" held in only 7-8 builds of 20 there."""
+    connection = Warehouse(dense_city).connect()
+    yield connection
+    connection.close()
 
 
 def test_backtest_reports_every_method_and_chooses_on_the_weeks_before(con):
@@ -234,9 +249,16 @@ def test_backtest_cli_prints_and_writes_json(run_cli, demo_warehouse):
     assert code == 1 and "no complete week with data" in err and "Traceback" not in err
 
 
-def test_the_moving_hot_spot_is_flagged_by_the_chosen_method_before_last_years_map(con, truth):
-    """Within 8 weeks of the move the chosen method has the new centre's cell in its top 5%; last year's map
-    does not, that week."""
+def test_the_moving_hot_spot_is_flagged_by_the_chosen_method_and_ranked_above_last_years_map(dense_con):
+    """Within 8 weeks of the move the chosen method has the new centre's cell in its top 5%, and by the 8th
+    week it ranks that cell above where last year's map (which still leans on the old beat) ranks it.
+
+    Not "last year's map misses it": the new centre lies by its beat's background hot points, so its cell
+    sits near the edge of last year's top 5% (ranks of about 200 to 5,500 in the week of the move; over 12
+    builds, seeds 9-20, last year's map already flagged it in the move's week in 5). What the move does is
+    lift it up the chosen method's list within two or three weeks (ranks 1 to 137 by the 8th week, flagged
+    by week 2 in all 12) while last year's map keeps it at 24 to 1,668 (below the chosen method in all 12)."""
+    con, truth = dense_con, planted(dense_con)
     grid = hf.grid_of(con)
     cell_x, cell_y = grid.cell_of([truth["to"]["centre_lat"]], [truth["to"]["centre_lon"]])
     centre = (int(cell_x[0]), int(cell_y[0]))
@@ -250,11 +272,13 @@ def test_the_moving_hot_spot_is_flagged_by_the_chosen_method_before_last_years_m
     )
     assert result.chosen != "naive_last_year"
     flags = result.watched.pivot(index="week", columns="method", values="flagged")
+    ranks = result.watched.pivot(index="week", columns="method", values="rank")
+    assert len(ranks) == 8
     caught = flags.index[flags[result.chosen]]
     assert len(caught), f"the chosen {result.chosen} never flagged the moved hot spot:\n{result.watched}"
-    first = caught[0]
-    assert not flags.loc[first, "naive_last_year"], f"last year's map had it by {first} too"
-    assert (first - move).days < 56
+    assert (caught[0] - move).days < 56
+    last = ranks.iloc[-1]
+    assert last[result.chosen] < last["naive_last_year"], f"last year's map ranks it higher:\n{result.watched}"
 
 
 def test_a_forecast_does_not_change_when_its_week_and_later_are_shuffled(demo_warehouse, tmp_path):
@@ -289,7 +313,12 @@ def test_near_repeat_window_of_the_demo_city_is_the_planted_one(con, truth):
     alerts = near_repeat.near_repeat_alerts(con, week=dt.date(2026, 11, 16), cell_m=150.0, lat_ref=42.5)
     knox = alerts.knox
     assert knox.found
-    assert knox.distance_m == truth["near"]["radius_m"] and knox.days == truth["near"]["window_days"]
+    # The planted window is 14 days: a follow-on comes 1 to 14 days after its burglary. The Knox band of pairs
+    # 14-20 days apart holds those 14 days apart and a follow-on's own follow-ons (branching 0.1, up to 28 days
+    # after the first): a small real excess that reaches significance in some builds (99 permutations), and
+    # the window then reads 21 days. Any other window or radius is not what was planted.
+    assert knox.distance_m == truth["near"]["radius_m"]
+    assert knox.days in (truth["near"]["window_days"], truth["near"]["window_days"] + 7), knox.days
     cells = alerts.cells
     assert len(cells) and set(cells.columns) >= {"cell_x", "cell_y", "beat", "district", "open_until"}
     assert (

@@ -3,8 +3,9 @@
 Two kinds of demo city, each built once for this module in a temporary folder:
 
 * ``series_city`` — one year at the demo's default size (150,000 incidents a year, seed 7): the planted
-  street-robbery series in beat 3D runs at 4x a baseline of about 2.5 robberies a week, which is what a
-  commander opening the shipped demo sees. At the test suite's smaller sizes the series adds only a
+  street-robbery series in beat 3D runs at 6x a baseline of about 2.5 robberies a week, which is what a
+  commander opening the shipped demo sees (at 4x it was a significant rise after the false discovery rate
+  in 9-12 builds of 20, at 6x in 20 of 20). At the test suite's smaller sizes the series adds only a
   handful of robberies (6 in 42 days at 40,000 a year), below what any honest test can see.
 * ``small_cities`` — three two-year cities of 35,000 incidents a year (seeds 11-13) for the false
   discovery check, where almost every candidate is a true null.
@@ -423,11 +424,12 @@ def test_repeat_locations_follow_the_district_and_harm_index(series_city):
 def test_planted_robbery_series_shows_at_a_beat_3d_repeat_location(series_city):
     """What the planted series does to the repeat-location list, measured (not hoped for).
 
-    At the series' end date, the block in beat 3D with the most robberies in the 28 days (4, all since
-    the series began) is a repeat location with robbery as its top category: 2nd in district 3 and
-    11th citywide. It is *not* in the citywide top 10: the demo's permanent high-volume blocks in beat 1A
-    carry more harm, and the series is spread over some 30 blocks (sigma 180 m), 1 to 4 robberies each.
-    A series like this is a beat-level threat (the ranking puts it in the top three), not one address.
+    At the series' end date, the block in beat 3D with the most robberies in the 28 days is a repeat location
+    with robbery as its top category, in the top three of district 3 and the top ten citywide. Over builds
+    of seeds 1-20 at 6x that block had 4 to 9 robberies and ranked 1st or 2nd in district 3 and 1st to 7th
+    citywide in 19 (7th and 17th in the other); at the former 4x it had 3 to 7 and ranked up to 10th in the district and 33rd citywide (its
+    place was the seed's, so this test held in few builds). The series is spread over some 30 blocks
+    (sigma 180 m): a beat-level threat (the ranking puts it first) more than one address.
     """
     with connect(series_city) as con:
         truth = series_truth(con)
@@ -444,12 +446,11 @@ def test_planted_robbery_series_shows_at_a_beat_3d_repeat_location(series_city):
         citywide = repeats.repeat_locations(con, as_of=truth["end"])
         district = repeats.repeat_locations(con, as_of=truth["end"], district="3")
     assert robberies >= 4
-    for frame, within in ((district, 3), (citywide, 20)):
+    for frame, within in ((district, 3), (citywide, 10)):
         row = frame[frame["location"] == block].iloc[0]
         assert row["beat"] == truth["beat"] and row["top_category"] == truth["category"]
         assert row["top_category_incidents"] == robberies and row["rank"] <= within, row["rank"]
         assert row["categories"].startswith(f"Robbery {robberies}")
-    assert citywide[citywide["location"] == block]["rank"].iloc[0] > 10  # see the docstring
 
 
 # -------------------------------------------------------------------------------------- repeat victims

@@ -5,7 +5,8 @@
 write. The city's parameters (districts, offence mix, hour and weekday profiles, response times, the
 planted truths) are data in ``data/demo_city.toml``; its offence codes are ``data/taxonomy/demo.csv``.
 
-How the incidents are made (all vectorised with numpy, one ``Generator(PCG64(seed))``):
+How the incidents are made (all vectorised with numpy, a chunk of days at a time so that memory does not
+grow with the city's size; each chunk draws from its own generator spawned from the seed):
 
 * Geography is fixed (drawn with the TOML's ``city_seed``): districts are a Voronoi of fixed seed
   points clipped to the city rectangle; each district is cut into beats by a Lloyd-relaxed Voronoi.
@@ -26,12 +27,14 @@ The modules, in the order a build uses them:
 * ``geography``: the fixed map (districts, beats, hot points, km <-> lon/lat).
 * ``offences``: the offence codes and the expected rate per (beat, code, day).
 * ``clock``: the time frame (day numbers, epoch seconds, per-year running numbers).
-* ``plan``: the planted truths, as beats, days and extra incident streams.
+* ``chunks``: the chunks of days a build draws and writes in, their generators, rows held for a later chunk.
+* ``plan``: the planted truths, as beats, days and extra incident streams; expected counts.
 * ``incidents``: incidents drawn, placed, near repeats added, times and outcomes.
-* ``people``, ``calls``, ``use_of_force``, ``history``, ``survey``: the datasets derived from incidents.
-* ``truth``: the ``demo_truth`` rows.
+* ``people``, ``calls``, ``use_of_force``, ``history``, ``survey``: the datasets derived from incidents
+  (the pools of people who recur are planned for the whole period before the first chunk).
+* ``truth``: the ``demo_truth`` rows, from counts tallied chunk by chunk.
 * ``write``: the generated arrays into the warehouse's tables.
-* ``build``: the steps in their fixed order, the whole write, and ``table_checksums``.
+* ``build``: the steps in their fixed order, chunk by chunk, the whole write, and ``table_checksums``.
 """
 
 from ilp.demo.build import (

@@ -1,8 +1,10 @@
 """Building the demo city: ``build_demo`` runs every step in its fixed order inside an open write,
 ``build_demo_warehouse`` does the whole write, and ``table_checksums`` proves two builds identical.
 
-Same (seed, years, incidents_per_year, end_date) gives identical tables: one ``Generator(PCG64(seed))``
-is drawn from in the order the steps run here.
+Same (seed, years, incidents_per_year, end_date) gives identical tables: the city is drawn and written a
+chunk of days at a time (``chunks``), each chunk from its own generator spawned from the seed, in the
+order the steps run here; what spans the whole period (the planted truths, the pools of people who
+recur) is planned first, from a generator of its own. Memory stays that of one chunk at any size.
 """
 
 from __future__ import annotations
@@ -14,18 +16,26 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 
-from ilp.demo.calls import generate_calls
+from ilp.demo.calls import call_names, generate_calls, number_calls
+from ilp.demo.chunks import Backlog, chunk_days, chunk_generators
 from ilp.demo.city_spec import load_city_spec
-from ilp.demo.clock import Clock
+from ilp.demo.clock import Clock, YearSequence
 from ilp.demo.geography import build_geography
 from ilp.demo.history import generate_history
-from ilp.demo.incidents import add_near_repeats, generate_events, incident_details, place_events
+from ilp.demo.incidents import (
+    NEAR_REPEAT_BURN_IN_DAYS,
+    Events,
+    add_near_repeats,
+    generate_events,
+    incident_details,
+    place_events,
+)
 from ilp.demo.offences import base_rates, load_offence_model
-from ilp.demo.people import generate_persons
-from ilp.demo.plan import plan_truths
+from ilp.demo.people import generate_persons, person_stats, plan_people
+from ilp.demo.plan import expected_counts, plan_truths
 from ilp.demo.survey import generate_survey
-from ilp.demo.truth import truth_rows
-from ilp.demo.use_of_force import generate_use_of_force
+from ilp.demo.truth import Tally, truth_rows
+from ilp.demo.use_of_force import generate_use_of_force, number_force
 from ilp.demo.write import (
     snapshot_being_written,
     write_areas,
@@ -66,6 +76,7 @@ CHECKSUM_TABLES = (
 )
 
 Progress = Callable[[str, float], None]
+DUCKDB_MEMORY_LIMIT = "1GB"  # for the writing connection during a build
 
 
 def build_demo(
@@ -83,7 +94,8 @@ def build_demo(
     ``years`` counts whole 52-week years ending on ``end_date`` (inclusive), so with a Sunday end date
     the data starts on a Monday and every week is complete. ``progress(step, fraction_done)`` is called
     as the build goes. ``snapshot`` is the version being written, for ``ingest_log`` (by default it is
-    read from the snapshot file's name). Returns a summary: rows per table, the truth rows, seconds.
+    read from the snapshot file's name). Returns a summary: rows per table, the truth rows, how many chunks
+    the city was drawn in, seconds.
     """
     if isinstance(end_date, str):
         end_date = dt.date.fromisoformat(end_date)
@@ -99,50 +111,56 @@ def build_demo(
         raise WarehouseError("The demo city is built into a fresh warehouse only (Warehouse.write(fresh=True)).")
     ingest_id = next_ingest_id(con)
     con.execute("SET enable_progress_bar = false")  # the caller draws its own progress
+    # DuckDB's cache of the segment being written grows with it (about 130 MB per million incidents); capped,
+    # it is written out instead, so the build's memory is one chunk's plus this at any size
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     spec = load_city_spec()
     proactive = {row[0] for row in con.execute("SELECT category FROM offence_categories WHERE proactive").fetchall()}
     model = load_offence_model(spec, proactive)
     geo = build_geography(spec)
-    rng = np.random.Generator(np.random.PCG64(seed))
 
     n_days = years * 364
     start_date = end_date - dt.timedelta(days=n_days - 1)
     clock = Clock(start_date, end_date)
+    chunks = chunk_days(clock, incidents_per_year, -NEAR_REPEAT_BURN_IN_DAYS)
+    plan_rng, survey_rng, chunk_rngs = chunk_generators(seed, len(chunks))
 
-    report("planting truths", 0.05)
+    report("planting truths", 0.02)
     rates = base_rates(spec, geo, model, incidents_per_year)
     plan = plan_truths(spec, geo, model, rates, clock)
-
-    report("generating incidents", 0.1)
-    events = generate_events(rng, spec, geo, model, rates, plan, clock)
-    report("placing incidents", 0.2)
-    place_events(rng, geo, model, events, plan)
-    report("near-repeat burglaries", 0.3)
-    events = add_near_repeats(rng, spec, geo, model, events, clock)
-    report("times and outcomes", 0.35)
-    incidents = incident_details(rng, spec, geo, model, events, plan, clock)
-
-    report("people", 0.45)
-    persons, person_stats = generate_persons(rng, spec, geo, model, incidents, plan)
-    report("calls for service", 0.55)
-    calls = generate_calls(rng, spec, geo, model, incidents, clock, incidents_per_year)
-    report("use of force, history and surveys", 0.65)
-    force = generate_use_of_force(rng, spec, geo, model, incidents, clock)
-    history = generate_history(rng, spec, model, incidents, clock)
-    survey = generate_survey(rng, spec, geo, incidents, plan, clock)
-    truth = truth_rows(spec, geo, model, plan, incidents, person_stats, clock)
-
-    report("writing areas", 0.7)
+    pools = plan_people(plan_rng, spec, geo, model, expected_counts(spec, model, rates, plan, clock), plan)
     write_areas(con, geo)
-    report("writing incidents", 0.75)
-    write_incidents(con, spec, geo, model, incidents, history, ingest_id)
-    report("writing people", 0.85)
-    write_persons(con, spec, incidents, persons)
-    report("writing calls", 0.9)
-    write_calls(con, geo, *calls)
-    report("writing force and surveys", 0.96)
-    write_force(con, geo, force)
-    write_survey(con, survey)
+
+    call_types, dispositions = call_names(spec, model)
+    waiting = Events.empty()  # near-repeat burglaries drawn for a later chunk
+    calls_due, force_due = Backlog("received"), Backlog("occurred")
+    incident_numbers, call_numbers, force_numbers = YearSequence(), YearSequence(), YearSequence()
+    tally = Tally.start(geo)
+    for k, ((first, end), rng) in enumerate(zip(chunks, chunk_rngs, strict=True)):
+        report(f"incidents to {clock.date_of(end - 1)}", 0.03 + 0.93 * k / len(chunks))
+        events = generate_events(rng, spec, geo, model, rates, plan, clock, first, end)
+        place_events(rng, geo, model, events, plan)
+        events, waiting = add_near_repeats(rng, spec, geo, model, events, waiting, clock, end)
+        incidents = incident_details(rng, spec, geo, model, events, plan, clock, incident_numbers)
+        del events
+        persons = generate_persons(rng, spec, geo, model, incidents, plan, pools)
+        calls = generate_calls(rng, spec, geo, model, incidents, clock, (first, end), incidents_per_year)
+        force = generate_use_of_force(rng, spec, geo, model, incidents, clock)
+        history = generate_history(rng, spec, model, incidents, clock)
+        tally.add(geo, plan, incidents)
+
+        # calls and use of force timed after this chunk's last day wait for the next chunk, so both are
+        # written in time order and numbered in it
+        until = clock.epoch_seconds + end * 86400 if end < clock.n_days else np.inf
+        write_incidents(con, spec, geo, model, incidents, history, ingest_id)
+        write_persons(con, spec, incidents, persons)
+        write_calls(con, geo, number_calls(calls_due.release(calls, until), call_numbers), call_types, dispositions)
+        write_force(con, geo, number_force(force_due.release(force, until), force_numbers))
+        del incidents, persons, calls, force, history
+
+    report("surveys and truth", 0.97)
+    write_survey(con, generate_survey(survey_rng, spec, geo, tally, plan, clock))
+    truth = truth_rows(spec, geo, model, plan, tally, person_stats(pools), clock)
     write_truth(con, truth)
     rows = {
         table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -173,6 +191,7 @@ def build_demo(
         "start_date": start_date.isoformat(),
         "end_date": end_date.isoformat(),
         "seed": seed,
+        "chunks": len(chunks),
         "rows": rows,
         "truth_rows": len(truth),
         "seconds": seconds,

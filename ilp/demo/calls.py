@@ -6,16 +6,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ilp.demo.clock import Clock, timestamps, year_and_seq
+from ilp.demo.clock import Clock, YearSequence, timestamps
 from ilp.demo.geography import Geography
 from ilp.demo.incidents import Incidents
 from ilp.demo.offences import OffenceModel, normalised, profile
 
 
+def call_names(spec, model: OffenceModel) -> tuple[list[str], list[str]]:
+    """The call type names and disposition names that calls' codes index."""
+    cats = [model.category_spec[c] for c in model.category_names]
+    nc = spec["non_crime_calls"]
+    call_types = sorted(
+        {c["call"] for c in cats if "call" in c} | {"DOMESTIC DISTURBANCE"} | {t[0] for t in nc["types"]}
+    )
+    dispositions = ["DUPLICATE", "ARREST", "REPORT TAKEN", "CANCELLED"] + [d[0] for d in nc["dispositions"]]
+    return call_types, dispositions
+
+
 def generate_calls(
-    rng, spec, geo: Geography, model: OffenceModel, incidents: Incidents, clock: Clock, incidents_per_year: float
-) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Calls for service: (calls frame with call_type/disposition as codes, call type names, disposition names).
+    rng,
+    spec,
+    geo: Geography,
+    model: OffenceModel,
+    incidents: Incidents,
+    clock: Clock,
+    days: tuple[int, int],
+    incidents_per_year: float,
+) -> pd.DataFrame:
+    """One chunk's calls for service, about its incidents and on its ``days`` (first, end exclusive), with
+    call_type/disposition as codes (``call_names``) and times in epoch seconds (-1 for none), not yet in order.
 
     Every reported (non-proactive) incident brings one call and sometimes duplicates; calls about no
     recorded crime (collisions, alarms, welfare checks, ...) are a stationary Poisson stream per beat.
@@ -25,8 +44,7 @@ def generate_calls(
     cats = [model.category_spec[c] for c in model.category_names]
     nc = spec["non_crime_calls"]
     types = nc["types"]
-    call_types = sorted({c["call"] for c in cats if "call" in c} | {"DOMESTIC DISTURBANCE"} | {t[0] for t in types})
-    dispositions = ["DUPLICATE", "ARREST", "REPORT TAKEN", "CANCELLED"] + [d[0] for d in nc["dispositions"]]
+    call_types, _ = call_names(spec, model)
 
     has_call = np.array([("call" in c) and not c["proactive"] for c in cats])[category]
     call_rate = np.array([c.get("call_rate", 1.0) for c in cats])[category]
@@ -52,7 +70,8 @@ def generate_calls(
 
     weight = geo.beat_population**0.9 * np.exp(0.3 * geo.beat_deprivation)
     per_day = nc["per_incident"] * incidents_per_year / 365.25
-    dates = clock.dates()
+    first = max(days[0], 0)
+    dates = clock.dates(first)[: days[1] - first]
     doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
     season = 1.0 + nc["season"][0] * np.cos(2 * np.pi * (doy - nc["season"][1]) / 365.25)
     means = (
@@ -64,7 +83,7 @@ def generate_calls(
     flat = np.flatnonzero(counts)
     other_beat, kind, day = np.unravel_index(np.repeat(flat, counts.ravel()[flat]), counts.shape)
     hours = rng.choice(24, size=len(day), p=profile(spec, "hours", nc["hours"]))
-    other_received = clock.epoch_seconds + day * 86400 + hours * 3600 + rng.integers(0, 3600, len(day))
+    other_received = clock.epoch_seconds + (first + day) * 86400 + hours * 3600 + rng.integers(0, 3600, len(day))
     other_priority = np.zeros(len(day), dtype=np.int64)
     for t, row in enumerate(types):
         pick = np.flatnonzero(kind == t)
@@ -111,20 +130,28 @@ def generate_calls(
     arrived = np.where(duplicate | cancelled, -1, arrived)
     disposition = np.where(cancelled, 3, disposition)
 
-    order = np.lexsort((dispatched, priority, call_type, beat, received))
-    year, seq = year_and_seq(received[order])
-    calls = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "year": year,
-            "seq": seq,
-            "priority": priority[order],
-            "call_type": call_type[order],
-            "received": timestamps(received[order]),
-            "dispatched": timestamps(dispatched[order]),
-            "arrived": timestamps(arrived[order]),
-            "cleared": timestamps(cleared[order]),
-            "beat": beat[order],
-            "disposition": disposition[order],
+            "received": received,
+            "dispatched": dispatched,
+            "arrived": arrived,
+            "cleared": cleared,
+            "priority": priority,
+            "call_type": call_type,
+            "beat": beat,
+            "disposition": disposition,
         }
     )
-    return calls, call_types, dispositions
+
+
+def number_calls(calls: pd.DataFrame, numbers: YearSequence) -> pd.DataFrame:
+    """Calls put in their defined order (by time received, then beat, type, priority, dispatch) and numbered
+    on within the year (``numbers``), times as timestamps: the rows ``write_calls`` writes."""
+    order = np.lexsort(tuple(calls[c].to_numpy() for c in ("dispatched", "priority", "call_type", "beat", "received")))
+    calls = calls.iloc[order].reset_index(drop=True)
+    calls.insert(0, "seq", 0)
+    calls.insert(0, "year", 0)
+    calls["year"], calls["seq"] = numbers.number(calls["received"].to_numpy())
+    for column in ("received", "dispatched", "arrived", "cleared"):
+        calls[column] = timestamps(calls[column].to_numpy())
+    return calls

@@ -1,5 +1,5 @@
 """The demo data's time frame: days numbered from the first day of the data, epoch seconds, and the
-per-year running numbers that source ids are made from."""
+per-year running numbers that source ids are made from (carried across the build's chunks)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,23 @@ def year_and_seq(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.r_[0, np.flatnonzero(np.diff(year)) + 1]
     seq = np.arange(len(year)) - np.repeat(starts, np.diff(np.r_[starts, len(year)])) + 1
     return year, seq
+
+
+class YearSequence:
+    """Running numbers within the calendar year, carried across chunks: each call takes the next timestamps
+    (sorted, none earlier than the last call's) and gives their year and number within it, from 1."""
+
+    def __init__(self):
+        self.year, self.count = None, 0
+
+    def number(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        year, seq = year_and_seq(seconds)
+        if not len(year):
+            return year, seq
+        if year[0] == self.year:  # the first run continues the year the last call ended in
+            seq[year == self.year] += self.count
+        self.year, self.count = int(year[-1]), int(seq[-1])
+        return year, seq
 
 
 def timestamps(seconds: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The demo city's incidents: drawn, placed inside their beats, near repeats added, then put in their
 final order with times, premises and outcomes.
 
-All vectorised with numpy on the build's one ``Generator``; the functions are called in a fixed order
-(``build.build_demo``), which is what makes a seed reproduce the same tables.
+All vectorised with numpy, one chunk of days at a time on the chunk's own ``Generator``; the functions are
+called in a fixed order (``build.build_demo``), which is what makes a seed reproduce the same tables.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import shapely
 
-from ilp.demo.clock import Clock, year_and_seq
+from ilp.demo.clock import Clock, YearSequence
 from ilp.demo.geography import KM_PER_DEGREE_LAT, Geography
 from ilp.demo.offences import OffenceModel, day_factors, profile
 from ilp.demo.plan import TAG_BACKGROUND, TAG_NEAR_REPEAT, TAG_SERIES, Plan
@@ -41,17 +41,22 @@ class Events:
             **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Events)}
         )
 
+    @staticmethod
+    def empty() -> Events:
+        none = np.zeros(0, dtype=np.int64)
+        return Events(beat=none, code=none, day=none, tag=none, lon=np.zeros(0), lat=np.zeros(0))
+
     def __len__(self) -> int:
         return len(self.beat)
 
 
-def generate_events(rng, spec, geo, model, rates, plan: Plan, clock: Clock) -> Events:
-    first = -NEAR_REPEAT_BURN_IN_DAYS
-    dates = clock.dates(first)
+def generate_events(rng, spec, geo, model, rates, plan: Plan, clock: Clock, first: int, end: int) -> Events:
+    """The background and planted-stream incidents of days ``first`` to ``end`` (exclusive) of one chunk."""
+    dates = clock.dates(first)[: end - first]
     factors = day_factors(spec, model, dates)[model.code_category]  # (codes, days)
     means = rates[:, :, None] * factors[None, :, :]  # (beats, codes, days)
     inter = plan.intervention
-    means[inter["beat"], inter["code"], inter["first_day"] - first :] *= inter["effect"]
+    means[inter["beat"], inter["code"], max(inter["first_day"] - first, 0) :] *= inter["effect"]
     counts = rng.poisson(means)
     flat = np.flatnonzero(counts)
     cells = np.repeat(flat, counts.ravel()[flat])
@@ -67,7 +72,7 @@ def generate_events(rng, spec, geo, model, rates, plan: Plan, clock: Clock) -> E
         )
     ]
     for stream in plan.streams:
-        days = np.arange(stream.first_day, stream.last_day + 1)
+        days = np.arange(max(stream.first_day, first), min(stream.last_day + 1, end))
         daily = stream.per_day * factors[stream.code, days - first]
         n = rng.poisson(daily)
         stream_days = np.repeat(days, n)
@@ -120,12 +125,7 @@ def _sample_in_beats(rng, geo: Geography, beat, centre_lon, centre_lat, sigma_km
         s = np.where(near, sigma_km[todo], 0.0)
         x = np.where(near, centre_lon[todo] + dx * s / geo.km_per_lon, x).round(6)
         y = np.where(near, centre_lat[todo] + dy * s / KM_PER_DEGREE_LAT, y).round(6)
-        inside = np.zeros(len(todo), dtype=bool)
-        order = np.argsort(b, kind="stable")
-        splits = np.flatnonzero(np.diff(b[order])) + 1
-        for group in np.split(order, splits):
-            if len(group):
-                inside[group] = shapely.contains_xy(geo.beat_polygons[b[group[0]]], x[group], y[group])
+        inside = _inside_beats(geo, b, x, y)
         lon[todo[inside]], lat[todo[inside]] = x[inside], y[inside]
         todo = todo[~inside]
     if len(todo):
@@ -133,13 +133,34 @@ def _sample_in_beats(rng, geo: Geography, beat, centre_lon, centre_lat, sigma_km
     return lon, lat
 
 
-def add_near_repeats(rng, spec, geo: Geography, model: OffenceModel, events: Events, clock: Clock) -> Events:
-    """Each residential burglary may trigger follow-on burglaries within radius_m in the next window_days."""
+def _inside_beats(geo: Geography, beat, x, y) -> np.ndarray:
+    """Whether each point (x, y) lies inside its beat ``beat``: one vectorised test per beat."""
+    inside = np.zeros(len(beat), dtype=bool)
+    order = np.argsort(beat, kind="stable")
+    splits = np.flatnonzero(np.diff(beat[order])) + 1
+    for group in np.split(order, splits):
+        if len(group):
+            inside[group] = shapely.contains_xy(geo.beat_polygons[beat[group[0]]], x[group], y[group])
+    return inside
+
+
+def add_near_repeats(
+    rng, spec, geo: Geography, model: OffenceModel, events: Events, waiting: Events, clock: Clock, end: int
+) -> tuple[Events, Events]:
+    """Each residential burglary may trigger follow-on burglaries within radius_m in the next window_days.
+
+    ``waiting`` holds follow-ons that earlier chunks drew for days from this chunk on. Returns this chunk's
+    incidents (its own, its follow-ons and the waiting ones due before ``end``; burn-in days dropped) and the
+    follow-ons still waiting for a later chunk. Follow-ons trigger their own when their chunk comes.
+    """
     near = spec["near_repeat"]
     codes = [j for j, c in enumerate(model.categories) if c == near["category"]]
     radius_km = near["radius_m"] / 1000.0
-    parts = [events]
-    parents = events.take(np.flatnonzero(np.isin(events.code, codes)))
+    due = waiting.day < end
+    later = [waiting.take(np.flatnonzero(~due))]
+    waiting = waiting.take(np.flatnonzero(due))
+    parts = [events, waiting]
+    parents = Events.concat([events.take(np.flatnonzero(np.isin(events.code, codes))), waiting])
     while len(parents):
         k = rng.poisson(near["branching"], len(parents))
         child = parents.take(np.repeat(np.arange(len(parents)), k))
@@ -153,20 +174,16 @@ def add_near_repeats(rng, spec, geo: Geography, model: OffenceModel, events: Eve
             angle = rng.uniform(0, 2 * np.pi, len(todo))
             lon = (child.lon[todo] + r * np.cos(angle) / geo.km_per_lon).round(6)
             lat = (child.lat[todo] + r * np.sin(angle) / KM_PER_DEGREE_LAT).round(6)
-            inside = np.array(
-                [
-                    shapely.contains_xy(geo.beat_polygons[b], x, y)
-                    for b, x, y in zip(child.beat[todo], lon, lat, strict=True)
-                ],
-                dtype=bool,
-            )
+            inside = _inside_beats(geo, child.beat[todo], lon, lat)
             child.lon[todo[inside]], child.lat[todo[inside]] = lon[inside], lat[inside]
             todo = todo[~inside]
         child = child.take(np.flatnonzero(child.day < clock.n_days))
-        parts.append(child)
-        parents = child
+        now = child.day < end
+        later.append(child.take(np.flatnonzero(~now)))
+        parents = child.take(np.flatnonzero(now))
+        parts.append(parents)
     all_events = Events.concat(parts)
-    return all_events.take(np.flatnonzero(all_events.day >= 0))
+    return all_events.take(np.flatnonzero(all_events.day >= 0)), Events.concat(later)
 
 
 @dataclasses.dataclass
@@ -190,7 +207,10 @@ class Incidents:
         return len(self.events)
 
 
-def incident_details(rng, spec, geo, model: OffenceModel, events: Events, plan: Plan, clock: Clock) -> Incidents:
+def incident_details(
+    rng, spec, geo, model: OffenceModel, events: Events, plan: Plan, clock: Clock, numbers: YearSequence
+) -> Incidents:
+    """One chunk's incidents in their final order, numbered on from the chunk before (``numbers``)."""
     n = len(events)
     category = model.code_category[events.code]
     hours = np.zeros(n, dtype=np.int64)
@@ -203,7 +223,7 @@ def incident_details(rng, spec, geo, model: OffenceModel, events: Events, plan: 
 
     order = np.lexsort((events.lat, events.lon, events.code, events.beat, occurred))
     events, occurred, category = events.take(order), occurred[order], category[order]
-    year, seq = year_and_seq(occurred)
+    year, seq = numbers.number(occurred)
 
     lag_median = np.array([model.category_spec[c]["report_lag_min"] for c in model.category_names], dtype=float)
     lag = np.round(60 * lag_median[category] * rng.lognormal(0.0, 1.0, n)).astype(np.int64)

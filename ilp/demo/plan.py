@@ -17,7 +17,7 @@ import shapely
 from ilp.demo.city_spec import city_spec_path
 from ilp.demo.clock import Clock
 from ilp.demo.geography import Geography
-from ilp.demo.offences import OffenceModel
+from ilp.demo.offences import OffenceModel, day_factors
 
 TAG_BACKGROUND, TAG_SERIES, TAG_HOTSPOT_1, TAG_HOTSPOT_2, TAG_NEAR_REPEAT = range(5)
 
@@ -157,6 +157,23 @@ def plan_truths(spec: dict, geo: Geography, model: OffenceModel, rates: np.ndarr
         streams=streams,
         near_repeat=dict(near, codes=near_code),
     )
+
+
+def expected_counts(spec: dict, model: OffenceModel, rates: np.ndarray, plan: Plan, clock: Clock) -> np.ndarray:
+    """Expected incidents per (beat, code) over the whole period (day 0 to the end date): the background with
+    its seasons and the intervention's cut, the planted streams, and near-repeat follow-ons. Sizes what is
+    planned before any incident is drawn (the pools people are drawn from)."""
+    factors = day_factors(spec, model, clock.dates())[model.code_category]  # (codes, days)
+    expected = rates * factors.sum(axis=1)[None, :]
+    inter = plan.intervention
+    cut = factors[inter["code"], inter["first_day"] :].sum()
+    expected[inter["beat"], inter["code"]] -= (1.0 - inter["effect"]) * rates[inter["beat"], inter["code"]] * cut
+    for stream in plan.streams:
+        expected[stream.beat, stream.code] += (
+            stream.per_day * factors[stream.code, stream.first_day : stream.last_day + 1].sum()
+        )
+    expected[:, plan.near_repeat["codes"]] /= 1.0 - plan.near_repeat["branching"]
+    return expected
 
 
 def _centre_in(geo: Geography, beat: int, pull: float) -> tuple[float, float]:

@@ -10,18 +10,16 @@ import pandas as pd
 
 from ilp.demo.clock import Clock
 from ilp.demo.geography import Geography
-from ilp.demo.incidents import Incidents
 from ilp.demo.plan import Plan
+from ilp.demo.truth import Tally
 
 
-def generate_survey(rng, spec, geo: Geography, incidents: Incidents, plan: Plan, clock: Clock) -> pd.DataFrame:
+def generate_survey(rng, spec, geo: Geography, tally: Tally, plan: Plan, clock: Clock) -> pd.DataFrame:
     sv = spec["survey"]
-    ev = incidents.events
     # crime per head by district (all incidents), standardised: trust is a little lower where crime is higher
-    district = geo.beat_district[ev.beat]
     n_d = len(geo.district_ids)
     pop = np.bincount(geo.beat_district, weights=geo.beat_population, minlength=n_d)
-    per_head = np.bincount(district, minlength=n_d) / pop
+    per_head = tally.district / pop
     z = (per_head - per_head.mean()) / (per_head.std() or 1.0)
     treated_district = geo.beat_district[plan.intervention["beat"]]
     intervention_start = clock.date_of(plan.intervention["first_day"])

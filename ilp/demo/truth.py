@@ -6,8 +6,11 @@ three citywide behaviours (near-repeat burglary, repeat domestic-abuse victims, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+
+import numpy as np
 
 from ilp.demo.clock import Clock
 from ilp.demo.geography import Geography
@@ -15,6 +18,32 @@ from ilp.demo.incidents import NEAR_REPEAT_SAME_ADDRESS, Incidents
 from ilp.demo.offences import OffenceModel
 from ilp.demo.people import AGE_BANDS
 from ilp.demo.plan import TAG_HOTSPOT_1, TAG_NEAR_REPEAT, TAG_SERIES, Plan
+
+
+@dataclasses.dataclass
+class Tally:
+    """What the truth rows and the survey count over all incidents, added up one chunk at a time."""
+
+    tags: np.ndarray  # incidents per tag (background, series, hot spot phases, near repeat)
+    intervention: dict  # burglaries in the treated and control beats, before and after the cut
+    district: np.ndarray  # incidents per district
+
+    @staticmethod
+    def start(geo: Geography) -> Tally:
+        counts = dict.fromkeys(("treated_before", "treated_after", "control_before", "control_after"), 0)
+        return Tally(np.zeros(TAG_NEAR_REPEAT + 1, dtype=np.int64), counts, np.zeros(len(geo.district_ids), np.int64))
+
+    def add(self, geo: Geography, plan: Plan, incidents: Incidents) -> None:
+        ev = incidents.events
+        self.tags += np.bincount(ev.tag, minlength=len(self.tags))
+        self.district += np.bincount(geo.beat_district[ev.beat], minlength=len(self.district))
+        i = plan.intervention
+        burglary = ev.code == i["code"]
+        after = ev.day >= i["first_day"]
+        for name, beat in (("treated", i["beat"]), ("control", i["control"])):
+            here = burglary & (ev.beat == beat)
+            self.intervention[f"{name}_before"] += int((here & ~after).sum())
+            self.intervention[f"{name}_after"] += int((here & after).sum())
 
 
 def _truth(
@@ -44,10 +73,9 @@ def _truth(
 
 
 def truth_rows(
-    spec, geo: Geography, model: OffenceModel, plan: Plan, incidents: Incidents, person_stats: dict, clock: Clock
+    spec, geo: Geography, model: OffenceModel, plan: Plan, tally: Tally, person_stats: dict, clock: Clock
 ) -> list[dict]:
     """One row per planted truth (three beat-level ones, then three citywide behaviours)."""
-    ev = incidents.events
     beat_id = geo.beat_ids
     salt = spec["city"]["person_salt"]
     s = plan.series
@@ -64,7 +92,7 @@ def truth_rows(
                 "offense_code": model.codes[s["code"]],
                 "baseline_per_week": round(7 * s["baseline_per_day"], 3),
                 "baseline_rank_among_beats": s["rank"],
-                "planted_incidents": int((ev.tag == TAG_SERIES).sum()),
+                "planted_incidents": int(tally.tags[TAG_SERIES]),
                 "centre_lat": s["lat"],
                 "centre_lon": s["lon"],
                 "sigma_m": round(1000 * s["sigma_km"]),
@@ -106,7 +134,7 @@ def truth_rows(
                     "to_beat": beat_id[second["beat"]],
                     "other_phase_beat": beat_id[other["beat"]],
                     "baseline_per_week": round(7 * phase["baseline_per_day"], 3),
-                    "planted_incidents": int((ev.tag == TAG_HOTSPOT_1 + number - 1).sum()),
+                    "planted_incidents": int(tally.tags[TAG_HOTSPOT_1 + number - 1]),
                     "centre_lat": phase["lat"],
                     "centre_lon": phase["lon"],
                     "sigma_m": h["sigma_m"],
@@ -119,12 +147,6 @@ def truth_rows(
         )
 
     i = plan.intervention
-    burglary = ev.code == i["code"]
-    after = ev.day >= i["first_day"]
-
-    def count(beat, when):
-        return int((burglary & (ev.beat == beat) & when).sum())
-
     rows.append(
         _truth(
             "intervention",
@@ -139,12 +161,7 @@ def truth_rows(
                 "treated_population": int(geo.beat_population[i["beat"]]),
                 "control_population": int(geo.beat_population[i["control"]]),
                 "baseline_per_week": round(7 * i["baseline_per_day"], 3),
-                "counts": {
-                    "treated_before": count(i["beat"], ~after),
-                    "treated_after": count(i["beat"], after),
-                    "control_before": count(i["control"], ~after),
-                    "control_after": count(i["control"], after),
-                },
+                "counts": dict(tally.intervention),
                 "survey_district": geo.district_ids[geo.beat_district[i["beat"]]],
                 "survey_effect": dict(zip(spec["survey"]["measures"], i["survey_effect"], strict=True)),
             },
@@ -168,7 +185,7 @@ def truth_rows(
                 "radius_m": near["radius_m"],
                 "window_days": near["window_days"],
                 "same_address_share": NEAR_REPEAT_SAME_ADDRESS,
-                "follow_on_incidents": int((ev.tag == TAG_NEAR_REPEAT).sum()),
+                "follow_on_incidents": int(tally.tags[TAG_NEAR_REPEAT]),
             },
             description=(
                 f"Citywide, each residential burglary triggers on average {near['branching']:g} more within "

@@ -1,11 +1,14 @@
-"""The demo city's use-of-force reports: a share of arrests, more for violent offences and deprived beats."""
+"""The demo city's use-of-force reports: a share of arrests, more for violent offences and deprived beats.
+
+``generate_use_of_force`` draws one chunk's reports (times in epoch seconds); ``number_force`` orders and
+numbers those due (see ``chunks.Backlog``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ilp.demo.clock import Clock, timestamps, year_and_seq
+from ilp.demo.clock import Clock, YearSequence, timestamps
 from ilp.demo.incidents import Incidents
 from ilp.demo.offences import OffenceModel, normalised
 
@@ -26,19 +29,20 @@ def generate_use_of_force(rng, spec, geo, model: OffenceModel, incidents: Incide
     force_type = rng.choice(len(types), size=n, p=normalised([t[1] for t in uof["types"]]))
     harsh = np.isin(np.array(types)[force_type], ["taser", "baton", "firearm_discharged"])
     occurred = np.minimum(incidents.occurred[chosen] + rng.integers(0, 45 * 60, n), clock.end_seconds)
-    frame = (
-        pd.DataFrame(
-            {
-                "occurred": occurred,
-                "beat": ev.beat[chosen],
-                "force_type": np.array(types)[force_type],
-                "subject_injury": rng.random(n) < uof["subject_injury"] * np.where(harsh, 1.6, 1.0),
-                "officer_injury": rng.random(n) < uof["officer_injury"],
-            }
-        )
-        .sort_values(["occurred", "beat"], kind="stable")
-        .reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "occurred": occurred,
+            "beat": ev.beat[chosen],
+            "force_type": np.array(types)[force_type],
+            "subject_injury": rng.random(n) < uof["subject_injury"] * np.where(harsh, 1.6, 1.0),
+            "officer_injury": rng.random(n) < uof["officer_injury"],
+        }
     )
-    frame["year"], frame["seq"] = year_and_seq(frame["occurred"].to_numpy())
+
+
+def number_force(force: pd.DataFrame, numbers: YearSequence) -> pd.DataFrame:
+    """Use of force in its defined order (time, beat), numbered on within the year (``numbers``)."""
+    frame = force.sort_values(["occurred", "beat"], kind="stable").reset_index(drop=True)
+    frame["year"], frame["seq"] = numbers.number(frame["occurred"].to_numpy())
     frame["occurred"] = timestamps(frame["occurred"].to_numpy())
     return frame
