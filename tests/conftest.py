@@ -54,9 +54,7 @@ def dense_city(tmp_path_factory) -> Path:
     """Two years of the demo city at its default density (DENSE_CITY)."""
     from ilp.demo import build_demo_warehouse
 
-    directory = tmp_path_factory.mktemp("dense_city")
-    build_demo_warehouse(directory, **DENSE_CITY)
-    return directory
+    return built_once(tmp_path_factory, "dense_city", lambda folder: build_demo_warehouse(folder, **DENSE_CITY))
 
 
 @pytest.fixture
