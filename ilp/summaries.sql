@@ -105,6 +105,14 @@ WHERE
     AND (
         (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
         OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
+    )
+    -- implied by the join, but lets DuckDB probe incident_persons with the few incidents of the weeks instead of
+    -- joining all of it (a one-week refresh at 10M: 1.0 s -> 0.01 s)
+    AND p.source_id IN (
+        SELECT s.source_id FROM incidents AS s
+        WHERE
+            (s.occurred_at >= CAST(week_from AS TIMESTAMP) AND s.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
+            OR (undated AND s.occurred_at IS NULL)  -- noqa: RF03
     );
 
 -- The data-quality cube (summary.source_weeks): what the governance page and the outcomes' availability
