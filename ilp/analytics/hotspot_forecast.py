@@ -1377,6 +1377,19 @@ class Plan:
 MAX_PLAN_COVERAGE = 0.10
 
 
+def load_plan_window(con, *, week: dt.date, shift_hours: ShiftHours, **filters) -> CellWeeks:
+    """The cell-weeks a plan for ``week`` is chosen and fitted on: the live evaluation and selection windows before
+    it (``next_week_plan``, and ``prepare_page_defaults`` sharing one load between the shifts)."""
+    return load_for_weeks(
+        con,
+        first_week=week - dt.timedelta(weeks=LIVE_EVALUATION_WEEKS),
+        last_week=week,
+        selection_weeks=LIVE_SELECTION_WEEKS,
+        shift_hours=shift_hours,
+        **filters,
+    )
+
+
 def next_week_plan(
     con,
     *,
@@ -1397,11 +1410,9 @@ def next_week_plan(
     shifts of one week share them)."""
     shift_hours = ShiftHours.parse(shift_hours_text)
     week = _as_date(week)
-    data = data or load_for_weeks(
+    data = data or load_plan_window(
         con,
-        first_week=week - dt.timedelta(weeks=LIVE_EVALUATION_WEEKS),
-        last_week=week,
-        selection_weeks=LIVE_SELECTION_WEEKS,
+        week=week,
         category=category,
         district=district,
         cell_m=cell_m,
@@ -1455,17 +1466,15 @@ def prepare_page_defaults(con, today: dt.date | None = None):
         "cell_m": float(DEFAULT_CELL_METRES),
     }
     try:
-        data = load_for_weeks(
+        data = load_plan_window(
             con,
-            first_week=week - dt.timedelta(weeks=LIVE_EVALUATION_WEEKS),
-            last_week=week,
-            selection_weeks=LIVE_SELECTION_WEEKS,
+            week=week,
             category=None,
             district=None,
             cell_m=DEFAULT_CELL_METRES,
             harm_index=harm_index,
             harm_version=harm_version,
-            shift_hours=ShiftHours(),
+            shift_hours=ShiftHours.parse(None),
         )
         plans = []
         for shift in shifts:
