@@ -59,18 +59,20 @@ CUBE_ORDER = "week, month, district, beat, category"  # time order keeps a page'
 
 
 def _macros() -> list[str]:
-    """The statements of ilp/summaries.sql, in order: the cube's macro first (the others read the cube, and
-    DuckDB checks a macro's tables when it is created)."""
+    """The statements of ilp/summaries.sql, in order: the cube's macro (and the scalar macro it uses) first; the
+    others read the cube, and DuckDB checks a macro's tables when it is created."""
     text = (paths.PACKAGE_DIR / "summaries.sql").read_text(encoding="utf-8")
     return [statement for statement in text.split(";\n") if statement.strip()]
 
 
 def _create(con: duckdb.DuckDBPyConnection, make_weeks: str) -> None:
-    """The macros, with ``make_weeks`` (which creates ``summary.weeks``) run between the cube's and the rest."""
-    first, *rest = _macros()
-    con.execute(first)
+    """The macros, with ``make_weeks`` (which creates ``summary.weeks``) run just after the cube's."""
+    statements = _macros()
+    cube = next(k for k, statement in enumerate(statements) if "MACRO summary.week_rows(" in statement) + 1
+    for statement in statements[:cube]:
+        con.execute(statement)
     con.execute(make_weeks)
-    for statement in rest:
+    for statement in statements[cube:]:
         con.execute(statement)
 
 

@@ -7,6 +7,12 @@
 -- (ilp/harm.sql, the one definition of harm), so a new or changed harm index needs no rebuild.
 -- Statements are idempotent (CREATE OR REPLACE); each ends with ";" at the end of a line (the Python splits there).
 
+-- Whether an incident time falls in the weeks a summary row set covers: from week_from (inclusive) to week_to
+-- (exclusive), or undated (NULL) when `undated`. One definition for every macro below.
+CREATE OR REPLACE MACRO summary.dated_in(occurred_at, week_from, week_to, undated) AS  -- noqa: CP05
+    (occurred_at >= CAST(week_from AS TIMESTAMP) AND occurred_at < CAST(week_to AS TIMESTAMP))
+    OR (undated AND occurred_at IS NULL);
+
 -- The weekly cube. One row per (week, month, district, beat, offence category, occurred_precision,
 -- shift) with at least one incident dated from week_from (inclusive) to week_to (exclusive), plus the
 -- undated incidents (week and month NULL) when `undated`:
@@ -38,8 +44,7 @@ SELECT
     min(i.occurred_at) AS first_at,
     max(i.occurred_at) AS last_at
 FROM incidents i
-WHERE (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
-   OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
+WHERE summary.dated_in(i.occurred_at, week_from, week_to, undated)  -- noqa: RF03
 GROUP BY ALL;
 
 -- What the snapshot's incidents carry, in one row (ilp/snapshot.py SnapshotInfo): the first and last day
@@ -102,17 +107,12 @@ FROM incidents i
 INNER JOIN incident_persons p ON i.source = p.source AND i.source_id = p.source_id
 WHERE
     p.role = 'victim'
-    AND (
-        (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
-        OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
-    )
+    AND summary.dated_in(i.occurred_at, week_from, week_to, undated)  -- noqa: RF03
     -- implied by the join, but lets DuckDB probe incident_persons with the few incidents of the weeks instead of
     -- joining all of it (a one-week refresh at 10M: 1.0 s -> 0.01 s)
     AND p.source_id IN (
         SELECT s.source_id FROM incidents AS s
-        WHERE
-            (s.occurred_at >= CAST(week_from AS TIMESTAMP) AND s.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
-            OR (undated AND s.occurred_at IS NULL)  -- noqa: RF03
+        WHERE summary.dated_in(s.occurred_at, week_from, week_to, undated)  -- noqa: RF03
     );
 
 -- The data-quality cube (summary.source_weeks): what the governance page and the outcomes' availability
@@ -136,6 +136,5 @@ SELECT
     min(i.occurred_at) AS first_at,
     max(i.occurred_at) AS last_at
 FROM incidents i
-WHERE (i.occurred_at >= CAST(week_from AS TIMESTAMP) AND i.occurred_at < CAST(week_to AS TIMESTAMP))  -- noqa: RF03
-   OR (undated AND i.occurred_at IS NULL)  -- noqa: RF03
+WHERE summary.dated_in(i.occurred_at, week_from, week_to, undated)  -- noqa: RF03
 GROUP BY ALL;
