@@ -11,8 +11,8 @@ import pydeck as pdk
 import streamlit as st
 
 from ilp.analytics import hotspots
+from ilp.ui import maps
 from ilp.ui.context import gate
-from ilp.ui.maps import CompactDeck
 
 page = gate("deployment")
 
@@ -155,51 +155,17 @@ else:
     metrics[3].metric("Incidents mapped", f"{located.mapped:,}", help=f"in {len(ranked):,} cells")
 
     # ------------------------------------------------------------------------------------ map
-    layers = []
+    under, over = maps.boundary_layers(boundaries)
+    cells_layer = maps.cell_layer(
+        "harm-cells",
+        grid,
+        hotspots.map_cells(ranked, page.info.districts, levels),
+        pickable=True,
+        auto_highlight=True,
+    )
+    layers = [*under, cells_layer, *over]
     beats = hotspots.boundary_collection(boundaries, "beat")
     districts = hotspots.boundary_collection(boundaries, "district")
-    if beats["features"]:
-        layers.append(
-            pdk.Layer(
-                "GeoJsonLayer",
-                id="beat-boundaries",
-                data=beats,
-                stroked=True,
-                filled=True,
-                get_fill_color=[238, 241, 245, 255],
-                get_line_color=[150, 158, 170, 255],
-                line_width_min_pixels=1,
-                pickable=False,
-            )
-        )
-    layers.append(
-        pdk.Layer(
-            "PolygonLayer",
-            id="harm-cells",
-            data=hotspots.map_cells(ranked, page.info.districts, levels),
-            get_polygon=grid.polygon_expression(),
-            get_fill_color="fill",
-            get_line_color=[90, 90, 90, 60],
-            line_width_min_pixels=0.2,
-            stroked=True,
-            filled=True,
-            pickable=True,
-            auto_highlight=True,
-        )
-    )
-    if districts["features"]:
-        layers.append(
-            pdk.Layer(
-                "GeoJsonLayer",
-                id="district-boundaries",
-                data=districts,
-                stroked=True,
-                filled=False,
-                get_line_color=[31, 58, 95, 255],
-                line_width_min_pixels=2.5,
-                pickable=False,
-            )
-        )
 
     if len(ranked):
         lat, lon = ranked["centre_lat"], ranked["centre_lon"]
@@ -210,7 +176,7 @@ else:
     else:
         view = {"latitude": float(reference["median_latitude"] or 0), "longitude": 0.0, "zoom": 10}
 
-    deck = CompactDeck(
+    deck = maps.CompactDeck(
         layers=layers,
         initial_view_state=pdk.ViewState(**view),
         # No basemap, nothing fetched. Leave map_style at pydeck's default: with map_provider=None it serialises as

@@ -15,8 +15,8 @@ import streamlit as st
 
 from ilp.analytics import hotspot_forecast as forecasting
 from ilp.analytics import hotspots, near_repeat
+from ilp.ui import maps
 from ilp.ui.context import gate, state
-from ilp.ui.maps import CompactDeck
 
 page = gate("deployment_forecast")
 filters, info = page.filters, page.info
@@ -146,36 +146,17 @@ else:
                 lat_ref=float(forecast.lat_ref),
                 district=filters.district,
             )
-        layers = []
-        if beats["features"]:
-            layers.append(
-                pdk.Layer(
-                    "GeoJsonLayer",
-                    id="beat-boundaries",
-                    data=beats,
-                    stroked=True,
-                    filled=True,
-                    get_fill_color=[238, 241, 245, 255],
-                    get_line_color=[150, 158, 170, 255],
-                    line_width_min_pixels=1,
-                    pickable=False,
-                )
-            )
-        layers.append(
-            pdk.Layer(
-                "PolygonLayer",
-                id="forecast-cells",
-                data=forecasting.map_rows(top, page.info.districts, page.harm.unit_short, colour_by),
-                get_polygon=grid.polygon_expression(),
-                get_fill_color="fill",
-                get_line_color=[60, 60, 60, 160],
-                line_width_min_pixels=0.5,
-                stroked=True,
-                filled=True,
+        under, over = maps.boundary_layers(boundaries)
+        layers = [
+            *under,
+            maps.cell_layer(
+                "forecast-cells",
+                grid,
+                forecasting.map_rows(top, page.info.districts, page.harm.unit_short, colour_by),
                 pickable=True,
                 auto_highlight=True,
-            )
-        )
+            ),
+        ]
         show_alerts = (
             alerts is not None
             and len(alerts.cells) > 0
@@ -188,37 +169,17 @@ else:
         )
         if show_alerts:
             layers.append(
-                pdk.Layer(
-                    "PolygonLayer",
-                    id="near-repeat-cells",
-                    data=alerts.cells[["cell_x", "cell_y"]].rename(columns={"cell_x": "x", "cell_y": "y"}),
-                    get_polygon=grid.polygon_expression(),
-                    get_line_color=[33, 102, 172, 230],
-                    line_width_min_pixels=1.5,
-                    stroked=True,
-                    filled=False,
-                    pickable=False,
+                maps.cell_outline_layer(
+                    "near-repeat-cells", grid, alerts.cells["cell_x"], alerts.cells["cell_y"], [33, 102, 172, 230], 1.5
                 )
             )
-        if districts["features"]:
-            layers.append(
-                pdk.Layer(
-                    "GeoJsonLayer",
-                    id="district-boundaries",
-                    data=districts,
-                    stroked=True,
-                    filled=False,
-                    get_line_color=[31, 58, 95, 255],
-                    line_width_min_pixels=2.5,
-                    pickable=False,
-                )
-            )
+        layers += over
         if len(boundaries) and (districts["features"] or beats["features"]):
             view = hotspots.view_for(*hotspots.collection_bounds(districts if districts["features"] else beats))
         else:
             lat, lon = top["centre_lat"], top["centre_lon"]
             view = hotspots.view_for(lon.min(), lat.min(), lon.max(), lat.max())
-        deck = CompactDeck(
+        deck = maps.CompactDeck(
             layers=layers,
             initial_view_state=pdk.ViewState(**view),
             map_provider=None,  # no basemap, nothing fetched (see ilp.ui.maps.CompactDeck)

@@ -551,3 +551,22 @@ def test_scoreboard_page_empty_then_week_by_week(app_env, demo_warehouse):
     assert {"Issued forecast", "Last year's map", "Last 4 weeks' map", "Issued: running mean"} <= names
     assert len(at.dataframe[0].value) == 6  # 2 weeks x 3 maps
     assert "scored weeks the issued maps found" in at.subheader[0].value
+
+
+@pytestmark_pages
+def test_next_week_map_outlines_the_near_repeat_alert_cells(app_env):
+    at = open_page("deployment_forecast", "commander")
+    toggles = [t for t in at.toggle if t.key == "forecast_show_alerts"]
+    assert toggles, "the demo city has open near-repeat windows in its last week"
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    assert "near-repeat-cells" not in [entry["id"] for entry in spec["layers"]]
+    toggles[0].set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    outline = next(entry for entry in spec["layers"] if entry["id"] == "near-repeat-cells")
+    assert outline["@@type"] == "LineLayer"
+    # Four edges a cell, each a cell's side long (no stroked polygons: ilp/ui/maps.py).
+    edges = outline["data"]
+    assert len(edges) % 4 == 0 and len(edges) > 0
+    sides = {round(abs(e["t"][0] - e["s"][0]) + abs(e["t"][1] - e["s"][1]), 5) for e in edges}
+    assert len(sides) == 2  # the grid's dlon and dlat

@@ -43,6 +43,13 @@ def captions(at: AppTest) -> str:
     return "\n".join(c.value for c in at.caption)
 
 
+def _polygons(coordinates: list) -> list:
+    """A Polygon's rings, or a MultiPolygon's polygons' rings, as one list of rings."""
+    return (
+        [ring for polygon in coordinates for ring in polygon] if isinstance(coordinates[0][0][0], list) else coordinates
+    )
+
+
 def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, demo_warehouse):
     at = open_page("deployment", "analyst")
     start, end = period(at)
@@ -71,16 +78,31 @@ def test_cell_layer_adds_up_to_located_incidents_and_beats_are_drawn(app_env, de
     )
     assert sum(cell["harm"] for cell in cells["data"]) == pytest.approx(harm, abs=0.1 * len(cells["data"]))
 
-    beats = layer(spec, "beat-boundaries")
+    beats = layer(spec, "beat-areas")
     assert beats["@@type"] == "GeoJsonLayer"
     with contextlib.closing(Warehouse(demo_warehouse).connect()) as con:
         demo_beats = {row[0] for row in con.execute("SELECT area_id FROM areas WHERE level = 'beat'").fetchall()}
+        rings = {
+            level: [
+                json.loads(g)["coordinates"]
+                for (g,) in con.execute("SELECT geometry_geojson FROM areas WHERE level = ?", [level]).fetchall()
+            ]
+            for level in ("beat", "district")
+        }
     assert {f["properties"]["area_id"] for f in beats["data"]["features"]} == demo_beats
-    assert len(layer(spec, "district-boundaries")["data"]["features"]) == 7
+    # Outlines are lines along every ring edge (no stroked polygons: ilp/ui/maps.py), drawn over the cells.
+    for level in ("beat", "district"):
+        outline = layer(spec, f"{level}-boundaries")
+        assert outline["@@type"] == "LineLayer"
+        edges = sum(len(ring) - 1 for polygon in rings[level] for ring in _polygons(polygon))
+        assert len(outline["data"]) == edges > 7
+    ids = [entry["id"] for entry in spec["layers"]]
+    assert ids == ["beat-areas", "harm-cells", "beat-boundaries", "district-boundaries"]
 
     # Offline and cells only: no basemap style, no point layers, no coordinates of incidents.
     assert spec.get("mapStyle") in (None, "__MAP_STYLE__")
-    assert {entry["@@type"] for entry in spec["layers"]} <= {"GeoJsonLayer", "PolygonLayer"}
+    assert {entry["@@type"] for entry in spec["layers"]} <= {"GeoJsonLayer", "PolygonLayer", "LineLayer"}
+    assert not cells.get("stroked")
     assert not {"latitude", "longitude", "location_text"} & set(cells["data"][0])
 
     unlocated = scalar(

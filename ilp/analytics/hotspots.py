@@ -85,13 +85,16 @@ class Grid:
         )
         return np.round(corners, 6).tolist()
 
-    def polygon_expression(self) -> str:
-        """A deck.gl JSON accessor expression drawing the cell of a row with integer fields ``x`` and ``y``.
+    def polygon_expression(self, inset: float = 0.0) -> str:
+        """A deck.gl JSON accessor expression drawing the cell of a row with integer fields ``x`` and ``y``,
+        its square shrunk by ``inset`` (a fraction of the side) on each edge.
 
         The browser computes the corners, so each cell travels as two integers instead of ten coordinates.
         """
         lon, lat = repr(self.dlon), repr(self.dlat)
-        corners = [("x", "y"), ("(x + 1)", "y"), ("(x + 1)", "(y + 1)"), ("x", "(y + 1)"), ("x", "y")]
+        low, high = (f" + {inset!r}", f" + {1 - inset!r}") if inset else ("", " + 1")
+        x0, x1, y0, y1 = f"(x{low})", f"(x{high})", f"(y{low})", f"(y{high})"
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
         return "[" + ", ".join(f"[{cx} * {lon}, {cy} * {lat}]" for cx, cy in corners) + "]"
 
 

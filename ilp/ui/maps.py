@@ -1,11 +1,28 @@
-"""Map helpers shared by pages that draw pydeck maps offline."""
+"""Map helpers shared by pages that draw pydeck maps offline.
+
+**No stroked polygons.** deck.gl draws the outline of a stroked PolygonLayer or GeoJsonLayer with its
+PathLayer, whose shaders cost about 1.5 s of the browser's main thread per map in software WebGL (Chromium
+without a GPU, as on many police VDI desktops) however few the paths; a LineLayer about 0.45 s, and 5,000
+filled, unstroked squares about 0.5 s (2-core machine, headless Chromium; benchmarks/browser.py times the
+pages). So boundaries are LineLayers of their rings' edges over an unstroked fill, and grid cells are filled squares
+inset a little so that neighbours of one colour stay apart.
+"""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pydeck as pdk
 from pydeck.bindings.json_tools import default_serialize
+
+from ilp.analytics import hotspots
+
+BEAT_FILL = [238, 241, 245, 255]
+BEAT_LINE = [150, 158, 170, 255]
+DISTRICT_LINE = [31, 58, 95, 255]
+CELL_INSET = 0.04  # of a cell's side, on each edge: a 150 m cell's square leaves a 12 m gap to its neighbour
 
 
 class CompactDeck(pdk.Deck):
@@ -15,3 +32,88 @@ class CompactDeck(pdk.Deck):
 
     def to_json(self):
         return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
+def ring_edges(collection: dict) -> pd.DataFrame:
+    """One row per edge of every ring of a GeoJSON FeatureCollection's (Multi)Polygons: ``s`` and ``t``, the
+    edge's [lon, lat] ends rounded to 6 decimals (about 0.1 m), and ``area_id`` of its feature."""
+    sources, targets, areas = [], [], []
+    for feature in collection["features"]:
+        geometry = feature["geometry"]
+        polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+        for polygon in polygons:
+            for ring in polygon:
+                points = np.round(np.asarray(ring, dtype=float)[:, :2], 6)
+                if len(points) < 2:
+                    continue
+                if not np.array_equal(points[0], points[-1]):
+                    points = np.vstack([points, points[:1]])
+                sources.extend(points[:-1].tolist())
+                targets.extend(points[1:].tolist())
+                areas.extend([feature["properties"].get("area_id")] * (len(points) - 1))
+    return pd.DataFrame({"s": sources, "t": targets, "area_id": areas})
+
+
+def _lines(layer_id: str, edges: pd.DataFrame, colour: list[int], width_px: float) -> pdk.Layer:
+    return pdk.Layer(
+        "LineLayer",
+        id=layer_id,
+        data=edges[["s", "t"]],
+        get_source_position="s",
+        get_target_position="t",
+        get_color=colour,
+        get_width=width_px,
+        width_units="'pixels'",
+        pickable=False,
+    )
+
+
+def boundary_layers(boundaries: pd.DataFrame) -> tuple[list[pdk.Layer], list[pdk.Layer]]:
+    """The layers under a map's cells (the beats' areas, a light fill that shows the force's extent) and over
+    them (beat outlines, thin grey; district outlines, dark), from ``areas_boundaries.sql``'s rows. Empty
+    lists where a level has no boundaries loaded."""
+    beats = hotspots.boundary_collection(boundaries, "beat")
+    districts = hotspots.boundary_collection(boundaries, "district")
+    under, over = [], []
+    if beats["features"]:
+        under.append(
+            pdk.Layer(
+                "GeoJsonLayer",
+                id="beat-areas",
+                data=beats,
+                stroked=False,
+                filled=True,
+                get_fill_color=BEAT_FILL,
+                pickable=False,
+            )
+        )
+        over.append(_lines("beat-boundaries", ring_edges(beats), BEAT_LINE, 1))
+    if districts["features"]:
+        over.append(_lines("district-boundaries", ring_edges(districts), DISTRICT_LINE, 2.5))
+    return under, over
+
+
+def cell_layer(layer_id: str, grid: hotspots.Grid, rows: pd.DataFrame, **options) -> pdk.Layer:
+    """Grid cells (rows with integer ``x``, ``y`` and a ``fill`` colour) as filled, unstroked squares."""
+    return pdk.Layer(
+        "PolygonLayer",
+        id=layer_id,
+        data=rows,
+        get_polygon=grid.polygon_expression(inset=CELL_INSET),
+        get_fill_color="fill",
+        stroked=False,
+        filled=True,
+        **options,
+    )
+
+
+def cell_outline_layer(layer_id: str, grid: hotspots.Grid, cell_x, cell_y, colour: list[int], width_px: float):
+    """The four edges of each given cell as a LineLayer (an outline without the PathLayer's cost)."""
+    x = np.asarray(cell_x, dtype=float)
+    y = np.asarray(cell_y, dtype=float)
+    corners = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
+    ends = [np.round(np.column_stack([cx * grid.dlon, cy * grid.dlat]), 7).tolist() for cx, cy in corners + corners[:1]]
+    edges = pd.DataFrame(
+        {"s": [p for side in ends[:-1] for p in side], "t": [p for side in ends[1:] for p in side]}, columns=["s", "t"]
+    )
+    return _lines(layer_id, edges, colour, width_px)
