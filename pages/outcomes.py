@@ -194,7 +194,7 @@ taskings_view = evaluation.taskings_outcome(
     harm_unit=page.harm.unit_name,
     harm_unit_short=page.harm.unit_short,
 )
-measure_views = [outcome_measures.measure(spec, context, page.query, page.role) for spec in outcome_measures.MEASURES]
+measure_views = page.derived(outcome_measures.measures, context=context, role=page.role)
 for view in [*measure_views, taskings_view]:
     with st.container(border=True):
         st.subheader(view.title)

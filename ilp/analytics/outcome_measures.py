@@ -271,6 +271,12 @@ def for_role(frame: pd.DataFrame, spec: MeasureSpec, role: str | None) -> pd.Dat
     return access.Audience(role).frame(frame, spec.counts, spec.dependent)
 
 
+def measures(query: Query, *, context: OutcomeContext, role: str | None) -> list[MeasureView]:
+    """Every measure of ``MEASURES``, in order, for ``context`` and ``role`` (what the Outcomes page draws;
+    the page caches it with PageContext.derived)."""
+    return [measure(spec, context, query, role) for spec in MEASURES]
+
+
 def measure(spec: MeasureSpec, context: OutcomeContext, query: Query, role: str | None) -> MeasureView:
     """``spec`` computed through ``query`` for ``context`` and reduced for ``role``."""
     audience = access.Audience(role)

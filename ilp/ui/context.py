@@ -75,6 +75,14 @@ def _cached_analysis(snapshot_path: str, version: str, config: float, name: str,
         return stored if stored is not None else _function(con, **dict(parameters))
 
 
+@st.cache_data(max_entries=128, ttl=6 * 3600, show_spinner=False)
+def _cached_derived(snapshot_path: str, version: str, filters: tuple, name: str, _function, _query, parameters: tuple):
+    """``_function(_query, **parameters)``, cached on (snapshot, version, the page's filters, the function's
+    qualified name, parameters); the function and the page's query function are not hashed."""
+    del snapshot_path, version, filters, name  # part of the cache key only
+    return _function(_query, **dict(parameters))
+
+
 @st.cache_data(max_entries=256, ttl=6 * 3600, show_spinner=False)
 def _cached_figure(name: str, _build, parameters: tuple) -> dict:
     """``_build(**parameters).to_dict()``, cached on the function's qualified name and the parameters
@@ -181,6 +189,17 @@ class PageContext:
         name = f"{function.__module__}.{function.__qualname__}"
         return _cached_analysis(
             str(self.snapshot), self.version, config, name, function, tuple(sorted(parameters.items()))
+        )
+
+    def derived(self, function, **parameters):
+        """``function(self.query, **parameters)``: a computation over this page's named queries (which carry
+        the shared filters), cached on the snapshot, the filters, the function and the parameters, so that one
+        session's result serves every session with the same view. ``function`` must depend on the query
+        results and its parameters only (pass the role if what it returns depends on it)."""
+        name = f"{function.__module__}.{function.__qualname__}"
+        filters = tuple(sorted(self.filters.params().items()))
+        return _cached_derived(
+            str(self.snapshot), self.version, filters, name, function, self.query, tuple(sorted(parameters.items()))
         )
 
     def audit(self, action: str, parameters: dict | None = None) -> None:
