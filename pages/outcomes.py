@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ilp.analytics import evaluation, outcome_measures, outcomes
+from ilp.ui import context as ui
 from ilp.ui.context import gate, state
 
 page = gate("outcomes")
@@ -115,7 +116,8 @@ def trend_chart(
     return figure
 
 
-def draw_chart(chart: outcome_measures.ChartView) -> None:
+def chart_figure(chart: outcome_measures.ChartView) -> go.Figure:
+    """A measure's chart: its traces with their bands, over grey lines if it has them."""
     figure = None
     if chart.lines is not None:  # grey background lines, one per name (e.g. each district)
         figure = px.line(
@@ -139,7 +141,12 @@ def draw_chart(chart: outcome_measures.ChartView) -> None:
             legend=chart.legend,
             figure=figure,
         )
-    st.plotly_chart(figure, width="stretch", theme="streamlit")
+    return figure
+
+
+def draw_chart(chart: outcome_measures.ChartView) -> None:
+    # built once per distinct chart, for every session (ilp.ui.context.figure)
+    st.plotly_chart(ui.figure(chart_figure, chart=chart), width="stretch", theme="streamlit")
     st.caption(page.source_note() if chart.uses_harm else f"Data: snapshot {page.version} (no harm weighting).")
     if chart.note:
         st.caption(chart.note)
