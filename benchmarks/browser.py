@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/browser.py WAREHOUSE [--pages brief,trends]
     .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 [--rounds 2] [--servers 2]
     .venv/bin/python benchmarks/browser.py --url http://127.0.0.1:8600 --sessions 20   # a running server or proxy
+    .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 --raw [--think 10] [--servers 2]  # no browser
 
 WAREHOUSE is a warehouse folder (`ilp --warehouse DIR demo` builds the demo city). The script starts
 `streamlit run dashboard.py` on a free port over it, with a private app-state file, and drives Debian's
@@ -48,6 +49,13 @@ server: on 2 cores, 20 browser tabs drawing charts take CPU the server would use
 server processes on one app-state file behind haproxy (`balance leastconn`, a cookie keeps each browser
 on its process; README, "Serving many users") and prints each process's CPU.
 
+**Raw sessions** (`--sessions N --raw [--think S]`): the same sessions without a browser, so that on a small
+machine the server has the cores to itself: each is a bare websocket client (tests/rawsession.py) that asks
+for its pages by name as the navigation does and times each from the request to the end of its script run
+(following the reruns a first load's hand-over to the entry point makes). This is the server's share of a
+page time only: the browser's own drawing (above) comes on top. `--think S` makes each session pause 0.5-1.5
+x S seconds (seeded) between pages, as a user reading them; without it every session clicks again at once.
+
 Prints figures; asserts nothing. Target (issue 10): first under 3 s, second under 1.5 s; 20 sessions
 with 0 errors and p95 under 3 s.
 """
@@ -59,6 +67,7 @@ import asyncio
 import copy
 import importlib.util
 import os
+import random
 import shutil
 import signal
 import socket
@@ -66,6 +75,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -492,6 +502,68 @@ async def sessions(browser, base: str, count: int, roles: list[str], demo: bool,
     return [load for result in results for load in result], time.perf_counter() - started
 
 
+def raw_problems(elements) -> list[str]:
+    """What a raw session's elements show of a failure: no page title, an exception, the page boundary's
+    message, a refusal."""
+    found = [] if any(e.WhichOneof("type") == "heading" and e.heading.tag == "h1" for e in elements) else ["no title"]
+    for element in elements:
+        kind = element.WhichOneof("type")
+        if kind == "exception":
+            found.append(f"exception: {element.exception.message[:120]}")
+        elif kind == "alert" and "could not be shown" in element.alert.body:
+            found.append("error boundary: " + element.alert.body[:160].replace("\n", " "))
+        elif kind == "alert" and "Access refused" in element.alert.body:
+            found.append("access refused")
+    return found
+
+
+def raw_session(
+    base: str, index: int, role: str, demo: bool, rounds: int, timeout: float, start, think: float = 0.0
+) -> list[Load]:
+    """One session of ``sessions`` without a browser: a bare websocket client (tests/rawsession.py) asks for
+    each page in turn (``rerun_script`` with the page's name, as a click in the navigation does) and times it
+    from the request to the run's ``script_finished``. The first is the session's first page (a URL load)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from rawsession import RawSession
+
+    pages = access.pages_for(role)
+    order = [pages[(index + i) % len(pages)] for i in range(len(pages))] * rounds
+    loads = []
+    pause = random.Random(index)
+    with RawSession(base) as session:
+        start.wait()
+        for n, page in enumerate(order):
+            if think and n:  # a user reading the page before the next click: 0.5-1.5x the mean, seeded
+                time.sleep(think * pause.uniform(0.5, 1.5))
+            load = Load(page.key, role, "first" if n == 0 else "navigate", None, Traffic())
+            began = time.perf_counter()
+            try:
+                elements = session.run(f"role={role}" if demo else "", page.key, timeout=timeout)
+                load.seconds = load.finished = time.perf_counter() - began
+                load.traffic.elements = len(elements)
+                load.errors = raw_problems(elements)
+            except Exception as error:  # noqa: BLE001 - a timeout or a dropped connection is this load's error
+                load.errors = [f"not complete within {timeout:.0f} s: {type(error).__name__}: {str(error)[:160]}"]
+            loads.append(load)
+    return loads
+
+
+def raw_sessions(base: str, count: int, roles: list[str], demo: bool, rounds: int, timeout: float, think: float = 0.0):
+    """``count`` raw sessions at once, each in its own thread, all starting together once connected, each
+    pausing ``think`` seconds on average between its pages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = threading.Barrier(count)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [
+            pool.submit(raw_session, base, i, roles[i % len(roles)], demo, rounds, timeout, start, think)
+            for i in range(count)
+        ]
+        results = [future.result() for future in futures]
+    return [load for result in results for load in result], time.perf_counter() - began
+
+
 # ------------------------------------------------------------------------------------------ report
 def line(load: Load) -> str:
     t = load.traffic
@@ -537,12 +609,26 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        if args.raw:  # a warm-up run (Python imports, the entry point's registration), as single mode's
+            sys.path.insert(0, str(REPO / "tests"))
+            from rawsession import RawSession
+
+            with RawSession(base) as session:
+                session.run(f"role={WARM_UP[1]}" if demo else "", WARM_UP[0], timeout=args.timeout)
         try:
             if args.sessions:
                 roles = args.roles.split(",")
-                print(f"{args.sessions} sessions at once, roles {', '.join(roles)}, {args.rounds} round(s) each")
+                print(
+                    f"{args.sessions} {'raw ' if args.raw else ''}sessions at once, roles {', '.join(roles)}, "
+                    f"{args.rounds} round(s) each" + (f", {args.think:g} s between pages" if args.think else "")
+                )
                 cpu_before, each_before = cpu.seconds(), cpu.per_process()
-                loads, wall = await sessions(browser, base, args.sessions, roles, demo, args.rounds, args.timeout)
+                if args.raw:
+                    loads, wall = await asyncio.to_thread(
+                        raw_sessions, base, args.sessions, roles, demo, args.rounds, args.timeout, args.think
+                    )
+                else:
+                    loads, wall = await sessions(browser, base, args.sessions, roles, demo, args.rounds, args.timeout)
                 cpu_used = cpu.seconds() - cpu_before if cpu_before is not None else None
                 for load in loads:
                     if load.errors:
@@ -580,6 +666,8 @@ def main() -> None:
     parser.add_argument("--server-role", help="a real warehouse: the workstation role the server is started with")
     parser.add_argument("--pages", help="comma-separated page keys (default: all)")
     parser.add_argument("--sessions", type=int, default=0, help="N concurrent browser sessions")
+    parser.add_argument("--raw", action="store_true", help="with --sessions: bare websocket clients, no browser")
+    parser.add_argument("--think", type=float, default=0.0, help="with --raw: mean seconds between a session's pages")
     parser.add_argument("--roles", default="analyst,commander,city_leader", help="sessions' roles, in turn")
     parser.add_argument("--rounds", type=int, default=1, help="times each session goes through its pages")
     parser.add_argument("--servers", type=int, default=1, help="K server processes behind haproxy (K > 1)")
