@@ -155,7 +155,9 @@ else:
     metrics[3].metric("Incidents mapped", f"{located.mapped:,}", help=f"in {len(ranked):,} cells")
 
     # ------------------------------------------------------------------------------------ map
-    under, over = maps.boundary_layers(boundaries)
+    beats = hotspots.boundary_collection(boundaries, "beat")
+    districts = hotspots.boundary_collection(boundaries, "district")
+    under, over = maps.boundary_layers(beats, districts)
     cells_layer = maps.cell_layer(
         "harm-cells",
         grid,
@@ -164,8 +166,6 @@ else:
         auto_highlight=True,
     )
     layers = [*under, cells_layer, *over]
-    beats = hotspots.boundary_collection(boundaries, "beat")
-    districts = hotspots.boundary_collection(boundaries, "district")
 
     if len(ranked):
         lat, lon = ranked["centre_lat"], ranked["centre_lon"]

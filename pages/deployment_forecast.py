@@ -146,7 +146,7 @@ else:
                 lat_ref=float(forecast.lat_ref),
                 district=filters.district,
             )
-        under, over = maps.boundary_layers(boundaries)
+        under, over = maps.boundary_layers(beats, districts)
         layers = [
             *under,
             maps.cell_layer(

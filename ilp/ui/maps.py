@@ -36,29 +36,27 @@ class CompactDeck(pdk.Deck):
 
 def ring_edges(collection: dict) -> pd.DataFrame:
     """One row per edge of every ring of a GeoJSON FeatureCollection's (Multi)Polygons: ``s`` and ``t``, the
-    edge's [lon, lat] ends rounded to 6 decimals (about 0.1 m), and ``area_id`` of its feature."""
-    sources, targets, areas = [], [], []
+    edge's [lon, lat] ends rounded to 6 decimals (about 0.1 m)."""
+    sources, targets = [], []
     for feature in collection["features"]:
         geometry = feature["geometry"]
         polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-        for polygon in polygons:
-            for ring in polygon:
-                points = np.round(np.asarray(ring, dtype=float)[:, :2], 6)
-                if len(points) < 2:
-                    continue
-                if not np.array_equal(points[0], points[-1]):
-                    points = np.vstack([points, points[:1]])
-                sources.extend(points[:-1].tolist())
-                targets.extend(points[1:].tolist())
-                areas.extend([feature["properties"].get("area_id")] * (len(points) - 1))
-    return pd.DataFrame({"s": sources, "t": targets, "area_id": areas})
+        for ring in (ring for polygon in polygons for ring in polygon):
+            points = np.round(np.asarray(ring, dtype=float)[:, :2], 6)
+            if len(points) < 2:
+                continue
+            if not np.array_equal(points[0], points[-1]):
+                points = np.vstack([points, points[:1]])
+            sources.extend(points[:-1].tolist())
+            targets.extend(points[1:].tolist())
+    return pd.DataFrame({"s": sources, "t": targets}, columns=["s", "t"])
 
 
 def _lines(layer_id: str, edges: pd.DataFrame, colour: list[int], width_px: float) -> pdk.Layer:
     return pdk.Layer(
         "LineLayer",
         id=layer_id,
-        data=edges[["s", "t"]],
+        data=edges,
         get_source_position="s",
         get_target_position="t",
         get_color=colour,
@@ -68,12 +66,10 @@ def _lines(layer_id: str, edges: pd.DataFrame, colour: list[int], width_px: floa
     )
 
 
-def boundary_layers(boundaries: pd.DataFrame) -> tuple[list[pdk.Layer], list[pdk.Layer]]:
+def boundary_layers(beats: dict, districts: dict) -> tuple[list[pdk.Layer], list[pdk.Layer]]:
     """The layers under a map's cells (the beats' areas, a light fill that shows the force's extent) and over
-    them (beat outlines, thin grey; district outlines, dark), from ``areas_boundaries.sql``'s rows. Empty
-    lists where a level has no boundaries loaded."""
-    beats = hotspots.boundary_collection(boundaries, "beat")
-    districts = hotspots.boundary_collection(boundaries, "district")
+    them (beat outlines, thin grey; district outlines, dark), from the two levels' FeatureCollections
+    (``hotspots.boundary_collection``). Empty lists where a level has no boundaries loaded."""
     under, over = [], []
     if beats["features"]:
         under.append(
@@ -109,11 +105,6 @@ def cell_layer(layer_id: str, grid: hotspots.Grid, rows: pd.DataFrame, **options
 
 def cell_outline_layer(layer_id: str, grid: hotspots.Grid, cell_x, cell_y, colour: list[int], width_px: float):
     """The four edges of each given cell as a LineLayer (an outline without the PathLayer's cost)."""
-    x = np.asarray(cell_x, dtype=float)
-    y = np.asarray(cell_y, dtype=float)
-    corners = [(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)]
-    ends = [np.round(np.column_stack([cx * grid.dlon, cy * grid.dlat]), 7).tolist() for cx, cy in corners + corners[:1]]
-    edges = pd.DataFrame(
-        {"s": [p for side in ends[:-1] for p in side], "t": [p for side in ends[1:] for p in side]}, columns=["s", "t"]
-    )
+    rings = np.asarray(grid.polygons(cell_x, cell_y)).reshape(-1, 5, 2)  # closed: the first corner again
+    edges = pd.DataFrame({"s": rings[:, :-1].reshape(-1, 2).tolist(), "t": rings[:, 1:].reshape(-1, 2).tolist()})
     return _lines(layer_id, edges, colour, width_px)
