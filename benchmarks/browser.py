@@ -91,6 +91,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "tests"))
+
+from rawsession import RawSession  # noqa: E402
+
 from ilp import access  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -110,7 +114,7 @@ WARM_UP = ("workbench", "analyst")
 # In every page before its scripts run: record websocket message times and when the page became complete.
 PROBE = """
 (() => {
-  const probe = window.__ilp = {messages: 0, lastMessage: 0, runs: 0, runsBefore: 0, start: 0, completeAt: null, title: null,
+  const probe = window.__ilp = {messages: 0, lastMessage: 0, start: 0, completeAt: null, title: null,
     firstMessage: null, finishedAt: null};
   const Native = window.WebSocket;
   function Probed(...args) {
@@ -138,14 +142,12 @@ PROBE = """
     return true;
   };
   const check = (records) => {
-    // A run ended wherever the script state changed away from 'running'. Read from the mutation records,
-    // not from the attribute's value now: on a busy browser a short run can start and end between two
-    // callbacks, and a run counted from the current value alone was then never seen (the page never
-    // counted as complete).
+    // A run ended wherever the script state changed away from 'running' (read from the mutation records: a
+    // short run can start and end between two callbacks on a busy browser). Whether a run ended after the
+    // action at all is counted from the websocket's script_finished (Tab._measure).
     for (const record of records)
-      if (record.attributeName === 'data-test-script-state' && record.oldValue === 'running') {
-        probe.runs++; probe.finishedAt = performance.now();
-      }
+      if (record.attributeName === 'data-test-script-state' && record.oldValue === 'running')
+        probe.finishedAt = performance.now();
     if (probe.complete()) { if (probe.completeAt === null) probe.completeAt = performance.now(); }
     else probe.completeAt = null;
   };
@@ -155,8 +157,7 @@ PROBE = """
 """
 WHY_NOT = """(() => { const p = window.__ilp, app = document.querySelector('[data-testid="stApp"]');
   const h = document.querySelector('[data-testid="stMain"] h1');
-  return JSON.stringify({state: app && app.getAttribute('data-test-script-state'), runs: p.runs,
-    runsBefore: p.runsBefore, title: p.title, h1: h && h.textContent.slice(0, 60), complete: p.complete(),
+  return JSON.stringify({state: app && app.getAttribute('data-test-script-state'), title: p.title, h1: h && h.textContent.slice(0, 60), complete: p.complete(),
     completeAt: p.completeAt, quietFor: Math.round(performance.now() - p.lastMessage),
     skeletons: document.querySelectorAll('[data-testid="stSkeleton"]').length,
     url: location.pathname}); })()"""
@@ -422,6 +423,7 @@ class Tab:
             problems = await self._problems()
         except Exception as error:  # a timeout, or the page closed under it
             problems = [f"not complete within {timeout:.0f} s: {type(error).__name__}: {str(error)[:80]}"]
+            problems.append(f"script runs ended since the action: {self.traffic.runs - before.runs}")
             with contextlib.suppress(Exception):  # what the page showed: which condition never held
                 problems.append("page: " + await self.page.evaluate(WHY_NOT))
         load.traffic = self.traffic.minus(before)
@@ -448,7 +450,7 @@ class Tab:
                 await self.page.locator('[data-testid="stTopNavSection"]', has_text=section).first.click()
                 link = self.page.locator(f'[data-testid="stTopNavDropdownLink"][href$="/{key}"]')
             await self.page.evaluate(
-                f"(() => {{ const p = window.__ilp; p.title = {title!r}; p.runsBefore = p.runs; p.completeAt = null;"
+                f"(() => {{ const p = window.__ilp; p.title = {title!r}; p.completeAt = null;"
                 " p.firstMessage = null; p.start = performance.now(); })()"
             )
             await link.first.click(timeout=timeout * 1000)
@@ -550,9 +552,6 @@ def raw_session(
     """One session of ``sessions`` without a browser: a bare websocket client (tests/rawsession.py) asks for
     each page in turn (``rerun_script`` with the page's name, as a click in the navigation does) and times it
     from the request to the run's ``script_finished``. The first is the session's first page (a URL load)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from rawsession import RawSession
-
     pages = access.pages_for(role)
     order = [pages[(index + i) % len(pages)] for i in range(len(pages))] * rounds
     loads = []
@@ -631,47 +630,51 @@ def summary(loads: list[Load], label: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ main
+def report_sessions(loads: list[Load], wall: float, cpu: ServerCPU, cpu_before, each_before) -> None:
+    cpu_used = cpu.seconds() - cpu_before if cpu_before is not None else None
+    for load in loads:
+        if load.errors:
+            print(line(load))
+    print(summary(loads, "all page loads"))
+    print(summary([x for x in loads if x.kind == "first"], "  first load (URL)"))
+    print(summary([x for x in loads if x.kind == "navigate"], "  navigation (click)"))
+    print(f"wall time {wall:.1f} s; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if cpu_used is not None:
+        each = [f"{b - a:.1f}" for a, b in zip(each_before, cpu.per_process(), strict=True)]
+        print(
+            f"server CPU {cpu_used:.1f} s over {len(loads)} page loads ({cpu_used / len(loads):.2f} s a "
+            f"load; by process {', '.join(each)} s)"
+        )
+    if cpu.memory():
+        print(f"server memory (resident; the peak is while the sessions ran): {cpu.memory()}")
+
+
+def run_raw(args, base: str, demo: bool, cpu: ServerCPU) -> None:
+    """Sessions mode with bare websocket clients: no browser is started."""
+    with RawSession(base) as session:  # a warm-up run (Python imports, the entry point's registration)
+        session.run(f"role={WARM_UP[1]}" if demo else "", WARM_UP[0], timeout=args.timeout)
+    roles = args.roles.split(",")
+    print(
+        f"{args.sessions} raw sessions at once, roles {', '.join(roles)}, {args.rounds} round(s) each"
+        + (f", {args.think:g} s between pages" if args.think else "")
+    )
+    cpu_before, each_before = cpu.seconds(), cpu.per_process()
+    loads, wall = raw_sessions(base, args.sessions, roles, demo, args.rounds, args.timeout, args.think)
+    report_sessions(loads, wall, cpu, cpu_before, each_before)
+
+
 async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        if args.raw:  # a warm-up run (Python imports, the entry point's registration), as single mode's
-            sys.path.insert(0, str(REPO / "tests"))
-            from rawsession import RawSession
-
-            with RawSession(base) as session:
-                session.run(f"role={WARM_UP[1]}" if demo else "", WARM_UP[0], timeout=args.timeout)
         try:
             if args.sessions:
                 roles = args.roles.split(",")
-                print(
-                    f"{args.sessions} {'raw ' if args.raw else ''}sessions at once, roles {', '.join(roles)}, "
-                    f"{args.rounds} round(s) each" + (f", {args.think:g} s between pages" if args.think else "")
-                )
+                print(f"{args.sessions} sessions at once, roles {', '.join(roles)}, {args.rounds} round(s) each")
                 cpu_before, each_before = cpu.seconds(), cpu.per_process()
-                if args.raw:
-                    loads, wall = await asyncio.to_thread(
-                        raw_sessions, base, args.sessions, roles, demo, args.rounds, args.timeout, args.think
-                    )
-                else:
-                    loads, wall = await sessions(browser, base, args.sessions, roles, demo, args.rounds, args.timeout)
-                cpu_used = cpu.seconds() - cpu_before if cpu_before is not None else None
-                for load in loads:
-                    if load.errors:
-                        print(line(load))
-                print(summary(loads, "all page loads"))
-                print(summary([x for x in loads if x.kind == "first"], "  first load (URL)"))
-                print(summary([x for x in loads if x.kind == "navigate"], "  navigation (click)"))
-                print(f"wall time {wall:.1f} s; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-                if cpu_used is not None:
-                    each = [f"{b - a:.1f}" for a, b in zip(each_before, cpu.per_process(), strict=True)]
-                    print(
-                        f"server CPU {cpu_used:.1f} s over {len(loads)} page loads ({cpu_used / len(loads):.2f} s a "
-                        f"load; by process {', '.join(each)} s)"
-                    )
-                if cpu.memory():
-                    print(f"server memory (resident; the peak is while the sessions ran): {cpu.memory()}")
+                loads, wall = await sessions(browser, base, args.sessions, roles, demo, args.rounds, args.timeout)
+                report_sessions(loads, wall, cpu, cpu_before, each_before)
             else:
                 pages = [access.PAGE_BY_KEY[k] for k in args.pages.split(",")] if args.pages else list(access.PAGES)
                 pages = [p for p in pages if p.key != WARM_UP[0]] + [p for p in pages if p.key == WARM_UP[0]]
@@ -683,6 +686,13 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
                     print(f"server memory (resident): {cpu.memory()}")
         finally:
             await browser.close()
+
+
+def measure(args, base: str, demo: bool, cpu: ServerCPU) -> None:
+    if args.raw:
+        run_raw(args, base, demo, cpu)
+    else:
+        asyncio.run(run(args, base, demo, cpu))
 
 
 def main() -> None:
@@ -701,11 +711,13 @@ def main() -> None:
     parser.add_argument("--server-pid", type=int, action="append", help="with --url: count this process's CPU")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before a page load counts as failed")
     args = parser.parse_args()
-    if not CHROMIUM.exists():
+    if args.raw and not args.sessions:
+        raise SystemExit("--raw goes with --sessions N")
+    if not args.raw and not CHROMIUM.exists():
         raise SystemExit("Debian's chromium is not at /usr/bin/chromium (`make browser` installs it)")
     if args.url:
         wait_healthy(args.url, 30)
-        asyncio.run(run(args, args.url.rstrip("/"), demo=not args.real, cpu=ServerCPU(args.server_pid or [])))
+        measure(args, args.url.rstrip("/"), demo=not args.real, cpu=ServerCPU(args.server_pid or []))
         return
     if args.warehouse is None:
         raise SystemExit("give a warehouse folder, or --url of a running server")
@@ -730,7 +742,7 @@ def main() -> None:
                 base = proxy.url
                 print(f"haproxy {proxy.url} in front of {args.servers} servers, sticky by cookie")
             cpu = ServerCPU([server.process.pid for server in servers])
-            asyncio.run(run(args, base, demo=args.server_role is None, cpu=cpu))
+            measure(args, base, demo=args.server_role is None, cpu=cpu)
         finally:
             if proxy is not None:
                 proxy.stop()
