@@ -14,7 +14,7 @@ import sys
 
 import streamlit as st
 
-from ilp import access, auth
+from ilp import access, auth, warm_up
 from ilp.snapshot import SnapshotInfo
 from ilp.ui import context as ui
 from ilp.ui import sign_in
@@ -162,11 +162,23 @@ def main() -> None:
         st.error(refused, icon=":material/block:")
         st.stop()
     ui.banner(info)
-    identity = sign_in.identify(
-        mode, settings, store, workstation_role=workstation_role, demo_role=demo_role() if mode == "demo" else None
+    warm_up_role = auth.warm_up_role(  # ilp serve's cache warm-up (ilp.warm_up), from this machine, with its token
+        presented=st.context.headers.get(warm_up.HEADER),
+        expected=os.environ.get(warm_up.TOKEN_VARIABLE),
+        address=st.context.ip_address or "127.0.0.1",  # Streamlit reports a loopback client as None
+        # the home page's hand-over to the first page drops the URL's role: the session keeps it
+        requested=st.query_params.get("role") or st.session_state.get("ilp_warm_up"),
+        server_address=address,
     )
+    if warm_up_role:
+        identity = sign_in.Identity(user=warm_up.USER, role=warm_up_role, method="warm-up")
+    else:
+        identity = sign_in.identify(
+            mode, settings, store, workstation_role=workstation_role, demo_role=demo_role() if mode == "demo" else None
+        )
     role = identity.role if identity else None
     st.session_state["ilp_role"] = role
+    st.session_state["ilp_warm_up"] = warm_up_role  # its page views are not audited (ilp.warm_up audits its rounds)
 
     # Every page is registered, the role's own visible: a bookmark or link to a page the role may not see
     # reaches that page's gate, which refuses it, instead of Streamlit's "page not found".

@@ -15,11 +15,14 @@ A warehouse is served in one of these modes (``sign_in_mode``):
   sign-in, and a server listening beyond loopback refuses to start (``refusal``).
 
 The role is never taken from the URL on a real warehouse, and it is looked up again on every page run,
-so a role change or a disabled account takes effect on the user's next run.
+so a role change or a disabled account takes effect on the user's next run. The one exception is the cache
+warm-up that ``ilp serve`` runs beside the server (``ilp.warm_up``): a session from a loopback address that
+presents this server run's random token (``warm_up_role``) visits pages as the role its URL names.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,9 +88,39 @@ def is_loopback(address: str | None) -> bool:
     if address.lower() in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # '::ffff:127.0.0.1', as a dual-stack server reports a client
+    return (mapped or ip).is_loopback
+
+
+def _same_address(one: str, other: str) -> bool:
+    try:
+        a, b = (ipaddress.ip_address(text.strip("[]")) for text in (one, other))
+    except ValueError:
+        return False
+    return (getattr(a, "ipv4_mapped", None) or a) == (getattr(b, "ipv4_mapped", None) or b)
+
+
+def warm_up_role(
+    *,
+    presented: str | None,
+    expected: str | None,
+    address: str | None,
+    requested: str | None,
+    server_address: str | None = None,
+) -> str | None:
+    """The role a cache warm-up session (``ilp.warm_up``) visits as: ``requested``, when the session comes
+    from this machine (a loopback ``address``, or the one address the server listens on) and ``presented``
+    (its ``X-ILP-Warm-Up`` header) is this server run's token (``expected``, at least 32 characters,
+    compared in constant time); otherwise None, and the session signs in as any other. The token is the
+    guard; the address (which a proxy's forwarded-for header can set) only narrows it further."""
+    if not expected or len(expected) < 32 or not presented or requested not in ROLES:
+        return None
+    if not (is_loopback(address) or (address and server_address and _same_address(address, server_address))):
+        return None
+    return requested if hmac.compare_digest(presented.encode(), expected.encode()) else None
 
 
 def sign_in_mode(

@@ -214,6 +214,11 @@ def _parser() -> argparse.ArgumentParser:
         help="single workstation: everyone who reaches the server has this role (loopback only)",
     )
     serve.add_argument("--check", action="store_true", help="only say whether this configuration may start")
+    serve.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help="do not visit every page after the start and after each new snapshot to fill the caches (ilp.warm_up)",
+    )
     lake = commands.add_parser(
         "export-parquet", help="write the current snapshot as Parquet files (for Spark, Trino, a regional view)"
     )
@@ -569,8 +574,26 @@ def _serve(args, warehouse: Warehouse) -> int:
         command += ["--", "--role", args.role]
     os.chdir(PROJECT_DIR)
     os.environ["ILP_WAREHOUSE"] = str(warehouse.directory.resolve())
+    if not args.no_warm_up:
+        _start_warm_up(args.address, args.port, os.environ["ILP_WAREHOUSE"])
     os.execv(sys.executable, command)
     return 0  # not reached
+
+
+def _start_warm_up(address: str, port: int, warehouse_dir: str) -> None:
+    """Start ilp.warm_up beside the server this process is about to become (it ends when the server does),
+    with a token made for this run that only the two of them hold."""
+    import os
+    import secrets
+    import subprocess
+
+    from ilp import warm_up
+
+    os.environ[warm_up.TOKEN_VARIABLE] = secrets.token_urlsafe(32)
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+    host = f"[{host}]" if ":" in host else host
+    command = [sys.executable, "-m", "ilp.warm_up", f"http://{host}:{port}", "--warehouse", warehouse_dir]
+    subprocess.Popen(command, stdin=subprocess.DEVNULL)  # inherits stderr: its one line a round goes to the log
 
 
 def _brief(args, warehouse: Warehouse) -> int:

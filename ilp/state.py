@@ -56,6 +56,8 @@ ACTIONS = {
     "sign_out": "a user signed out",
     "session_expired": "a session ended by time-out",
     "page_view": "a page was shown (with its filters)",
+    "cache_warm_up": "ilp serve visited every page as every role to fill its caches, after a start or a new "
+    "snapshot (ilp.warm_up; its visits write no page views, and nothing is shown to anyone)",
     "export": "a table was downloaded",
     "brief_generated": "a command brief was written or downloaded",
     "workbench_query": "an analyst ran SQL in the workbench",

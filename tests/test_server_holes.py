@@ -31,7 +31,6 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 import streamlit as st
-from rawsession import RawSession
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -42,6 +41,7 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, Streamlit
 from ilp.state import State
 from ilp.ui import context as ui
 from ilp.ui import resources, server_guards
+from ilp.warm_up import RawSession
 
 REPO = Path(__file__).resolve().parents[1]
 

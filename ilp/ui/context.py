@@ -273,7 +273,8 @@ def gate(page_key: str) -> PageContext:
         )
         st.stop()
     page_context = PageContext(key=page_key, **context)
-    if st.session_state.get("ilp_last_view") != (page_key, page_context.filters):
+    warm_up = st.session_state.get("ilp_warm_up")  # ilp.warm_up audits each of its rounds, not each page
+    if not warm_up and st.session_state.get("ilp_last_view") != (page_key, page_context.filters):
         st.session_state["ilp_last_view"] = (page_key, page_context.filters)
         page_context.audit("page_view", {"filters": page_context.filters.params()})
     return page_context

@@ -25,7 +25,7 @@ NOTICE_KEY = "ilp_sign_in_notice"  # why the last session ended, shown once on t
 class Identity:
     user: str
     role: str | None  # None: signed in through SSO, but no role: no access
-    method: str  # 'demo', 'workstation', 'local' or 'oidc'
+    method: str  # 'demo', 'workstation', 'local', 'oidc', or 'warm-up' (ilp.warm_up)
 
 
 def identify(
