@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 [--rounds 2] [--servers 2]
     .venv/bin/python benchmarks/browser.py --url http://127.0.0.1:8600 --sessions 20   # a running server or proxy
     .venv/bin/python benchmarks/browser.py WAREHOUSE --sessions 20 --raw [--think 10] [--servers 2]  # no browser
+    .venv/bin/python benchmarks/browser.py WAREHOUSE ... --warm-up   # each server warmed first, as `ilp serve` does
 
 WAREHOUSE is a warehouse folder (`ilp --warehouse DIR demo` builds the demo city). The script starts
 `streamlit run dashboard.py` on a free port over it, with a private app-state file, and drives Debian's
@@ -55,11 +56,15 @@ server processes on one app-state file behind haproxy (`balance leastconn`, a co
 on its process; README, "Serving many users") and prints each process's CPU.
 
 **Raw sessions** (`--sessions N --raw [--think S]`): the same sessions without a browser, so that on a small
-machine the server has the cores to itself: each is a bare websocket client (tests/rawsession.py) that asks
+machine the server has the cores to itself: each is a bare websocket client (ilp/warm_up.py) that asks
 for its pages by name as the navigation does and times each from the request to the end of its script run
 (following the reruns a first load's hand-over to the entry point makes). This is the server's share of a
 page time only: the browser's own drawing (above) comes on top. `--think S` makes each session pause 0.5-1.5
 x S seconds (seeded) between pages, as a user reading them; without it every session clicks again at once.
+
+**Warm-up** (`--warm-up`): each server gets a token and one round of `ilp.warm_up.warm` (every page as every
+role, all servers at once) before anything is measured, as `ilp serve` runs after a start; without it the
+first loads fill the server's caches themselves.
 
 Prints figures; asserts nothing. Target (issue 10): first under 3 s, second under 1.5 s; 20 sessions
 with 0 errors and p95 under 3 s.
@@ -74,6 +79,7 @@ import copy
 import importlib.util
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -91,11 +97,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(REPO / "tests"))
-
-from rawsession import RawSession  # noqa: E402
-
-from ilp import access  # noqa: E402
+from ilp import access, warm_up  # noqa: E402
+from ilp.warm_up import RawSession, problems  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -204,11 +207,14 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = No
 class Server:
     """`streamlit run dashboard.py` in its own process group on a free port."""
 
-    def __init__(self, warehouse: Path, state: Path, log: Path, role: str | None = None):
+    def __init__(self, warehouse: Path, state: Path, log: Path, role: str | None = None, token: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "ILP_WAREHOUSE": str(warehouse), "ILP_STATE": str(state)}
         env.pop("ILP_ROLE", None)
+        env.pop(warm_up.TOKEN_VARIABLE, None)
+        if token:  # as `ilp serve` does for its warm-up (ilp.warm_up)
+            env[warm_up.TOKEN_VARIABLE] = token
         command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port)]
         command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
         if role:
@@ -274,6 +280,7 @@ defaults
     timeout tunnel 1h
 frontend dashboard
     bind 127.0.0.1:{port}
+    http-request del-header X-ILP-Warm-Up
     default_backend streamlit
 backend streamlit
     balance leastconn
@@ -531,25 +538,10 @@ async def sessions(browser, base: str, count: int, roles: list[str], demo: bool,
     return [load for result in results for load in result], time.perf_counter() - started
 
 
-def raw_problems(elements) -> list[str]:
-    """What a raw session's elements show of a failure: no page title, an exception, the page boundary's
-    message, a refusal."""
-    found = [] if any(e.WhichOneof("type") == "heading" and e.heading.tag == "h1" for e in elements) else ["no title"]
-    for element in elements:
-        kind = element.WhichOneof("type")
-        if kind == "exception":
-            found.append(f"exception: {element.exception.message[:120]}")
-        elif kind == "alert" and "could not be shown" in element.alert.body:
-            found.append("error boundary: " + element.alert.body[:160].replace("\n", " "))
-        elif kind == "alert" and "Access refused" in element.alert.body:
-            found.append("access refused")
-    return found
-
-
 def raw_session(
     base: str, index: int, role: str, demo: bool, rounds: int, timeout: float, start, think: float = 0.0
 ) -> list[Load]:
-    """One session of ``sessions`` without a browser: a bare websocket client (tests/rawsession.py) asks for
+    """One session of ``sessions`` without a browser: a bare websocket client (ilp/warm_up.py) asks for
     each page in turn (``rerun_script`` with the page's name, as a click in the navigation does) and times it
     from the request to the run's ``script_finished``. The first is the session's first page (a URL load)."""
     pages = access.pages_for(role)
@@ -567,7 +559,7 @@ def raw_session(
                 elements = session.run(f"role={role}" if demo else "", page.key, timeout=timeout)
                 load.seconds = load.finished = time.perf_counter() - began
                 load.traffic.elements = len(elements)
-                load.errors = raw_problems(elements)
+                load.errors = problems(elements)
             except Exception as error:  # noqa: BLE001 - a timeout or a dropped connection is this load's error
                 load.errors = [f"not complete within {timeout:.0f} s: {type(error).__name__}: {str(error)[:160]}"]
             loads.append(load)
@@ -688,6 +680,18 @@ async def run(args, base: str, demo: bool, cpu: ServerCPU) -> None:
             await browser.close()
 
 
+def warm_servers(servers: list[Server], token: str) -> None:
+    """What `ilp serve` does after a start: one warm-up round (ilp.warm_up) per server, all at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        rounds = list(pool.map(lambda server: warm_up.warm(server.url, token), servers))
+    for server, result in zip(servers, rounds):
+        print(f"warm-up {server.url}: {result.summary()}")
+    print(f"warm-up of {len(servers)} server(s): {time.perf_counter() - began:.1f} s")
+
+
 def measure(args, base: str, demo: bool, cpu: ServerCPU) -> None:
     if args.raw:
         run_raw(args, base, demo, cpu)
@@ -710,6 +714,9 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1, help="K server processes behind haproxy (K > 1)")
     parser.add_argument("--server-pid", type=int, action="append", help="with --url: count this process's CPU")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before a page load counts as failed")
+    parser.add_argument(
+        "--warm-up", action="store_true", help="warm each server's caches first, as `ilp serve` does (ilp.warm_up)"
+    )
     args = parser.parse_args()
     if args.raw and not args.sessions:
         raise SystemExit("--raw goes with --sessions N")
@@ -732,10 +739,13 @@ def main() -> None:
         servers: list[Server] = []
         proxy = None
         try:
+            token = secrets.token_urlsafe(32) if args.warm_up else None
             for i in range(args.servers):  # one app-state file for all: SQLite in WAL mode, as in production
                 log = folder / f"streamlit-{i + 1}.log"
-                servers.append(Server(args.warehouse, folder / "state.sqlite", log, role=args.server_role))
+                servers.append(Server(args.warehouse, folder / "state.sqlite", log, role=args.server_role, token=token))
                 print(f"server {servers[-1].url} over {args.warehouse} (log {log})")
+            if token:
+                warm_servers(servers, token)
             base = servers[0].url
             if args.servers > 1:
                 proxy = Proxy(servers, folder)
