@@ -570,3 +570,34 @@ def test_next_week_map_outlines_the_near_repeat_alert_cells(app_env):
     assert len(edges) % 4 == 0 and len(edges) > 0
     sides = {round(abs(e["t"][0] - e["s"][0]) + abs(e["t"][1] - e["s"][1]), 5) for e in edges}
     assert len(sides) == 2  # the grid's dlon and dlat
+
+
+def test_grid_latitude_is_remembered_per_read_only_snapshot_only(tmp_path, monkeypatch):
+    """grid_of's median latitude (a scan of every incident) is computed once per read-only snapshot file; a
+    connection that can write (a snapshot being built) sees its incidents' latitude as they are now."""
+    path = tmp_path / "s.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE incidents AS SELECT 41.8 AS latitude, 'ok' AS location_status")
+    con.execute("CREATE TABLE areas (level VARCHAR, area_id VARCHAR, area_km2 DOUBLE, geometry_geojson VARCHAR)")
+    assert hf.grid_of(con).lat_ref == pytest.approx(42.0)  # rounded to half a degree
+    con.execute("UPDATE incidents SET latitude = 51.4")  # a write in progress moves the city
+    assert hf.grid_of(con).lat_ref == pytest.approx(51.5)
+    con.close()
+
+    calls = []
+    real = hf.run_query
+    monkeypatch.setattr(hf, "run_query", lambda *args, **kwargs: calls.append(args[1]) or real(*args, **kwargs))
+    for _ in range(3):
+        with duckdb.connect(str(path), read_only=True) as reader:
+            assert hf.grid_of(reader, 100.0).lat_ref == pytest.approx(51.5)
+    assert calls.count("deployment_reference") == 1
+
+
+def test_an_unknown_category_is_refused_with_the_known_ones(demo_warehouse):
+    from ilp.warehouse import connect_read_only
+
+    con = connect_read_only(Warehouse(demo_warehouse).require_current())
+    with pytest.raises(hf.ForecastError, match="no incidents of category 'arson_of_the_moon'.*burglary_residential"):
+        hf._check_category(con, "arson_of_the_moon")
+    hf._check_category(con, "burglary_residential")  # a known one passes
+    con.close()
