@@ -5,7 +5,8 @@ page; until then every page pays its queries. On a 10M-incident warehouse that i
 20 users arriving together on a freshly started or freshly written server wait 7-11 s (README, "Serving
 many users"). ``ilp serve`` therefore starts this helper beside the server (``python -m ilp.warm_up``): it
 waits for the server to answer, visits every page as every role at the default filters, and does so again
-whenever the warehouse's current snapshot changes. Each visit is a real session over the server's own
+whenever the warehouse's current snapshot changes (once the write that made it has let go of the warehouse:
+on a large warehouse a write's stored analyses come in a second snapshot a minute later). Each visit is a real session over the server's own
 websocket (``RawSession``, a bare client with no browser), so the caches it fills are the ones users' page
 runs read, and nothing is computed that a user would not have asked for.
 
@@ -44,6 +45,7 @@ USER = "ilp serve (cache warm-up)"
 # (the aggregate-only roles' suppressed counts, the outcome measures), and a role's visit is cheap once
 # another role has filled the shared part.
 ROLE_ORDER = ("analyst", "commander", "city_leader", "admin")
+MAX_WAIT = 600.0  # seconds a round waits for a write in progress before it warms the current snapshot anyway
 
 
 class RawSession:
@@ -176,9 +178,18 @@ def watch(url: str, warehouse_dir: str, token: str | None, *, poll: float = 2.0,
     parent = os.getppid()
     warehouse = Warehouse(warehouse_dir)
     warmed: str | None = None
+    waited_since: float | None = None
     while once or os.getppid() == parent:
         version = warehouse.current_version()
         if version is not None and version != warmed:
+            # A write still holding the lock is about to make another snapshot (the stored analyses follow a
+            # large warehouse's new rows by up to a minute): warm that one, not one that lives for seconds,
+            # unless the writer holds on for longer than MAX_WAIT.
+            if warehouse.write_in_progress() and time.monotonic() - (waited_since or time.monotonic()) < MAX_WAIT:
+                waited_since = waited_since or time.monotonic()
+                time.sleep(poll)
+                continue
+            waited_since = None
             if not healthy(url):
                 time.sleep(poll / 4)
                 continue

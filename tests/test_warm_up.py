@@ -19,7 +19,7 @@ import pytest
 from test_e2e_browser import REPO, free_port
 from test_e2e_signin import PASSWORD, copy_warehouse
 
-from ilp import access, auth
+from ilp import access, auth, stored_analyses
 from ilp.state import State
 from ilp.warehouse import Warehouse
 from ilp.warm_up import HEADER, TOKEN_VARIABLE, RawSession, problems
@@ -87,7 +87,7 @@ def children(pid: int) -> list[int]:
 
 
 @pytest.mark.e2e
-def test_ilp_serve_warms_every_page_past_sign_in_and_again_after_a_write(demo_warehouse, tmp_path):
+def test_ilp_serve_warms_every_page_past_sign_in_and_again_after_a_write(demo_warehouse, tmp_path, monkeypatch):
     warehouse = copy_warehouse(demo_warehouse, tmp_path / "real", kind="real")
     state = State.for_warehouse(warehouse)
     state.add_user("ana", PASSWORD, "analyst", by="test")  # local accounts: every session must sign in
@@ -141,13 +141,20 @@ def test_ilp_serve_warms_every_page_past_sign_in_and_again_after_a_write(demo_wa
             finally:
                 proxy.stop()
 
-        # A new snapshot (any write) is warmed too, without a restart.
+        # A new snapshot (any write) is warmed too, without a restart; a write that goes on to store the pages'
+        # analyses in a second snapshot (as on a large warehouse) is warmed once, at that second snapshot. The
+        # analyses are made to take 8 s, so that the first snapshot is current long enough to be warmed in error.
+        monkeypatch.setenv("ILP_STORE_ANALYSES_FROM", "0")
+        store = stored_analyses.store
+        monkeypatch.setattr(stored_analyses, "store", lambda con, today=None: time.sleep(8) or store(con, today))
         with Warehouse(warehouse).write(kind="real", note="test: a new snapshot for the warm-up") as con:
             con.execute("SELECT 1")
-        second = Warehouse(warehouse).current_version()
-        assert second != first
+        versions = [path.stem for path in Warehouse(warehouse).snapshots()]
+        data_only, second = versions[-2], versions[-1]
+        assert second == Warehouse(warehouse).current_version() and first not in (data_only, second)
         again = wait_for_round(log, second)
         assert "problems" not in again.group(5), again.group(0)
+        assert data_only not in [match.group(1) for match in WARMED.finditer(read_log(log))]
 
         # The helper ends with the server (its parent), not only when its process group is killed.
         helpers += children(server.pid)
@@ -178,3 +185,14 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_a_write_in_progress_is_seen_by_a_reader_without_waiting(tmp_path):
+    warehouse = Warehouse(tmp_path / "w")
+    assert not warehouse.write_in_progress()  # never written: no lock file
+    warehouse.directory.mkdir()
+    with warehouse._writer_lock():
+        assert warehouse.write_in_progress()
+    assert not warehouse.write_in_progress()  # and the probe left no lock behind
+    with warehouse._writer_lock():
+        pass
