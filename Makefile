@@ -12,7 +12,7 @@ export ILP_WAREHOUSE ?= data/warehouse
 
 run: install warehouse
 	@echo "==> Starting the dashboard on http://localhost:$(PORT) (demo city; Ctrl-C stops it)"
-	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+	$(BIN)/ilp --warehouse $(ILP_WAREHOUSE) serve --address 0.0.0.0 --port $(PORT)
 
 # Two worker processes (pytest-xdist), a test file to each in turn: the CI machine has two cores, and much of an
 # end-to-end test is spent waiting on a server or a browser. Module fixtures (a server, a browser) stay in one

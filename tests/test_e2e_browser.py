@@ -79,7 +79,7 @@ class StreamlitServer:
 
     def __init__(self, warehouse: Path, state: Path, log: Path, *, as_make_run: bool = False, role: str | None = None):
         self.warehouse, self.state, self.log = warehouse, state, log
-        self.as_make_run = as_make_run  # exactly `make run`'s command line: only the port, the rest from config
+        self.as_make_run = as_make_run  # exactly `make run`'s command line: the rest from .streamlit/config.toml
         self.role = role  # a single workstation's role (`-- --role`), for a real warehouse
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -92,7 +92,10 @@ class StreamlitServer:
         env = {**os.environ, "ILP_WAREHOUSE": str(self.warehouse), "ILP_STATE": str(self.state)}
         env.pop("ILP_ROLE", None)
         command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(self.port)]
-        if not self.as_make_run:
+        if self.as_make_run:  # the Makefile's `run` line: `ilp serve` (and its warm-up) on every interface
+            command = [sys.executable, "-m", "ilp", "--warehouse", str(self.warehouse), "serve"]
+            command += ["--address", "0.0.0.0", "--port", str(self.port)]
+        else:
             command += [
                 "--server.address",
                 "127.0.0.1",
@@ -442,10 +445,16 @@ def test_make_run_server_starts_without_looking_up_its_external_ip(demo_warehous
         time.sleep(3)  # the welcome message (and any lookup) follows the server's start
         with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=5) as response:
             assert response.status == 200
+        # and, as `ilp serve`, it fills its caches before the first visitor's pages (ilp.warm_up)
+        deadline = time.monotonic() + 180
+        while "ilp warm-up:" not in server.log_tail() and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         server.stop()
     log = server.log.read_text(errors="replace")
     assert "External URL" not in log and "external IP" not in log, log
+    warmed = [line for line in log.splitlines() if line.startswith("ilp warm-up:")]
+    assert warmed and "warmed snapshot" in warmed[0] and "problems" not in warmed[0], log[-3000:]
 
 
 # ---------------------------------------------------------------------------------------- many districts
