@@ -56,6 +56,7 @@ ACTIONS = {
     "sign_out": "a user signed out",
     "session_expired": "a session ended by time-out",
     "page_view": "a page was shown (with its filters)",
+    "page_refused": "a signed-in user asked for a page their role may not see (by link, typed address or bookmark)",
     "cache_warm_up": "ilp serve visited every page as every role to fill its caches, after a start or a new "
     "snapshot (ilp.warm_up; its visits write no page views, and nothing is shown to anyone)",
     "export": "a table was downloaded",
@@ -1312,5 +1313,8 @@ ACTIONS.update(
     {
         "forecast_issued": "a hot-spot forecast was recorded (CLI, after an ingest, or a downloaded patrol plan)",
         "forecast_scored": "a recorded hot-spot forecast was scored against its week's incidents",
+        "evaluation_comparison": "a tasking was first evaluated: the comparison area chosen for it, the weeks it "
+        "was chosen from and the weeks then in the data (later evaluations use it)",
+        "export_parquet": "the current snapshot was written as Parquet files (ilp export-parquet)",
     }
 )

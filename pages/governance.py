@@ -4,6 +4,7 @@ what and the safeguards; for administrators, the audit log (filters, chain check
 
 import datetime as dt
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
@@ -11,7 +12,7 @@ from ilp.access import ROLES
 from ilp.analytics import governance
 from ilp.errors import UserError
 from ilp.export import csv_bytes, neutralise_formulas
-from ilp.state import LOCKOUT_FAILURES, LOCKOUT_MINUTES, describe_parameters
+from ilp.state import ACTIONS, LOCKOUT_FAILURES, LOCKOUT_MINUTES, describe_parameters
 from ilp.status import ingest_warnings
 from ilp.ui.context import gate, state
 
@@ -388,6 +389,12 @@ if is_admin:
             "slipped in outside the dashboard breaks the chain. No password or token is ever written to it."
         )
         download("Download these entries (CSV)", log, "audit_log.csv", "audit_download")
+        with st.expander("What each action means"):
+            st.dataframe(
+                pd.DataFrame({"Action": list(ACTIONS), "Written when": list(ACTIONS.values())}),
+                width="stretch",
+                hide_index=True,
+            )
 
         if st.button("Verify the chain", key="audit_verify", icon=":material/verified:"):
             st.session_state["audit_check"] = (store.verify_audit(), dt.datetime.now(dt.UTC))

@@ -334,3 +334,21 @@ def test_audit_commands_need_an_existing_warehouse_folder(run_cli, tmp_path, mon
     monkeypatch.delenv("ILP_STATE", raising=False)
     code, out, err = run_cli("audit", "verify", warehouse=tmp_path / "typo")
     assert code == 1 and "No warehouse folder" in err and not (tmp_path / "typo").exists()
+
+
+def test_every_action_the_code_writes_is_described():
+    """The governance page and the README explain each audit action from ``ACTIONS``: an action written
+    anywhere in the code (``action="..."``, ``.audit("...")``, evaluation's RECORD_ACTION) must be in it."""
+    import re
+    from pathlib import Path
+
+    from ilp.state import ACTIONS
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r'(?:\baction="|\.audit\(\s*"|RECORD_ACTION = ")([a-z_]+)"')
+    written = set()
+    for path in [root / "dashboard.py", *(root / "ilp").rglob("*.py"), *(root / "pages").glob("*.py")]:
+        written |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    written -= {"store_true", "append", "ignore", "store", "count"}  # argparse's and warnings' actions
+    assert "page_view" in written and "cache_warm_up" in written  # the scan finds them
+    assert sorted(written - set(ACTIONS)) == []
