@@ -572,8 +572,8 @@ def _serve(args, warehouse: Warehouse) -> int:
     ]
     if args.role:
         command += ["--", "--role", args.role]
+    os.environ["ILP_WAREHOUSE"] = str(warehouse.directory.resolve())  # before the chdir: --warehouse may be relative
     os.chdir(PROJECT_DIR)
-    os.environ["ILP_WAREHOUSE"] = str(warehouse.directory.resolve())
     if not args.no_warm_up:
         _start_warm_up(args.address, args.port, os.environ["ILP_WAREHOUSE"])
     os.execv(sys.executable, command)

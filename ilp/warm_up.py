@@ -18,6 +18,10 @@ writes no page views for it; the helper writes one ``cache_warm_up`` entry to th
 instead, naming the snapshot, the pages and the roles. A reverse proxy in front of the servers must drop the
 header from outside requests (README's haproxy configuration does).
 
+On shared storage (README, "Several dashboard servers, one warehouse") the write lock is not a cluster lock:
+a server on another host than the writer does not see the write in progress, and may warm a large write's
+data-only snapshot before its analyses snapshot (one extra round, no harm).
+
 The helper ends when the server process does (its parent: ``ilp serve`` becomes the server by ``exec``).
 The bare client is shared with the server-hole tests and ``benchmarks/browser.py --raw``.
 """

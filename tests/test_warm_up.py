@@ -22,7 +22,7 @@ from test_e2e_signin import PASSWORD, copy_warehouse
 from ilp import access, auth, stored_analyses
 from ilp.state import State
 from ilp.warehouse import Warehouse
-from ilp.warm_up import HEADER, TOKEN_VARIABLE, RawSession, problems
+from ilp.warm_up import HEADER, TOKEN_VARIABLE, RawSession, healthy, problems
 
 TOKEN = "t" * 43
 WARMED = re.compile(r"ilp warm-up: warmed snapshot (\S+): (\d+) page visits as (\d+) roles in ([\d.]+) s(.*)")
@@ -196,3 +196,34 @@ def test_a_write_in_progress_is_seen_by_a_reader_without_waiting(tmp_path):
     assert not warehouse.write_in_progress()  # and the probe left no lock behind
     with warehouse._writer_lock():
         pass
+
+
+@pytest.mark.e2e
+def test_ilp_serve_finds_a_relative_warehouse_from_any_folder(demo_warehouse, tmp_path):
+    """`ilp --warehouse NAME serve` from the folder holding NAME serves that warehouse (the server runs from
+    the project folder, so the path is made absolute first)."""
+    port, log = free_port(), tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("ILP_STATE", "ILP_ROLE", "ILP_WAREHOUSE")}
+    env["ILP_STATE"] = str(tmp_path / "state.sqlite")
+    command = [sys.executable, "-m", "ilp", "--warehouse", demo_warehouse.name, "serve", "--port", str(port)]
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            command + ["--no-warm-up"],
+            cwd=demo_warehouse.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while not healthy(url):
+            assert server.poll() is None and time.monotonic() < deadline, read_log(log)
+            time.sleep(0.25)
+        with RawSession(url) as session:
+            assert problems(session.run("role=analyst", "trends"), "Trends and forecasts") == [], read_log(log)
+        assert "ilp warm-up" not in read_log(log)  # --no-warm-up
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
