@@ -227,3 +227,24 @@ def test_ilp_serve_finds_a_relative_warehouse_from_any_folder(demo_warehouse, tm
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+
+
+def test_the_workbench_cannot_read_the_servers_environment(demo_warehouse, monkeypatch):
+    """The token lives in the server's environment; the analysts' SQL runs in that process. DuckDB's CLI has a
+    getenv(); the hardened connection must not (nor any way to read a file such as /proc/self/environ)."""
+    import duckdb
+
+    from ilp.analytics import workbench
+
+    monkeypatch.setenv(TOKEN_VARIABLE, TOKEN)
+    con = workbench.hardened_connection(Warehouse(demo_warehouse).require_current())
+    try:
+        for sql in (
+            f"SELECT getenv('{TOKEN_VARIABLE}')",
+            "SELECT content FROM read_text('/proc/self/environ')",
+            "SELECT * FROM read_csv('/proc/self/environ')",
+        ):
+            with pytest.raises(duckdb.Error):
+                con.execute(sql).fetchall()
+    finally:
+        con.close()
