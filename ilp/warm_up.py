@@ -50,6 +50,7 @@ USER = "ilp serve (cache warm-up)"
 # another role has filled the shared part.
 ROLE_ORDER = ("analyst", "commander", "city_leader", "admin")
 MAX_WAIT = 600.0  # seconds a round waits for a write in progress before it warms the current snapshot anyway
+START_TIMEOUT = 300.0  # with --once: seconds to wait for the server to answer before giving up
 
 
 class RawSession:
@@ -183,6 +184,7 @@ def watch(url: str, warehouse_dir: str, token: str | None, *, poll: float = 2.0,
     warehouse = Warehouse(warehouse_dir)
     warmed: str | None = None
     waited_since: float | None = None
+    started = time.monotonic()
     while once or os.getppid() == parent:
         version = warehouse.current_version()
         if version is not None and version != warmed:
@@ -195,6 +197,9 @@ def watch(url: str, warehouse_dir: str, token: str | None, *, poll: float = 2.0,
                 continue
             waited_since = None
             if not healthy(url):
+                if once and time.monotonic() - started > START_TIMEOUT:
+                    print(f"ilp warm-up: {url} did not answer within {START_TIMEOUT:.0f} s", file=sys.stderr)
+                    return 1
                 time.sleep(poll / 4)
                 continue
             result = warm(url, token)
