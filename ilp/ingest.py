@@ -602,8 +602,12 @@ def _record_taxonomy(con: duckdb.DuckDBPyConnection, m: Mapping, sha256: str) ->
     )
     # The sources with incidents: from the data-quality summary (thousands of rows) rather than a scan of every
     # incident (0.3 s at 10M), plus this load's own, whose rows the summary gets after this body.
-    table = "summary.source_weeks" if summaries.stored(con) else "incidents"
-    sources = {row[0] for row in con.execute(f"SELECT DISTINCT source FROM {table}").fetchall()} | {m.name}
+    query = (
+        "SELECT DISTINCT source FROM summary.source_weeks"
+        if summaries.stored(con)
+        else "SELECT DISTINCT source FROM incidents"
+    )
+    sources = {row[0] for row in con.execute(query).fetchall()} | {m.name}
     meta = dict(con.execute("SELECT key, value FROM snapshot_meta").fetchall())
     used = {meta.get(f"source.{source}.taxonomy") for source in sources} | {m.taxonomy}
     if None in used:
