@@ -89,8 +89,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,12 +192,8 @@ def wait_healthy(url: str, timeout: float, process: subprocess.Popen | None = No
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise SystemExit(f"the server at {url} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if warm_up.healthy(url):
+            return
         time.sleep(0.25)
     raise SystemExit(f"{url}/_stcore/health did not answer within {timeout:.0f} s")
 
