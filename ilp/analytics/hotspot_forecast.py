@@ -48,7 +48,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ilp import summaries
 from ilp.analytics.hotspots import Grid, grid_for
 from ilp.errors import UserError
 from ilp.warehouse import run_query
@@ -1049,13 +1048,8 @@ def load_for_weeks(
 def _check_category(con, category: str | None) -> None:
     if category is None:
         return
-    # the categories with incidents: from the snapshot's summary (a few rows) when it has one, not a scan
-    query = (
-        "SELECT category FROM summary.categories ORDER BY 1"
-        if summaries.stored(con)
-        else "SELECT DISTINCT offense_category FROM incidents ORDER BY 1"
-    )
-    known = [row[0] for row in con.execute(query).fetchall()]
+    # the categories with incidents, as the sidebar lists them (read from the snapshot's summary, not a scan)
+    known = sorted(run_query(con, "snapshot_categories")["category"])
     if category not in known:
         raise ForecastError(f"no incidents of category {category!r} in this warehouse; categories: {', '.join(known)}")
 
